@@ -1,0 +1,71 @@
+// Public surface of the test image builder.
+
+export {
+  buildTar,
+  buildLayer,
+  layerFromTar,
+  gzipDeterministic,
+  sha256Digest,
+  withParentDirs,
+  DEFAULT_MTIME,
+  WHITEOUT_PREFIX,
+  OPAQUE_WHITEOUT,
+  type LayerEntry,
+  type FileEntry,
+  type DirEntry,
+  type SymlinkEntry,
+  type HardlinkEntry,
+  type WhiteoutEntry,
+  type OpaqueEntry,
+  type DeviceEntry,
+  type RawEntry,
+  type BuiltLayer,
+  type BuildLayerOptions,
+  type LayerCompression,
+} from './tar-layer.js';
+export {
+  buildImage,
+  buildIndex,
+  topDescriptor,
+  DEFAULT_CREATED,
+  DEFAULT_PLATFORM,
+  type ImageSpec,
+  type IndexSpec,
+  type LayerSpec,
+  type ImageRuntimeConfig,
+  type BuiltImage,
+  type BuiltIndex,
+  type Built,
+  type BuiltLayerDescriptor,
+} from './image-builder.js';
+export { OciLayout, MemoryBlobs, REF_NAME_ANNOTATION, type BlobSink, type Descriptor, type Platform } from './oci-layout.js';
+export {
+  MediaTypes,
+  ALL_MANIFEST_TYPES,
+  manifestMediaType,
+  indexMediaType,
+  configMediaType,
+  layerMediaType,
+  isIndexMediaType,
+  type ManifestFormat,
+} from './media-types.js';
+export {
+  pushFromLayout,
+  RegistryClient,
+  RegistryError,
+  type PushResult,
+  type PushedPlatformManifest,
+  type RegistryAuth,
+  type RegistryClientOptions,
+} from './push.js';
+export {
+  buildStandardImages,
+  skeletonEntries,
+  deterministicBytes,
+  STANDARD_IMAGE_REFS,
+  NONROOT,
+  DEFAULT_PATH,
+  type StandardImage,
+  type StandardImageRef,
+  type StandardImageOptions,
+} from './standard-images.js';
