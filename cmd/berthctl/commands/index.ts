@@ -1,0 +1,6 @@
+import type { Command } from "../context.js";
+import { versionCommand } from "./version.js";
+import { infoCommand } from "./info.js";
+
+/** Every berthctl command; later areas (images, pods, streaming) add theirs here. */
+export const commands: Command[] = [versionCommand, infoCommand];

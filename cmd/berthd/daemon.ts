@@ -1,0 +1,79 @@
+import { mkdirSync, chmodSync, existsSync, rmSync, lstatSync } from "node:fs";
+import { connect } from "node:net";
+import { dirname, join } from "node:path";
+import type { Config } from "../../pkg/config/index.js";
+import { CriServer } from "../../pkg/cri/index.js";
+import { MetricsServer } from "../../pkg/metrics/index.js";
+import { rootLogger } from "../../pkg/log/index.js";
+import { MetadataStore } from "../../pkg/store/index.js";
+import { InstanceLock, detectCgroups } from "../../pkg/sys/index.js";
+import { runtimeVersion } from "../../pkg/version/index.js";
+
+/** True when something accepts connections on the unix socket. */
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+/** The composition root: builds every component from the config and runs them. */
+export class Daemon {
+  #lock: InstanceLock | undefined;
+  #store: MetadataStore | undefined;
+  #cri: CriServer | undefined;
+  #metrics: MetricsServer | undefined;
+  readonly #lifetime = new AbortController();
+
+  constructor(readonly config: Config) {}
+
+  async start(): Promise<void> {
+    const cfg = this.config;
+    const log = rootLogger();
+    log.info({ version: runtimeVersion(), config: cfg }, "berthd starting");
+    mkdirSync(cfg.root, { recursive: true, mode: 0o711 });
+    mkdirSync(cfg.state, { recursive: true, mode: 0o711 });
+    this.#lock = await InstanceLock.acquire(cfg.root);
+
+    this.#store = MetadataStore.open(join(cfg.root, "metadata.db"));
+    const cgroups = detectCgroups();
+    log.info({ cgroups }, "cgroups detected");
+
+    const socket = cfg.grpc.address;
+    mkdirSync(dirname(socket), { recursive: true, mode: 0o711 });
+    if (existsSync(socket)) {
+      if (!lstatSync(socket).isSocket()) throw new Error(`${socket} exists and is not a socket; refusing to replace it`);
+      if (await socketAnswers(socket)) throw new Error(`socket ${socket} is in use by another running process`);
+      rmSync(socket, { force: true });
+      log.info({ socket }, "removed stale socket");
+    }
+
+    this.#cri = new CriServer({ config: cfg, cgroups, store: this.#store, lifetime: this.#lifetime.signal });
+    await this.#cri.listen(socket);
+    chmodSync(socket, parseInt(cfg.grpc.socket_mode, 8));
+
+    if (cfg.metrics.address) {
+      this.#metrics = new MetricsServer();
+      const addr = await this.#metrics.listen(cfg.metrics.address);
+      log.info({ address: `${addr.address}:${addr.port}` }, "metrics served at /metrics");
+    }
+
+    // Restart recovery of later components runs here, before the gate opens.
+    this.#cri.ready();
+    log.info({ socket }, "berthd ready: serving CRI v1");
+  }
+
+  async stop(): Promise<void> {
+    this.#lifetime.abort(new Error("berthd is shutting down"));
+    const grace = this.config.grpc.shutdown_grace_seconds * 1000;
+    if (this.#cri) await this.#cri.shutdown(grace);
+    if (this.#metrics) await this.#metrics.close();
+    this.#store?.close();
+    if (this.#cri) rmSync(this.config.grpc.address, { force: true });
+    this.#lock?.release();
+  }
+}

@@ -1,0 +1,1 @@
+export { findNetworkConfig, type NetworkConfigList, type NetworkConfigResult } from "./config.js";

@@ -1,0 +1,107 @@
+/**
+ * The configuration schema: every key, its type, its default and its check.
+ * A TOML file only overrides; any key it names must exist here.
+ */
+
+export type Node =
+  | { kind: "string"; default: string; check?: (v: string) => string | undefined; doc: string }
+  | { kind: "int"; default: number; min?: number; max?: number; doc: string }
+  | { kind: "bool"; default: boolean; doc: string }
+  | { kind: "strings"; default: string[]; doc: string }
+  | { kind: "enum"; default: string; values: readonly string[]; doc: string }
+  | { kind: "table"; fields: Record<string, Node>; doc?: string }
+  | { kind: "map"; of: Record<string, Node>; default: Record<string, Record<string, unknown>>; doc: string };
+
+const str = (def: string, doc: string, check?: (v: string) => string | undefined): Node =>
+  check ? { kind: "string", default: def, doc, check } : { kind: "string", default: def, doc };
+const int = (def: number, doc: string, min = 0, max = Number.MAX_SAFE_INTEGER): Node => ({ kind: "int", default: def, doc, min, max });
+const bool = (def: boolean, doc: string): Node => ({ kind: "bool", default: def, doc });
+const strings = (def: string[], doc: string): Node => ({ kind: "strings", default: def, doc });
+const oneOf = (def: string, values: readonly string[], doc: string): Node => ({ kind: "enum", default: def, values, doc });
+const table = (fields: Record<string, Node>, doc?: string): Node => (doc ? { kind: "table", fields, doc } : { kind: "table", fields });
+
+const absolute = (v: string): string | undefined => (v.startsWith("/") ? undefined : "must be an absolute path");
+const absoluteOrEmpty = (v: string): string | undefined => (v === "" || v.startsWith("/") ? undefined : "must be an absolute path or empty");
+const hostPort = (v: string): string | undefined => {
+  if (v === "") return undefined;
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v);
+  if (!m || Number(m[2]) > 65535) return 'must be "host:port" (port 0 picks a free one) or empty to disable';
+  return undefined;
+};
+
+export const schema: Record<string, Node> = {
+  root: str("/var/lib/berth", "persistent data: content store, snapshots, metadata database", absolute),
+  state: str("/run/berth", "ephemeral state: OCI bundles, pinned namespaces, monitor files", absolute),
+  log_level: oneOf("info", ["fatal", "error", "warn", "info", "debug", "trace"], "log level of berthd"),
+  grpc: table({
+    address: str("/run/berth/berth.sock", "unix socket the CRI API is served on", absolute),
+    socket_mode: str("0660", "permission bits of the socket", (v) => (/^0?[0-7]{3}$/.test(v) ? undefined : 'must be octal such as "0660"')),
+    max_recv_message_size: int(16 * 1024 * 1024, "largest request accepted, bytes", 1024),
+    max_send_message_size: int(16 * 1024 * 1024, "largest response sent, bytes", 1024),
+    shutdown_grace_seconds: int(30, "how long SIGTERM waits for in-flight calls", 0, 3600),
+  }),
+  metrics: table({
+    address: str("127.0.0.1:9731", "Prometheus /metrics listen address; empty disables", hostPort),
+  }),
+  runtime: table({
+    default_handler: str("runc", "runtime handler used when a pod names none"),
+    cgroup_driver: oneOf("auto", ["auto", "cgroupfs", "systemd"], "auto picks systemd when systemd runs the host"),
+    restrict_oom_score_adj: oneOf("auto", ["auto", "true", "false"], "clamp oom_score_adj to what the host allows; auto detects"),
+    conmon_path: str("/usr/bin/conmon", "the per-container monitor binary", absolute),
+    container_stop_timeout_seconds: int(10, "grace period when a stop request gives none", 0, 86400),
+    default_sysctls: strings([], "sysctls applied to every pod, key=value"),
+    handlers: {
+      kind: "map",
+      doc: "runtime handlers: name -> OCI runtime",
+      of: {
+        path: str("", "OCI runtime binary", absolute),
+        root: str("", "runtime state root; empty = <state>/runtime/<name>", absoluteOrEmpty),
+        type: oneOf("oci", ["oci"], "handler type"),
+      },
+      default: {
+        runc: { path: "/usr/sbin/runc", root: "", type: "oci" },
+        crun: { path: "/usr/bin/crun", root: "", type: "oci" },
+      },
+    },
+  }),
+  cni: table({
+    conf_dir: str("/etc/cni/net.d", "where the CNI network configuration is read", absolute),
+    bin_dirs: strings(["/opt/cni/bin", "/usr/lib/cni"], "where CNI plugin binaries are searched, in order"),
+    cache_dir: str("", "CNI result cache; empty = <state>/cni-cache", absoluteOrEmpty),
+    plugin_timeout_seconds: int(60, "timeout for one plugin invocation", 1, 3600),
+  }),
+  image: table({
+    max_concurrent_downloads: int(3, "layers downloaded at once per pull", 1, 64),
+    stall_timeout_seconds: int(60, "a download receiving no bytes this long is aborted", 1, 3600),
+    max_manifest_bytes: int(4 * 1024 * 1024, "largest manifest or index accepted", 1024),
+    max_config_bytes: int(8 * 1024 * 1024, "largest image config accepted", 1024),
+    gc_interval_seconds: int(300, "how often unreferenced content and snapshots are collected; 0 disables the timer", 0),
+    platform: str("", "os/arch[/variant] to pick from indexes; empty = this host"),
+    registries: {
+      kind: "map",
+      doc: 'per-registry settings, keyed by host ("docker.io", "127.0.0.1:5000")',
+      of: {
+        mirrors: strings([], 'mirror endpoints tried in order before the registry itself, e.g. "http://127.0.0.1:5000"'),
+        plain_http: bool(false, "talk plain HTTP to this registry (only for local/test registries)"),
+        insecure_skip_verify: bool(false, "do not verify the registry's TLS certificate"),
+        ca_file: str("", "extra CA bundle (PEM) for this registry", absoluteOrEmpty),
+        username: str("", "static credentials for this registry"),
+        password: str("", "static credentials for this registry"),
+      },
+      default: {},
+    },
+  }),
+  streaming: table({
+    address: str("127.0.0.1:0", "exec/attach/port-forward server address; port 0 picks a free one", hostPort),
+    tls_cert_file: str("", "serve TLS with this certificate", absoluteOrEmpty),
+    tls_key_file: str("", "key of tls_cert_file", absoluteOrEmpty),
+    token_ttl_seconds: int(60, "how long a streaming URL stays valid", 1, 3600),
+    idle_timeout_seconds: int(14400, "idle streams are closed after this long", 1),
+  }),
+  stats: table({
+    collect_interval_seconds: int(10, "how often cgroup stats are sampled", 1, 3600),
+  }),
+  events: table({
+    buffer_size: int(1000, "events buffered per GetContainerEvents client before dropping", 1, 1_000_000),
+  }),
+};

@@ -1,0 +1,12 @@
+import type { Config } from "../config/index.js";
+import type { MetadataStore } from "../store/index.js";
+import type { CgroupInfo } from "../sys/index.js";
+
+/** What the CRI handlers need from the rest of the daemon (built in cmd/berthd/daemon.ts). */
+export interface CriDeps {
+  config: Config;
+  cgroups: CgroupInfo;
+  store: MetadataStore;
+  /** Aborted when berthd shuts down: work that outlives a request runs under it. */
+  lifetime: AbortSignal;
+}

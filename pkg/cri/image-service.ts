@@ -1,0 +1,7 @@
+import type { CriDeps } from "./deps.js";
+import type { ImageImpls } from "./server.js";
+
+/** The ImageService methods berth implements; the rest answer UNIMPLEMENTED. */
+export function imageHandlers(_deps: CriDeps): ImageImpls {
+  return {};
+}

@@ -1,0 +1,195 @@
+import { status as GrpcStatus, Metadata, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type ServiceError } from "@grpc/grpc-js";
+import { randomUUID } from "node:crypto";
+import { errorKind, errorMessage, UnavailableError, type ErrorKind } from "../errdefs/index.js";
+import { logger, withLogFields } from "../log/index.js";
+import { rpcErrors, rpcInflight, rpcLatency, rpcRequests } from "../metrics/index.js";
+
+/** What a handler gets besides its request: a signal for the call's deadline and cancellation. */
+export interface CallContext {
+  signal: AbortSignal;
+  reqId: string;
+  method: string;
+}
+
+export type UnaryImpl<Req, Res> = (req: Req, ctx: CallContext) => Promise<Res>;
+export type StreamImpl<Req, Res> = (req: Req, write: (msg: Res) => boolean, ctx: CallContext) => Promise<void>;
+
+/** The single mapping from error kinds to gRPC status codes. */
+const CODES: Record<ErrorKind, GrpcStatus> = {
+  "invalid-argument": GrpcStatus.INVALID_ARGUMENT,
+  "not-found": GrpcStatus.NOT_FOUND,
+  "already-exists": GrpcStatus.ALREADY_EXISTS,
+  "failed-precondition": GrpcStatus.FAILED_PRECONDITION,
+  unavailable: GrpcStatus.UNAVAILABLE,
+  "deadline-exceeded": GrpcStatus.DEADLINE_EXCEEDED,
+  unimplemented: GrpcStatus.UNIMPLEMENTED,
+  "permission-denied": GrpcStatus.PERMISSION_DENIED,
+  "resource-exhausted": GrpcStatus.RESOURCE_EXHAUSTED,
+  aborted: GrpcStatus.ABORTED,
+  cancelled: GrpcStatus.CANCELLED,
+  internal: GrpcStatus.INTERNAL,
+};
+
+export function grpcCodeOf(err: unknown): GrpcStatus {
+  return CODES[errorKind(err)];
+}
+
+export function toServiceError(err: unknown): Partial<ServiceError> {
+  return { code: grpcCodeOf(err), details: errorMessage(err), metadata: new Metadata() };
+}
+
+/** Daemon-wide readiness: calls that arrive before start-up recovery finished wait for it (bounded). */
+export class ReadinessGate {
+  #ready = false;
+  #waiters: Array<() => void> = [];
+
+  open(): void {
+    this.#ready = true;
+    for (const w of this.#waiters) w();
+    this.#waiters = [];
+  }
+
+  async wait(signal: AbortSignal): Promise<void> {
+    if (this.#ready) return;
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => reject(new UnavailableError("berthd is still starting up (recovering state); retry"));
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#waiters.push(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      });
+    });
+  }
+}
+
+/** Tracks in-flight calls so shutdown can drain them. */
+export class InflightTracker {
+  #count = 0;
+  #idle: Array<() => void> = [];
+
+  enter(): void {
+    this.#count++;
+  }
+
+  leave(): void {
+    this.#count--;
+    if (this.#count === 0) {
+      for (const w of this.#idle) w();
+      this.#idle = [];
+    }
+  }
+
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Resolves when no call is in flight, or after timeoutMs (returns false then). */
+  drained(timeoutMs: number): Promise<boolean> {
+    if (this.#count === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), timeoutMs);
+      t.unref();
+      this.#idle.push(() => {
+        clearTimeout(t);
+        resolve(true);
+      });
+    });
+  }
+}
+
+export interface InstrumentOptions {
+  service: string;
+  gate: ReadinessGate;
+  inflight: InflightTracker;
+  /** Methods that answer before recovery finished (Version, Status). */
+  ungated?: ReadonlySet<string>;
+}
+
+/** Methods whose calls are logged at debug level: the kubelet polls them constantly. */
+const QUIET = new Set(["Version", "Status", "ListPodSandbox", "ListContainers", "ListImages", "ImageFsInfo", "ContainerStatus", "PodSandboxStatus", "ImageStatus", "ListContainerStats", "ListPodSandboxStats", "ContainerStats", "PodSandboxStats", "ListPodSandboxMetrics", "ListMetricDescriptors"]);
+
+function callSignal(call: { cancelled: boolean; getDeadline(): Date | number; on(ev: "cancelled", fn: () => void): unknown }): { signal: AbortSignal; done: () => void } {
+  const ac = new AbortController();
+  const onCancel = (): void => ac.abort(new DOMException("the client cancelled the call", "AbortError"));
+  call.on("cancelled", onCancel);
+  if (call.cancelled) onCancel();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = call.getDeadline();
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  if (Number.isFinite(ms) && ms > 0) {
+    timer = setTimeout(() => ac.abort(new DOMException("the call's deadline passed", "TimeoutError")), Math.max(0, ms - Date.now()));
+    timer.unref();
+  }
+  return { signal: ac.signal, done: () => timer && clearTimeout(timer) };
+}
+
+function identify(req: unknown): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  if (req && typeof req === "object") {
+    const r = req as Record<string, unknown>;
+    if (typeof r["podSandboxId"] === "string" && r["podSandboxId"]) fields["podSandboxId"] = r["podSandboxId"];
+    if (typeof r["containerId"] === "string" && r["containerId"]) fields["containerId"] = r["containerId"];
+    const image = r["image"] as { image?: unknown } | undefined;
+    if (image && typeof image.image === "string" && image.image) fields["image"] = image.image;
+  }
+  return fields;
+}
+
+async function instrumented<T>(opts: InstrumentOptions, method: string, req: unknown, signal: AbortSignal, body: (ctx: CallContext) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; err: unknown }> {
+  const reqId = randomUUID().slice(0, 8);
+  const started = performance.now();
+  opts.inflight.enter();
+  rpcInflight.inc({ service: opts.service });
+  return withLogFields({ rpc: method, reqId, ...identify(req) }, async () => {
+    const log = logger();
+    const quiet = QUIET.has(method);
+    let outcome: { ok: true; value: T } | { ok: false; err: unknown };
+    try {
+      if (!opts.ungated?.has(method)) await opts.gate.wait(signal);
+      outcome = { ok: true, value: await body({ signal, reqId, method }) };
+    } catch (err) {
+      outcome = { ok: false, err };
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const code = outcome.ok ? GrpcStatus.OK : grpcCodeOf(outcome.err);
+    const codeName = GrpcStatus[code] ?? String(code);
+    rpcRequests.inc({ service: opts.service, method, code: codeName });
+    rpcLatency.observe({ service: opts.service, method }, seconds);
+    rpcInflight.dec({ service: opts.service });
+    opts.inflight.leave();
+    const durationMs = Math.round(seconds * 1000 * 10) / 10;
+    if (outcome.ok) {
+      if (quiet) log.debug({ durationMs }, "call done");
+      else log.info({ durationMs }, "call done");
+    } else {
+      rpcErrors.inc({ service: opts.service, method, code: codeName });
+      const level = code === GrpcStatus.INTERNAL ? "error" : code === GrpcStatus.NOT_FOUND && quiet ? "debug" : "warn";
+      log[level]({ durationMs, code: codeName, err: outcome.err }, "call failed");
+    }
+    return outcome;
+  });
+}
+
+/** Wraps a unary implementation: readiness gate, request id, deadline/cancel signal, logs, metrics, error mapping. */
+export function unary<Req, Res>(opts: InstrumentOptions, method: string, impl: UnaryImpl<Req, Res>) {
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+    const { signal, done } = callSignal(call);
+    void instrumented(opts, method, call.request, signal, (ctx) => impl(call.request, ctx)).then((outcome) => {
+      done();
+      if (outcome.ok) callback(null, outcome.value);
+      else callback(toServiceError(outcome.err));
+    });
+  };
+}
+
+/** Wraps a server-streaming implementation the same way; the stream ends when impl resolves. */
+export function serverStream<Req, Res>(opts: InstrumentOptions, method: string, impl: StreamImpl<Req, Res>) {
+  return (call: ServerWritableStream<Req, Res>): void => {
+    const { signal, done } = callSignal(call);
+    void instrumented(opts, method, call.request, signal, (ctx) => impl(call.request, (msg) => call.write(msg), ctx)).then((outcome) => {
+      done();
+      if (outcome.ok) call.end();
+      else if (!call.cancelled) call.emit("error", toServiceError(outcome.err));
+    });
+  };
+}

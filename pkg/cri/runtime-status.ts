@@ -1,0 +1,32 @@
+import { StatusResponse, type StatusRequest } from "../../api/gen/cri/v1/api.js";
+import { findNetworkConfig } from "../cni/index.js";
+import type { CriDeps } from "./deps.js";
+import type { UnaryImpl } from "./instrument.js";
+
+export function status(deps: CriDeps): UnaryImpl<StatusRequest, StatusResponse> {
+  return async (req) => {
+    const net = findNetworkConfig(deps.config.cni.conf_dir);
+    const conditions = [
+      { type: "RuntimeReady", status: true, reason: "", message: "" },
+      net.ok
+        ? { type: "NetworkReady", status: true, reason: "", message: "" }
+        : { type: "NetworkReady", status: false, reason: "NetworkPluginNotReady", message: `Network plugin returns error: cni plugin not initialized: ${net.reason}` },
+    ];
+    const info: Record<string, string> = {};
+    if (req.verbose) {
+      info["config"] = JSON.stringify(deps.config);
+      info["cgroups"] = JSON.stringify(deps.cgroups);
+      info["cni"] = JSON.stringify(net.ok ? { file: net.config.file, name: net.config.name, cniVersion: net.config.cniVersion, plugins: net.config.plugins.map((p) => p.type) } : { error: net.reason });
+    }
+    return StatusResponse.fromPartial({
+      status: { conditions },
+      info,
+      // The default handler is listed under the empty name (what a pod without runtime_handler gets), then each by name.
+      runtimeHandlers: ["", ...Object.keys(deps.config.runtime.handlers).sort()].map((name) => ({
+        name,
+        features: { recursiveReadOnlyMounts: false, userNamespaces: false },
+      })),
+      features: { supplementalGroupsPolicy: false },
+    });
+  };
+}

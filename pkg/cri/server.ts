@@ -1,0 +1,84 @@
+import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation, type handleUnaryCall, type handleServerStreamingCall } from "@grpc/grpc-js";
+import { ImageServiceService, RuntimeServiceService, type DeepPartial, type ImageServiceServer, type RuntimeServiceServer } from "../../api/gen/cri/v1/api.js";
+import { UnimplementedError } from "../errdefs/index.js";
+import { logger } from "../log/index.js";
+import { InflightTracker, ReadinessGate, serverStream, unary, type InstrumentOptions, type StreamImpl, type UnaryImpl } from "./instrument.js";
+import { messageTypesOf, methodName } from "./messages.js";
+import type { CriDeps } from "./deps.js";
+import { runtimeHandlers } from "./runtime-service.js";
+import { imageHandlers } from "./image-service.js";
+
+type ImplOf<H> = H extends handleUnaryCall<infer Req, infer Res>
+  ? UnaryImpl<Req, DeepPartial<Res>>
+  : H extends handleServerStreamingCall<infer Req, infer Res>
+    ? StreamImpl<Req, DeepPartial<Res>>
+    : never;
+
+/** Implementations keyed like the generated server interface; missing ones answer UNIMPLEMENTED. */
+export type Impls<S> = { [K in keyof S as K extends string ? K : never]?: ImplOf<S[K]> };
+export type RuntimeImpls = Impls<Omit<RuntimeServiceServer, keyof UntypedServiceImplementation>>;
+export type ImageImpls = Impls<Omit<ImageServiceServer, keyof UntypedServiceImplementation>>;
+
+/** Builds a full grpc-js implementation: every method of the definition is served, real or UNIMPLEMENTED. */
+function implement(definition: ServiceDefinition, impls: Record<string, unknown>, opts: InstrumentOptions): UntypedServiceImplementation {
+  const out: UntypedServiceImplementation = {};
+  for (const [key, def] of Object.entries(definition)) {
+    const name = methodName(def.path);
+    const { response } = messageTypesOf(name);
+    const impl = impls[key];
+    const fallback = async (): Promise<never> => {
+      throw new UnimplementedError(`${name} is not implemented by berth yet`);
+    };
+    // Handlers may return partial messages: fromPartial fills every default so encoding never sees a hole.
+    if (def.responseStream) {
+      const streamImpl = (impl ?? fallback) as StreamImpl<unknown, unknown>;
+      out[key] = serverStream(opts, name, (req, write, ctx) => streamImpl(req, (msg) => write(response.fromPartial(msg)), ctx));
+    } else {
+      const unaryImpl = (impl ?? fallback) as UnaryImpl<unknown, unknown>;
+      out[key] = unary(opts, name, async (req, ctx) => response.fromPartial(await unaryImpl(req, ctx)));
+    }
+  }
+  return out;
+}
+
+/** The CRI v1 gRPC server: RuntimeService and ImageService on one unix socket. */
+export class CriServer {
+  readonly #server: Server;
+  readonly #gate = new ReadinessGate();
+  readonly #inflight = new InflightTracker();
+
+  constructor(deps: CriDeps) {
+    this.#server = new Server({
+      "grpc.max_receive_message_length": deps.config.grpc.max_recv_message_size,
+      "grpc.max_send_message_length": deps.config.grpc.max_send_message_size,
+    });
+    const ungated = new Set(["Version", "Status", "RuntimeConfig"]);
+    const common = { gate: this.#gate, inflight: this.#inflight, ungated };
+    this.#server.addService(RuntimeServiceService, implement(RuntimeServiceService, runtimeHandlers(deps) as Record<string, unknown>, { ...common, service: "runtime" }));
+    this.#server.addService(ImageServiceService, implement(ImageServiceService, imageHandlers(deps) as Record<string, unknown>, { ...common, service: "image" }));
+  }
+
+  listen(socketPath: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#server.bindAsync(`unix://${socketPath}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /** Opens the readiness gate: calls held while state was recovered now run. */
+  ready(): void {
+    this.#gate.open();
+  }
+
+  /** Stops accepting calls, waits up to graceMs for in-flight ones, then cuts the rest. */
+  async shutdown(graceMs: number): Promise<void> {
+    const server = this.#server;
+    const drained = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    const inflight = this.#inflight.count;
+    if (inflight > 0) logger().info({ inflight }, "waiting for in-flight CRI calls");
+    const timer = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), graceMs).unref());
+    if ((await Promise.race([drained.then(() => "done" as const), timer])) === "timeout") {
+      logger().warn({ inflight: this.#inflight.count }, "grace period over: cancelling remaining calls");
+      server.forceShutdown();
+    }
+  }
+}

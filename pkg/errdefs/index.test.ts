@@ -1,0 +1,21 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { errorKind, NotFoundError, InvalidArgumentError, errorMessage } from "./index.js";
+
+test("errors keep their kind, name and cause", () => {
+  const cause = new Error("disk full");
+  const err = new NotFoundError('sandbox "abc" not found', { cause });
+  assert.equal(errorKind(err), "not-found");
+  assert.equal(err.name, "NotFoundError");
+  assert.equal(err.cause, cause);
+  assert.equal(errorKind(new InvalidArgumentError("x")), "invalid-argument");
+});
+
+test("foreign errors are internal, aborts are cancelled", () => {
+  assert.equal(errorKind(new TypeError("boom")), "internal");
+  const abort = new Error("aborted");
+  abort.name = "AbortError";
+  assert.equal(errorKind(abort), "cancelled");
+  assert.equal(errorKind("a string"), "internal");
+  assert.equal(errorMessage("plain"), "plain");
+});

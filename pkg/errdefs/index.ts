@@ -1,0 +1,80 @@
+/**
+ * Typed errors for the whole runtime. Each class carries a kind; the CRI layer
+ * (pkg/cri/instrument.ts) is the single place that turns a kind into a gRPC code.
+ */
+
+export type ErrorKind =
+  | "invalid-argument"
+  | "not-found"
+  | "already-exists"
+  | "failed-precondition"
+  | "unavailable"
+  | "deadline-exceeded"
+  | "unimplemented"
+  | "permission-denied"
+  | "resource-exhausted"
+  | "aborted"
+  | "cancelled"
+  | "internal";
+
+export abstract class BerthError extends Error {
+  abstract readonly kind: ErrorKind;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class InvalidArgumentError extends BerthError {
+  readonly kind = "invalid-argument";
+}
+export class NotFoundError extends BerthError {
+  readonly kind = "not-found";
+}
+export class AlreadyExistsError extends BerthError {
+  readonly kind = "already-exists";
+}
+export class FailedPreconditionError extends BerthError {
+  readonly kind = "failed-precondition";
+}
+export class UnavailableError extends BerthError {
+  readonly kind = "unavailable";
+}
+export class DeadlineExceededError extends BerthError {
+  readonly kind = "deadline-exceeded";
+}
+export class UnimplementedError extends BerthError {
+  readonly kind = "unimplemented";
+}
+export class PermissionDeniedError extends BerthError {
+  readonly kind = "permission-denied";
+}
+export class ResourceExhaustedError extends BerthError {
+  readonly kind = "resource-exhausted";
+}
+export class AbortedError extends BerthError {
+  readonly kind = "aborted";
+}
+export class CancelledError extends BerthError {
+  readonly kind = "cancelled";
+}
+export class InternalError extends BerthError {
+  readonly kind = "internal";
+}
+
+/** The kind of any thrown value: our own errors keep theirs, aborts map to cancelled, the rest is internal. */
+export function errorKind(err: unknown): ErrorKind {
+  if (err instanceof BerthError) return err.kind;
+  if (err instanceof Error && err.name === "AbortError") return "cancelled";
+  return "internal";
+}
+
+export function isNotFound(err: unknown): boolean {
+  return errorKind(err) === "not-found";
+}
+
+/** The message of any thrown value, for logs and statuses. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,85 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Registry, Counter, Histogram, Gauge, collectDefaultMetrics } from "prom-client";
+
+export { Counter, Histogram, Gauge } from "prom-client";
+
+/** The one metrics registry of the daemon. Components register their metrics here. */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: "berth_" });
+
+export const rpcRequests = new Counter({
+  name: "berth_cri_requests_total",
+  help: "CRI calls by service, method and gRPC status code",
+  labelNames: ["service", "method", "code"] as const,
+  registers: [registry],
+});
+
+export const rpcErrors = new Counter({
+  name: "berth_cri_errors_total",
+  help: "CRI calls that ended in an error, by method and gRPC status code",
+  labelNames: ["service", "method", "code"] as const,
+  registers: [registry],
+});
+
+export const rpcLatency = new Histogram({
+  name: "berth_cri_request_duration_seconds",
+  help: "CRI call latency by service and method",
+  labelNames: ["service", "method"] as const,
+  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+  registers: [registry],
+});
+
+export const rpcInflight = new Gauge({
+  name: "berth_cri_requests_in_flight",
+  help: "CRI calls being served now",
+  labelNames: ["service"] as const,
+  registers: [registry],
+});
+
+/** Serves GET /metrics on host:port (loopback by default). */
+export class MetricsServer {
+  #server: Server | undefined;
+
+  async listen(address: string): Promise<AddressInfo> {
+    const i = address.lastIndexOf(":");
+    const host = address.slice(0, i).replace(/^\[|\]$/g, "");
+    const port = Number(address.slice(i + 1));
+    const server = createServer((req, res) => {
+      if (req.method === "GET" && (req.url === "/metrics" || req.url?.startsWith("/metrics?"))) {
+        registry
+          .metrics()
+          .then((body) => {
+            res.writeHead(200, { "content-type": registry.contentType });
+            res.end(body);
+          })
+          .catch((err: unknown) => {
+            res.writeHead(500);
+            res.end(String(err));
+          });
+        return;
+      }
+      if (req.url === "/healthz") {
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.end("ok\n");
+        return;
+      }
+      res.writeHead(404, { "content-type": "text/plain" });
+      res.end("not found; try /metrics\n");
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => resolve());
+    });
+    this.#server = server;
+    return server.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    const s = this.#server;
+    if (!s) return;
+    this.#server = undefined;
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+}
