@@ -134,6 +134,7 @@ export async function spdyRemoteCommand(url: string, options: RemoteCommandOptio
           if (resize.writableEnded || resize.destroyed) break;
           resize.write(JSON.stringify({ Width: size.width, Height: size.height }) + "\n");
         }
+        resize.end();
       })().catch(() => undefined);
     }
     if (stdin && options.stdin) {

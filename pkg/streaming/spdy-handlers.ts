@@ -32,7 +32,10 @@ type RemoteCommand = Extract<PendingRequest, { kind: "exec" | "attach" }>;
 function linkedAbort(conn: SpdyConnection, serverSignal: AbortSignal): AbortController {
   const ac = new AbortController();
   const abort = () => ac.abort(new Error("streaming client went away"));
-  conn.once("close", abort);
+  conn.once("close", () => {
+    serverSignal.removeEventListener("abort", abort);
+    abort();
+  });
   if (serverSignal.aborted) abort();
   else serverSignal.addEventListener("abort", abort, { once: true });
   return ac;

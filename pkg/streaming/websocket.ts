@@ -159,7 +159,10 @@ export interface WsHandlerOptions {
 function wsAbort(ws: WebSocket, serverSignal: AbortSignal): AbortController {
   const ac = new AbortController();
   const abort = () => ac.abort(new Error("streaming client went away"));
-  ws.once("close", abort);
+  ws.once("close", () => {
+    serverSignal.removeEventListener("abort", abort);
+    abort();
+  });
   if (serverSignal.aborted) abort();
   else serverSignal.addEventListener("abort", abort, { once: true });
   return ac;

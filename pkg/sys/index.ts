@@ -3,3 +3,4 @@ export { writeFileAtomic, fsyncDir } from "./fs.js";
 export { InstanceLock } from "./instance-lock.js";
 export { detectCgroups, type CgroupInfo } from "./cgroups.js";
 export { oomScoreAdjFloor } from "./oom.js";
+export { openPty, setWindowSize, setNonBlocking, PtyMaster, type PtyPair } from "./pty.js";
