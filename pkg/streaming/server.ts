@@ -120,10 +120,13 @@ export class StreamingServer {
     this.#stop.abort(new Error("streaming server stopping"));
     const server = this.#server;
     this.#server = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    // Sessions see the abort and wind down; whatever is left after a grace period is cut.
     await Promise.race([Promise.allSettled([...this.#sessions]), new Promise((r) => setTimeout(r, 5000).unref())]);
     for (const s of this.#sockets) s.destroy();
+    server?.closeAllConnections();
     this.#wss.close();
+    await closed;
   }
 
   getExec(req: ExecRequest): { url: string } {

@@ -406,8 +406,9 @@ export class SpdyConnection extends EventEmitter {
         }
         const stream = new SpdyStream(this, id, headers);
         this.#streams.set(id, stream);
-        // Reply at once: the peer waits for it before it sends or accepts data.
-        this.#write([encodeSynReply(id, this.#compressor.compress({}), 0)]);
+        // Reply at once: the peer waits for it before it sends or accepts data. spdystream
+        // ignores reply headers; strict SPDY peers want :status and :version.
+        this.#write([encodeSynReply(id, this.#compressor.compress({ ":status": "200", ":version": "HTTP/1.1" }), 0)]);
         if (frame.flags & FLAG_FIN) {
           stream.remoteClosed = true;
           stream.push(null);

@@ -16,6 +16,7 @@ export class HostBackend implements StreamingBackend {
   async exec(containerId: string, cmd: string[], io: StreamIO, signal: AbortSignal): Promise<{ exitCode: number }> {
     signal.addEventListener("abort", () => this.aborted.push(containerId), { once: true });
     if (containerId === "sizes") {
+      signal.addEventListener("abort", () => (io.resize as { end?: () => void } | undefined)?.end?.(), { once: true });
       for await (const s of io.resize ?? []) io.stdout?.write(`size ${s.width}x${s.height}\n`);
       return { exitCode: 0 };
     }
