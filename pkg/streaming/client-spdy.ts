@@ -155,6 +155,7 @@ export async function spdyRemoteCommand(url: string, options: RemoteCommandOptio
     if (stderr) outputs.push(pipeOut(stderr, options.stderr));
     await Promise.all(outputs);
     const text = await errorText;
+    if (!errorStream.finReceived) throw new Error("the streaming connection closed before the exit status arrived");
     const result = decodeStatus(text, protocol === "v4.channel.k8s.io");
     if ("error" in result) throw new Error(result.error);
     return result;

@@ -57,8 +57,14 @@ export interface WsRemoteCommandOptions {
 export async function wsRemoteCommand(url: string, options: WsRemoteCommandOptions): Promise<{ exitCode: number; protocol: string }> {
   const errorParts: Buffer[] = [];
   let closed: Promise<void> = Promise.resolve();
+  let closeCode = 0;
   const ws = await open(url, options.protocols ?? DEFAULT_WS_REMOTE_COMMAND_PROTOCOLS, options.ws ?? {}, (ws) => {
-    closed = new Promise<void>((resolve) => ws.once("close", () => resolve()));
+    closed = new Promise<void>((resolve) =>
+      ws.once("close", (code: number) => {
+        closeCode = code;
+        resolve();
+      }),
+    );
     ws.on("error", () => undefined);
     ws.on("message", (raw: Buffer, isBinary: boolean) => {
       const m = unframe(ws.protocol.includes("base64"), raw, isBinary);
@@ -91,6 +97,9 @@ export async function wsRemoteCommand(url: string, options: WsRemoteCommandOptio
     });
   }
   await closed;
+  if (closeCode !== 1000 && errorParts.length === 0) {
+    throw new Error(`the streaming connection closed (code ${closeCode}) before the exit status arrived`);
+  }
   const result = decodeStatus(Buffer.concat(errorParts).toString("utf8"), jsonStatus);
   if ("error" in result) throw new Error(result.error);
   return { exitCode: result.exitCode, protocol };

@@ -329,6 +329,22 @@ describe("streaming server", () => {
       }
     });
 
+    it("close idle sessions and kill their process (idle_timeout_seconds)", async () => {
+      const idle = new StreamingServer({ address: "127.0.0.1:0", tokenTtlSeconds: 60, idleTimeoutSeconds: 1, backend });
+      await idle.start();
+      try {
+        const { url } = idle.getExec(execReq(["sleep", "4242"]));
+        const t0 = Date.now();
+        await assert.rejects(spdyRemoteCommand(url, { stdout: new Sink() }));
+        const child = backend.children.find((c) => c.spawnargs.includes("4242"))!;
+        await waitFor(() => child.signalCode !== null);
+        assert.equal(child.signalCode, "SIGKILL");
+        assert.ok(Date.now() - t0 >= 900, "closed before the idle timeout");
+      } finally {
+        await idle.stop();
+      }
+    });
+
     it("answers 400 to a request without upgrade and 404 to unknown paths", async () => {
       const { url } = server.getExec(execReq(["true"]));
       const r1 = await fetch(url);

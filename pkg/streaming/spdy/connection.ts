@@ -54,6 +54,8 @@ export class SpdyStream extends Duplex {
   remoteClosed = false;
   /** The peer reset the stream. */
   wasReset = false;
+  /** The peer ended the stream with FIN (not a reset or a lost connection). */
+  finReceived = false;
   /** Blocked the session's reader because our buffer is full. */
   blocking = false;
   unacked = 0;
@@ -385,6 +387,7 @@ export class SpdyConnection extends EventEmitter {
           }
         }
         if (frame.flags & FLAG_FIN) {
+          stream.finReceived = true;
           stream.remoteClosed = true;
           stream.push(null);
           this.#maybeForget(stream);
@@ -410,6 +413,7 @@ export class SpdyConnection extends EventEmitter {
         // ignores reply headers; strict SPDY peers want :status and :version.
         this.#write([encodeSynReply(id, this.#compressor.compress({ ":status": "200", ":version": "HTTP/1.1" }), 0)]);
         if (frame.flags & FLAG_FIN) {
+          stream.finReceived = true;
           stream.remoteClosed = true;
           stream.push(null);
         }
@@ -423,6 +427,7 @@ export class SpdyConnection extends EventEmitter {
         this.#pending.delete(frame.streamId);
         clearTimeout(pending.timer);
         if (frame.flags & FLAG_FIN) {
+          pending.stream.finReceived = true;
           pending.stream.remoteClosed = true;
           pending.stream.push(null);
         }
@@ -433,6 +438,7 @@ export class SpdyConnection extends EventEmitter {
         await this.#decompressor.decompress(frame.headerBlock);
         const stream = this.#streams.get(frame.streamId);
         if (stream && frame.flags & FLAG_FIN && !stream.remoteClosed) {
+          stream.finReceived = true;
           stream.remoteClosed = true;
           stream.push(null);
           this.#maybeForget(stream);
