@@ -3,3 +3,5 @@ export { writeFileAtomic, fsyncDir } from "./fs.js";
 export { InstanceLock } from "./instance-lock.js";
 export { detectCgroups, type CgroupInfo } from "./cgroups.js";
 export { oomScoreAdjFloor } from "./oom.js";
+export { runCapture, type CaptureOptions, type CaptureResult } from "./spawn-capture.js";
+export { cgroupDirs, joinCgroup, cgroupPids, removeCgroup } from "./cgroupfs.js";
