@@ -5,3 +5,5 @@ export { detectCgroups, type CgroupInfo } from "./cgroups.js";
 export { oomScoreAdjFloor } from "./oom.js";
 export { runCapture, type CaptureOptions, type CaptureResult } from "./spawn-capture.js";
 export { cgroupDirs, joinCgroup, cgroupPids, removeCgroup } from "./cgroupfs.js";
+export { readMountInfo, isMountPoint, mountsUnder, mountOf, mount, bindMount, makePrivate, unmountAll, type MountInfo } from "./mount.js";
+export { spawnDetached, childPids, namespaceOf, processAlive } from "./spawn.js";
