@@ -3,3 +3,5 @@ export { SandboxManager, type SandboxSpec, type SandboxManagerOptions } from "./
 export type { Sandbox, SandboxState, SandboxPidInit, RuntimeHandlerInfo, ContainerHooks } from "./sandbox.js";
 export { validateSysctls, sysctlScope, normalizeSysctl } from "./sysctl.js";
 export { stringifyWithBigint, parseWithBigint } from "./json.js";
+export { ContainerManager, podCgroupParent, type ContainerManagerOptions, type ContainerFilterSpec } from "./container-manager.js";
+export type { Container, ContainerState, ContainerImage, ContainerImages, RootfsProvider } from "./container.js";
