@@ -13,7 +13,7 @@ const SUFFIX: Record<string, number> = {
 
 /** A Kubernetes quantity ("10M", "1Gi", "500k") as a number (bits per second here). */
 function quantity(key: string, v: string): number {
-  const m = /^([0-9]+(?:\.[0-9]+)?)([kMGTPE]i?|)$/.exec(v.trim());
+  const m = /^([0-9]+(?:\.[0-9]+)?)(k|[KMGTPE]i|[MGTPE]|)$/.exec(v.trim());
   const mult = m ? SUFFIX[m[2] ?? ""] : undefined;
   if (!m || mult === undefined) throw new InvalidArgumentError(`annotation ${key}: "${v}" is not a bandwidth quantity (e.g. 10M)`);
   const n = Math.round(Number(m[1]) * mult);

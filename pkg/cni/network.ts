@@ -5,7 +5,7 @@ import { FailedPreconditionError } from "../errdefs/index.js";
 import { logger } from "../log/index.js";
 import { writeFileAtomic, fsyncDir } from "../sys/index.js";
 import { findNetworkConfig, type NetworkConfigList, type NetworkConfigResult } from "./config.js";
-import { invokePlugin, type CniCommand, type CniInvocation } from "./plugin.js";
+import { findPlugin, invokePlugin, type CniCommand, type CniInvocation } from "./plugin.js";
 
 export interface CniPortMapping {
   hostPort: number;
@@ -222,9 +222,23 @@ export class CniManager {
     }
     if (entry.netns && !existsSync(entry.netns)) entry.netns = "";
     const withPrev = entry.result !== undefined && versionAtLeast(String(entry.network["cniVersion"] ?? "0.4.0"), "0.4.0");
+    // Every plugin gets its DEL even when an earlier one fails (so one broken plugin does not strand the
+    // others' allocations); a plugin whose binary is gone is skipped. Failures keep the entry for a retry.
+    const failures: Error[] = [];
     for (const plugin of [...this.#plugins(entry)].reverse()) {
-      await invokePlugin(plugin.type, this.#netconf(entry, plugin, withPrev ? entry.result : undefined), this.#invocation("DEL", entry, signal));
+      try {
+        findPlugin(plugin.type, this.opts.binDirs);
+      } catch (err) {
+        logger().warn({ podSandboxId: id, plugin: plugin.type, err: (err as Error).message }, "CNI DEL: plugin binary missing; skipping it");
+        continue;
+      }
+      try {
+        await invokePlugin(plugin.type, this.#netconf(entry, plugin, withPrev ? entry.result : undefined), this.#invocation("DEL", entry, signal));
+      } catch (err) {
+        failures.push(err as Error);
+      }
     }
+    if (failures.length) throw failures[0];
     rmSync(this.#cacheFile(id), { force: true });
     fsyncDir(this.opts.cacheDir);
   }
