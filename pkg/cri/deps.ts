@@ -1,4 +1,5 @@
 import type { Config } from "../config/index.js";
+import type { ImageService } from "../image/index.js";
 import type { MetadataStore } from "../store/index.js";
 import type { CgroupInfo } from "../sys/index.js";
 
@@ -9,4 +10,6 @@ export interface CriDeps {
   store: MetadataStore;
   /** Aborted when berthd shuts down: work that outlives a request runs under it. */
   lifetime: AbortSignal;
+  /** Images: pull, list, status, remove, fs info; `images.get(ref)` for container creation. */
+  images: ImageService;
 }
