@@ -1,3 +1,4 @@
+<<<<<<< HEAD
 #!/bin/sh
 # Writes berth's default CNI network config into DIR (default /etc/cni/net.d)
 # when DIR has no network config yet: a bridge with host-local IPAM and portmap
@@ -35,18 +36,37 @@ if [ -n "$data_dir" ]; then data_line="\"dataDir\": \"$data_dir\","; fi
 
 tmp=$(mktemp "$dir/.berth.XXXXXX")
 cat > "$tmp" <<JSON
+=======
+#!/usr/bin/env bash
+# Writes a default CNI network (bridge + host-local + portmap + loopback) into
+# DIR (default /etc/cni/net.d) unless DIR already holds a network config.
+set -euo pipefail
+dir="${1:-/etc/cni/net.d}"
+subnet="${BERTH_POD_SUBNET:-10.88.0.0/16}"
+mkdir -p "$dir"
+if compgen -G "$dir/*.conflist" >/dev/null || compgen -G "$dir/*.conf" >/dev/null || compgen -G "$dir/*.json" >/dev/null; then
+  echo "cni: $dir already has a network config; leaving it alone"
+  exit 0
+fi
+cat > "$dir/10-berth.conflist" <<JSON
+>>>>>>> main
 {
   "cniVersion": "1.0.0",
   "name": "berth",
   "plugins": [
     {
       "type": "bridge",
+<<<<<<< HEAD
       "bridge": "$bridge",
+=======
+      "bridge": "berth0",
+>>>>>>> main
       "isGateway": true,
       "ipMasq": true,
       "hairpinMode": true,
       "ipam": {
         "type": "host-local",
+<<<<<<< HEAD
         $data_line
         "ranges": [[{ "subnet": "$subnet" }]],
         "routes": [{ "dst": "0.0.0.0/0" }]
@@ -61,3 +81,15 @@ cat > "$dir/99-loopback.conf" <<JSON
 { "cniVersion": "1.0.0", "name": "lo", "type": "loopback" }
 JSON
 echo "wrote $dir/10-berth.conflist (bridge $bridge, subnet $subnet) and $dir/99-loopback.conf"
+=======
+        "routes": [{ "dst": "0.0.0.0/0" }],
+        "ranges": [[{ "subnet": "$subnet" }]]
+      }
+    },
+    { "type": "portmap", "capabilities": { "portMappings": true } },
+    { "type": "loopback" }
+  ]
+}
+JSON
+echo "cni: wrote $dir/10-berth.conflist (bridge berth0, $subnet)"
+>>>>>>> main
