@@ -100,6 +100,8 @@ export interface HostFeatures {
   hugepageSizes: readonly string[];
   /** Lowest oom_score_adj allowed; undefined = do not clamp. */
   oomScoreAdjFloor: number | undefined;
+  /** Capabilities berthd itself may grant (its bounding set): privileged and "ALL" mean these. */
+  capabilities?: readonly string[];
   /** Device nodes a privileged container gets (normally every node under /dev). */
   hostDevices: () => LinuxDevice[];
 }
@@ -235,8 +237,9 @@ export function buildSpec(input: BuildSpecInput): BuiltSpec {
   const env = mergeEnv(base, imageEnv, (config.envs ?? []).map((e) => `${e.key}=${e.value}`));
 
   let caps: string[];
-  if (privileged) caps = [...ALL_CAPABILITIES];
-  else caps = applyCapabilityChanges(DEFAULT_CAPABILITIES, sc?.capabilities?.addCapabilities ?? [], sc?.capabilities?.dropCapabilities ?? []);
+  const hostCaps = host.capabilities ?? ALL_CAPABILITIES;
+  if (privileged) caps = [...hostCaps];
+  else caps = applyCapabilityChanges(DEFAULT_CAPABILITIES, sc?.capabilities?.addCapabilities ?? [], sc?.capabilities?.dropCapabilities ?? [], hostCaps);
   const ambient = (sc?.capabilities?.addAmbientCapabilities ?? []).map((c) => normalizeCapability(c, "capabilities.add_ambient_capabilities")).filter((c) => c !== "ALL" && caps.includes(c));
 
   const cwd = config.workingDir || image.WorkingDir || "/";

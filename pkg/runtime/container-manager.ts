@@ -341,6 +341,7 @@ export class ContainerManager {
       if (c.state !== "created") throw new FailedPreconditionError(`cannot start container "${c.id}": it is ${c.state}, not created`);
       const sb = this.#sandboxOf(c);
       if (sb && sb.state !== "ready") throw new FailedPreconditionError(`cannot start container "${c.id}": sandbox "${sb.id}" is not ready`);
+      const startedAt = nowNs();
       try {
         await runtimeStart(this.#runtimeOf(c), c.id);
       } catch (err) {
@@ -353,8 +354,9 @@ export class ContainerManager {
         await runtimeKill(this.#runtimeOf(c), c.id, "KILL", true).catch(() => undefined);
         throw new FailedPreconditionError(`cannot start container "${c.id}": ${errorMessage(err)}`, { cause: err });
       }
-      c.startedAt = nowNs();
+      c.startedAt = startedAt;
       if (c.state === "created") c.state = "running";
+      else if (c.finishedAt < startedAt) c.finishedAt = startedAt;
       this.#db.update(c);
       this.#refresh(c);
       logger().info({ name: c.reservedName }, "container started");
@@ -388,8 +390,8 @@ export class ContainerManager {
   #markExited(c: Container, exitCode: number, finishedAt: bigint, reason: string, message: string): void {
     c.state = "exited";
     c.exitCode = exitCode;
-    c.finishedAt = finishedAt;
-    if (c.startedAt === 0n && reason !== "StartError") c.startedAt = 0n;
+    // The exit file's mtime is coarse-grained: never report an end before the start.
+    c.finishedAt = finishedAt < c.startedAt ? c.startedAt : finishedAt;
     c.reason = reason;
     c.message = message;
     this.#db.update(c);
