@@ -1,9 +1,9 @@
 import { test, after, afterEach, before } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { hostname } from "node:os";
+import { hostname, networkInterfaces } from "node:os";
 import { status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
 import { NamespaceMode, PodSandboxState, Protocol, type DeepPartial, type PodSandboxConfig } from "../api/gen/cri/v1/api.js";
 import { BERTHCTL, removeDirs, startDaemon, type Daemon } from "./harness/daemon.js";
@@ -275,4 +275,48 @@ test("berthctl runp (crictl-style YAML), pods, inspectp, stopp, rmp", async () =
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /INVALID_ARGUMENT: runtime handler "nope"/);
   await assertNoResidue();
+});
+
+test("a hostPort mapping reaches a server in the pod from the host (portmap capability)", async () => {
+  const hostIp = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a && a.family === "IPv4" && !a.internal)?.address;
+  assert.ok(hostIp, "the host has an IPv4 address");
+  const hostPort = 20000 + Math.floor(Math.random() * 20000);
+  const { podSandboxId: id } = await d.client.runtime.runPodSandbox({
+    config: pod("portmap", { portMappings: [{ protocol: Protocol.TCP, containerPort: 8080, hostPort }] }),
+  });
+  const www = join(d.dirs.base, `www-${hostPort}`);
+  mkdirSync(www);
+  writeFileSync(join(www, "index.html"), "hello from the pod\n");
+  const i = await info(id);
+  const server = spawn("nsenter", [`--net=${i.netnsPath}`, "busybox", "httpd", "-f", "-p", "8080", "-h", www], { stdio: "ignore" });
+  try {
+    let body = "";
+    for (let attempt = 0; attempt < 50 && !body; attempt++) {
+      body = await fetch(`http://${hostIp}:${hostPort}/`).then((r) => r.text(), () => "");
+      if (!body) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(body, "hello from the pod\n");
+  } finally {
+    server.kill("SIGKILL");
+  }
+  await d.client.runtime.removePodSandbox({ podSandboxId: id });
+  const nat = sh("iptables", ["-t", "nat", "-S"]).out;
+  assert.ok(!nat.includes(`--dport ${hostPort}`), "the hostPort rules are gone after remove");
+  await assertNoResidue();
+});
+
+test("Status: NetworkReady is false while the first config names a plugin that is not installed", async () => {
+  const ready = async () => (await d.client.runtime.status({})).status?.conditions.find((c) => c.type === "NetworkReady");
+  assert.equal((await ready())?.status, true);
+  net.install(d.dirs.cniConfDir, "05-broken.conflist", [{ type: "no-such-cni-plugin" }]);
+  try {
+    const c = await ready();
+    assert.equal(c?.status, false);
+    assert.match(c?.message ?? "", /no-such-cni-plugin/);
+  } finally {
+    rmSync(join(d.dirs.cniConfDir, "05-broken.conflist"));
+  }
+  assert.equal((await ready())?.status, true);
 });
