@@ -320,3 +320,12 @@ test("Status: NetworkReady is false while the first config names a plugin that i
   }
   assert.equal((await ready())?.status, true);
 });
+
+test("ten pods run and are removed concurrently: distinct IPs, nothing left", async () => {
+  const ids = await Promise.all(Array.from({ length: 10 }, (_, k) => d.client.runtime.runPodSandbox({ config: pod(`many-${k}`) }).then((r) => r.podSandboxId)));
+  const ips = await Promise.all(ids.map(async (id) => (await d.client.runtime.podSandboxStatus({ podSandboxId: id })).status?.network?.ip));
+  assert.equal(new Set(ips).size, 10);
+  assert.equal(net.allocated().length, 10);
+  await Promise.all(ids.map((id) => d.client.runtime.removePodSandbox({ podSandboxId: id })));
+  await assertNoResidue();
+});
