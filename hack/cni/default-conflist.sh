@@ -1,15 +1,15 @@
 #!/bin/sh
 # Writes berth's default CNI network config into DIR (default /etc/cni/net.d)
-# when DIR has no network config yet: a bridge with host-local IPAM and portmap
-# (hostPort) in one conflist, plus a loopback config for runtimes that want one.
-# berth brings each pod's loopback up itself and uses the first conflist.
+# when DIR has no network config yet: one conflist with a bridge (host-local
+# IPAM), portmap (hostPort) and loopback (chained; berth also brings lo up).
+# Used by `make run`. The subnet defaults to $BERTH_POD_SUBNET or 10.88.0.0/16.
 #
 # usage: hack/cni/default-conflist.sh [DIR] [--bridge NAME] [--subnet CIDR] [--data-dir DIR] [--force]
 set -eu
 
 dir=/etc/cni/net.d
 bridge=berth0
-subnet=10.88.0.0/16
+subnet=${BERTH_POD_SUBNET:-10.88.0.0/16}
 data_dir=
 force=0
 while [ $# -gt 0 ]; do
@@ -18,7 +18,7 @@ while [ $# -gt 0 ]; do
     --subnet) subnet=$2; shift 2 ;;
     --data-dir) data_dir=$2; shift 2 ;;
     --force) force=1; shift ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) dir=$1; shift ;;
   esac
@@ -52,12 +52,10 @@ cat > "$tmp" <<JSON
         "routes": [{ "dst": "0.0.0.0/0" }]
       }
     },
-    { "type": "portmap", "capabilities": { "portMappings": true } }
+    { "type": "portmap", "capabilities": { "portMappings": true } },
+    { "type": "loopback" }
   ]
 }
 JSON
 mv "$tmp" "$dir/10-berth.conflist"
-cat > "$dir/99-loopback.conf" <<JSON
-{ "cniVersion": "1.0.0", "name": "lo", "type": "loopback" }
-JSON
-echo "wrote $dir/10-berth.conflist (bridge $bridge, subnet $subnet) and $dir/99-loopback.conf"
+echo "cni: wrote $dir/10-berth.conflist (bridge $bridge, $subnet)"
