@@ -180,6 +180,19 @@ export class CniManager {
     const found = this.config();
     if (!found.ok) throw new FailedPreconditionError(`cannot set up the network of pod "${req.id}": ${found.reason}`);
     const net: NetworkConfigList = found.config;
+    const entry = this.#entry(req, net);
+    writeFileAtomic(this.#cacheFile(req.id), JSON.stringify(entry), 0o600);
+    let prev: Record<string, unknown> | undefined;
+    for (const plugin of this.#plugins(entry)) {
+      const out = await invokePlugin(plugin.type, this.#netconf(entry, plugin, prev), this.#invocation("ADD", entry, signal));
+      if (out) prev = out;
+    }
+    entry.result = prev ?? {};
+    writeFileAtomic(this.#cacheFile(req.id), JSON.stringify(entry), 0o600);
+    return { ips: resultIps(prev), network: net.name, result: prev };
+  }
+
+  #entry(req: PodNetworkRequest, net: NetworkConfigList): CacheEntry {
     const capabilityArgs: Record<string, unknown> = {};
     if (req.portMappings.length > 0) capabilityArgs["portMappings"] = req.portMappings;
     if (req.bandwidth && Object.keys(req.bandwidth).length > 0) capabilityArgs["bandwidth"] = req.bandwidth;
@@ -198,15 +211,7 @@ export class CniManager {
       ],
       capabilityArgs,
     };
-    writeFileAtomic(this.#cacheFile(req.id), JSON.stringify(entry), 0o600);
-    let prev: Record<string, unknown> | undefined;
-    for (const plugin of this.#plugins(entry)) {
-      const out = await invokePlugin(plugin.type, this.#netconf(entry, plugin, prev), this.#invocation("ADD", entry, signal));
-      if (out) prev = out;
-    }
-    entry.result = prev ?? {};
-    writeFileAtomic(this.#cacheFile(req.id), JSON.stringify(entry), 0o600);
-    return { ips: resultIps(prev), network: net.name, result: prev };
+    return entry;
   }
 
   /**
@@ -214,8 +219,13 @@ export class CniManager {
    * cache entry means nothing is attached: a no-op, so repeating it is safe.
    * The entry is removed only after every plugin succeeded.
    */
-  async teardown(id: string, signal?: AbortSignal): Promise<void> {
-    const entry = this.#readCache(id);
+  async teardown(id: string, signal?: AbortSignal, fallback?: PodNetworkRequest): Promise<void> {
+    let entry = this.#readCache(id);
+    if (!entry && fallback) {
+      // No cache (lost state dir): DEL with the current config and no prevResult, as CNI allows.
+      const found = this.config();
+      if (found.ok) entry = this.#entry(fallback, found.config);
+    }
     if (!entry) {
       rmSync(this.#cacheFile(id), { force: true });
       return;

@@ -299,7 +299,11 @@ export class SandboxManager {
   async stop(id: string, signal: AbortSignal): Promise<void> {
     const sb = this.#byId.get(id);
     if (!sb || sb.state === "creating") return;
-    await withLogFields({ podSandboxId: id }, () => this.withLock(id, () => this.#stopLocked(sb, signal)));
+    await withLogFields({ podSandboxId: id }, () =>
+      this.withLock(id, async () => {
+        if (this.#byId.get(id) === sb) await this.#stopLocked(sb, signal);
+      }),
+    );
   }
 
   async #stopLocked(sb: Sandbox, signal: AbortSignal): Promise<void> {
@@ -314,7 +318,9 @@ export class SandboxManager {
 
   /** Undoes what a running pod holds besides its pinned namespaces and files (repeatable). */
   async #release(sb: Sandbox, signal: AbortSignal): Promise<void> {
-    await this.cni.teardown(sb.id, signal);
+    // Without a cache entry (e.g. the state dir was lost in a reboot) an attached pod is detached with the current config.
+    const fallback = sb.networkAttached && sb.netnsPath ? { id: sb.id, name: sb.name, namespace: sb.namespace, uid: sb.uid, netns: sb.netnsPath, portMappings: [] } : undefined;
+    await this.cni.teardown(sb.id, signal, fallback);
     if (sb.networkAttached) {
       sb.networkAttached = false;
       this.#db.update(sb);
