@@ -308,3 +308,41 @@ describe("faults", () => {
     }
   });
 });
+
+describe("crash", () => {
+  test("kill -9 mid-pull: after a restart GC leaves no partial or unreferenced data, and the pull then succeeds", async () => {
+    const proxy = await new RegistryProxy(reg.host).start();
+    const toml = plainHttp(proxy.host);
+    let d = await startDaemon({ configToml: toml });
+    const dirs = d.dirs;
+    try {
+      const img = images["whiteout:latest"];
+      const layers = await layerDigests(reg.url, img.name, img.manifestDigest);
+      const big = layers[0] as string;
+      proxy.rules.set(big, { holdAt: 0.5 });
+      const held = proxy.held();
+      const pull = d.client.image.pullImage({ image: { image: `${proxy.host}/${img.name}:latest` } });
+      pull.catch(() => undefined);
+      await held;
+      // Let the other layers land (committed blobs, maybe snapshots) before the crash.
+      await new Promise((r) => setTimeout(r, 500));
+      await d.kill();
+      proxy.release();
+      const ingest = join(dirs.root, "content", "ingest");
+      assert.ok(readdirSync(ingest).length > 0, "a partial download was on disk at the crash");
+      d = await startDaemon({ configToml: toml, dirs });
+      // RemoveImage of an unknown image succeeds and runs a GC (after the start-up one).
+      await d.client.image.removeImage({ image: { image: `${proxy.host}/${img.name}:latest` } });
+      assert.deepEqual(readdirSync(ingest), [], "partial downloads collected");
+      assert.deepEqual(readdirSync(join(dirs.root, "content", "blobs", "sha256")), [], "unreferenced blobs collected");
+      const u = (await d.client.image.imageFsInfo({})).imageFilesystems[0];
+      assert.equal(u?.usedBytes?.value, 0n, "no snapshot or content left");
+      const ok = await d.client.image.pullImage({ image: { image: `${proxy.host}/${img.name}:latest` } });
+      assert.equal(ok.imageRef, img.configDigest);
+    } finally {
+      await d.stop();
+      removeDirs(dirs);
+      await proxy.stop();
+    }
+  });
+});
