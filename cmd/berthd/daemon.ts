@@ -59,7 +59,7 @@ export class Daemon {
 
     const content = ContentStore.open({ root: join(cfg.root, "content"), store: this.#store });
     this.#snapshotter = await Snapshotter.open({ root: join(cfg.root, "snapshots"), store: this.#store });
-    this.#images = new ImageService({ config: cfg, store: this.#store, content, snapshotter: this.#snapshotter, lifetime: this.#lifetime.signal });
+    this.#images = new ImageService({ config: cfg, store: this.#store, content, snapshotter: this.#snapshotter, lifetime: this.#lifetime.signal, progressDir: join(cfg.state, "pulls") });
 
     this.#cri = new CriServer({ config: cfg, cgroups, store: this.#store, lifetime: this.#lifetime.signal, images: this.#images });
     await this.#cri.listen(socket);
