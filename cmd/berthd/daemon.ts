@@ -61,7 +61,7 @@ export class Daemon {
 
     const content = ContentStore.open({ root: join(cfg.root, "content"), store: this.#store });
     this.#snapshotter = await Snapshotter.open({ root: join(cfg.root, "snapshots"), store: this.#store });
-    this.#images = new ImageService({ config: cfg, store: this.#store, content, snapshotter: this.#snapshotter, lifetime: this.#lifetime.signal });
+    this.#images = new ImageService({ config: cfg, store: this.#store, content, snapshotter: this.#snapshotter, lifetime: this.#lifetime.signal, progressDir: join(cfg.state, "pulls") });
 
     const runtime = new RuntimeCore({ config: cfg, store: this.#store, cgroupDriver: cgroupDriverOf({ config: cfg, cgroups }), lifetime: this.#lifetime.signal });
     runtime.containers.setImageBackend(containerImagesOf(this.#images), containerRootfsOf(this.#snapshotter));
