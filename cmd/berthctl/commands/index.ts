@@ -7,6 +7,7 @@ import { imagesCommand } from "./images.js";
 import { inspectiCommand } from "./inspecti.js";
 import { rmiCommand } from "./rmi.js";
 import { imagefsinfoCommand } from "./imagefsinfo.js";
+import { containerCommands } from "./containers.js";
 
 /** Every berthctl command; later areas (images, pods, streaming) add theirs here. */
 export const commands: Command[] = [
@@ -22,4 +23,5 @@ export const commands: Command[] = [
   inspectiCommand,
   rmiCommand,
   imagefsinfoCommand,
+  ...containerCommands,
 ];
