@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import type { PodSandboxConfig } from "../../api/gen/cri/v1/api.js";
 import { CniManager, parseBandwidth, type CniPortMapping } from "../cni/index.js";
 import type { Config } from "../config/index.js";
 import { errorMessage, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
@@ -35,7 +34,8 @@ export interface SandboxSpec {
   cgroupParent: string;
   /** As requested; "" selects the default handler. */
   runtimeHandler: string;
-  config: PodSandboxConfig;
+  /** The CRI PodSandboxConfig as proto JSON (kept with the pod). */
+  config: Record<string, unknown>;
 }
 
 export interface SandboxManagerOptions {
