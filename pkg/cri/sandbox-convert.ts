@@ -1,8 +1,8 @@
 import {
   NamespaceMode,
+  PodSandboxConfig,
   PodSandboxState,
   Protocol,
-  type PodSandboxConfig,
   type PodSandbox,
   type PodSandboxStatus,
   type DeepPartial,
@@ -52,7 +52,7 @@ export function sandboxSpecOf(config: PodSandboxConfig | undefined, runtimeHandl
     sysctls: { ...(config.linux?.sysctls ?? {}) },
     cgroupParent: config.linux?.cgroupParent ?? "",
     runtimeHandler,
-    config,
+    config: PodSandboxConfig.toJSON(config) as Record<string, unknown>,
   };
 }
 

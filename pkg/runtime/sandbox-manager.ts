@@ -1,10 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import type { PodSandboxConfig } from "../../api/gen/cri/v1/api.js";
 import { CniManager, parseBandwidth, type CniPortMapping } from "../cni/index.js";
 import type { Config } from "../config/index.js";
-import { errorMessage, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
+import { errorMessage, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
 import { logger, withLogFields } from "../log/index.js";
 import { ensurePrivateDir, isPinned, pidInitAlive, pinNamespaces, runInNamespaces, startPidInit, stopPidInit, unpinNamespaces, type PinnedKind } from "../netns/index.js";
 import type { MetadataStore } from "../store/index.js";
@@ -35,7 +34,8 @@ export interface SandboxSpec {
   cgroupParent: string;
   /** As requested; "" selects the default handler. */
   runtimeHandler: string;
-  config: PodSandboxConfig;
+  /** The CRI PodSandboxConfig as proto JSON (kept with the pod). */
+  config: Record<string, unknown>;
 }
 
 export interface SandboxManagerOptions {
@@ -103,6 +103,13 @@ export class SandboxManager {
     if (matches.length === 1 && matches[0]) return matches[0];
     if (matches.length > 1) throw new NotFoundError(`sandbox id prefix "${idOrPrefix}" is ambiguous (${matches.length} pods match)`);
     throw new NotFoundError(`sandbox "${idOrPrefix}" not found`);
+  }
+
+  /** A pod that must be ready (for creating or starting containers in it): NotFound or FailedPrecondition otherwise. */
+  getReady(idOrPrefix: string, action = "use"): Sandbox {
+    const sb = this.get(idOrPrefix);
+    if (sb.state !== "ready") throw new FailedPreconditionError(`cannot ${action}: sandbox "${sb.id}" is not ready`);
+    return sb;
   }
 
   #handler(requested: string): RuntimeHandlerInfo {
