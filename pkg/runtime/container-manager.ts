@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, watch, type FSWatcher } from "node:fs";
 import { dirname, join, posix } from "node:path";
-import { Signal, signalToJSON, type ContainerConfig } from "../../api/gen/cri/v1/api.js";
 import type { Config } from "../config/index.js";
 import { errorMessage, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
 import { logger, withLogFields } from "../log/index.js";
@@ -26,7 +25,7 @@ import {
 import type { MetadataStore } from "../store/index.js";
 import { CleanupStack, KeyedMutex, NameRegistrar } from "../sync/index.js";
 import { detectCgroups, oomScoreAdjFloor, writeFileAtomic, type CgroupInfo } from "../sys/index.js";
-import type { Container, ContainerImages, RootfsProvider } from "./container.js";
+import type { Container, ContainerCreateRequest, ContainerImages, RootfsProvider } from "./container.js";
 import { ContainerStore } from "./container-store.js";
 import type { Sandbox } from "./sandbox.js";
 import type { SandboxManager } from "./sandbox-manager.js";
@@ -182,25 +181,23 @@ export class ContainerManager {
   // ---------------------------------------------------------------- create
 
   /** CreateContainer. Everything done is undone when a step fails. */
-  async create(podSandboxId: string, config: ContainerConfig): Promise<Container> {
-    const md = config.metadata;
-    if (!md || !md.name) throw new InvalidArgumentError("CreateContainer: config.metadata.name is required");
-    if (!config.image?.image) throw new InvalidArgumentError("CreateContainer: config.image.image is required");
+  async create(podSandboxId: string, req: ContainerCreateRequest): Promise<Container> {
+    if (!req.name) throw new InvalidArgumentError("CreateContainer: config.metadata.name is required");
+    if (!req.image) throw new InvalidArgumentError("CreateContainer: config.image.image is required");
     const sb = this.opts.sandboxes.get(podSandboxId);
     const id = randomBytes(32).toString("hex");
     return withLogFields({ podSandboxId: sb.id, containerId: id }, () =>
       this.opts.sandboxes.withLock(sb.id, async () => {
-        if (sb.state !== "ready") throw new FailedPreconditionError(`cannot create container "${md.name}": sandbox "${sb.id}" is not ready`);
+        if (sb.state !== "ready") throw new FailedPreconditionError(`cannot create container "${req.name}": sandbox "${sb.id}" is not ready`);
         if (!this.#images || !this.#rootfs) throw new FailedPreconditionError("cannot create containers: no image store is configured");
-        const imageName = config.image?.image ?? "";
-        const image = this.#images.find(imageName);
-        if (!image) throw new NotFoundError(`image "${imageName}" not found: pull it first`);
-        const reservedName = [md.name, sb.name, sb.namespace, sb.uid, String(md.attempt)].join("_");
+        const image = this.#images.find(req.image);
+        if (!image) throw new NotFoundError(`image "${req.image}" not found: pull it first`);
+        const reservedName = [req.name, sb.name, sb.namespace, sb.uid, String(req.attempt)].join("_");
         this.#names.reserve(reservedName, id);
         const undo = new CleanupStack();
         undo.push("release container name", () => this.#names.release(reservedName, id));
         try {
-          return await this.#create(sb, id, reservedName, config, image, undo);
+          return await this.#create(sb, id, reservedName, req, image, undo);
         } catch (err) {
           await undo.unwind(60_000);
           throw err;
@@ -209,18 +206,19 @@ export class ContainerManager {
     );
   }
 
-  async #create(sb: Sandbox, id: string, reservedName: string, config: ContainerConfig, image: NonNullable<ReturnType<ContainerImages["find"]>>, undo: CleanupStack): Promise<Container> {
+  async #create(sb: Sandbox, id: string, reservedName: string, req: ContainerCreateRequest, image: NonNullable<ReturnType<ContainerImages["find"]>>, undo: CleanupStack): Promise<Container> {
+    const config = req.spec;
     const log = logger();
     const rootfs = this.#rootfs as RootfsProvider;
     const bundle = join(this.#root, id);
     const imageCfg = imageRuntimeConfig(image.config);
-    const logPath = sb.logDirectory && config.logPath ? posix.join(sb.logDirectory, config.logPath) : "";
-    const stopSignal = config.stopSignal !== Signal.RUNTIME_DEFAULT && config.stopSignal !== Signal.UNRECOGNIZED ? signalToJSON(config.stopSignal) : imageCfg.StopSignal || "SIGTERM";
+    const logPath = sb.logDirectory && req.logPath ? posix.join(sb.logDirectory, req.logPath) : "";
+    const stopSignal = req.stopSignal || imageCfg.StopSignal || "SIGTERM";
     const c: Container = {
       id,
       podSandboxId: sb.id,
-      name: config.metadata?.name ?? "",
-      attempt: config.metadata?.attempt ?? 0,
+      name: req.name,
+      attempt: req.attempt,
       reservedName,
       state: "creating",
       createdAt: nowNs(),
@@ -229,10 +227,10 @@ export class ContainerManager {
       exitCode: 0,
       reason: "",
       message: "",
-      image: config.image?.image ?? "",
+      image: req.image,
       imageId: image.id,
-      labels: { ...config.labels },
-      annotations: { ...config.annotations },
+      labels: { ...req.labels },
+      annotations: { ...req.annotations },
       logPath,
       bundle,
       snapshotKey: `container-${id}`,
@@ -244,7 +242,9 @@ export class ContainerManager {
       conmonStartTime: undefined,
       stopSignal,
       user: { uid: 0, gid: 0, additionalGids: [] },
-      config,
+      config: req.config,
+      tty: req.tty,
+      privileged: config.linux?.securityContext?.privileged ?? false,
     };
     // The record comes first: a crash from here on is rolled back by recovery.
     this.#db.insert(c);
@@ -314,9 +314,9 @@ export class ContainerManager {
         exitDir: this.#exitDir,
         persistDir: c.persistDir,
         logPath: logPath || "/dev/null",
-        tty: config.tty,
-        stdin: config.stdin,
-        stdinOnce: config.stdinOnce,
+        tty: req.tty,
+        stdin: req.stdin,
+        stdinOnce: req.stdinOnce,
         monitorCgroup: this.opts.cgroupDriver === "cgroupfs" ? podMonitorCgroup(parent) : undefined,
         timeoutMs: CREATE_TIMEOUT_MS,
       },
