@@ -2,7 +2,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, renameSync } from "node:fs";
 import { status as Grpc } from "@grpc/grpc-js";
-import { ContainerState, SecurityProfile_ProfileType } from "../api/gen/cri/v1/api.js";
+import { ContainerState, NamespaceMode, SecurityProfile_ProfileType } from "../api/gen/cri/v1/api.js";
 import { startRegistry, type Registry } from "./harness/registry.js";
 import { ensureTestImages } from "./harness/images.js";
 import { NONROOT } from "../hack/images/index.js";
@@ -109,6 +109,23 @@ test("image ENTRYPOINT/CMD/env/workdir the Kubernetes way", async () => {
   assert.deepEqual((await runToExit(env, pod, ctrConfig("args", ep, { args: ["echo args-ok; pwd; echo $FOO $BAR"], envs: [{ key: "BAR", value: "baz" }] }))).stdout, ["args-ok", "/work", "bar baz"]);
   assert.deepEqual((await runToExit(env, pod, ctrConfig("cmd", ep, { command: ["/bin/echo"], workingDir: "/tmp" }))).stdout, [""]);
   assert.deepEqual((await runToExit(env, pod, ctrConfig("override", ep, { command: ["/bin/sh", "-c"], args: ["echo $FOO; pwd"], envs: [{ key: "FOO", value: "cri" }], workingDir: "/tmp" }))).stdout, ["cri", "/tmp"]);
+  // The image's StopSignal (SIGUSR1) is what StopContainer sends first.
+  const usr1 = await runCtr(env, pod, ctrConfig("usr1", ep, { args: ["trap 'echo got-usr1; exit 0' USR1; echo ready; while true; do sleep 0.1; done"] }));
+  await new Promise((r) => setTimeout(r, 300));
+  await env.d.client.runtime.stopContainer({ containerId: usr1, timeout: 10n });
+  const su = await waitExited(env, usr1);
+  assert.equal(su.exitCode, 0);
+  assert.deepEqual(logLines(readFileSync(su.logPath, "utf8"), "stdout"), ["ready", "got-usr1"]);
+  await env.d.client.runtime.removePodSandbox({ podSandboxId: pod.id });
+});
+
+test("a pod-wide PID namespace: containers see each other's processes; a container PID namespace does not", async () => {
+  const pod = await runPod(env, "sharedpid", { linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.POD } } } });
+  await runCtr(env, pod, ctrConfig("holder", bb, { command: ["sleep", "4242"], linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.POD } } } }));
+  const seen = await runToExit(env, pod, ctrConfig("looker", bb, { command: ["/bin/sh", "-c", "ps -o args | grep -c '^sleep 4242'"], linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.POD } } } }));
+  assert.deepEqual(seen.stdout, ["1"]);
+  const own = await runToExit(env, pod, ctrConfig("own", bb, { command: ["/bin/sh", "-c", "ps -o args | grep -c '^sleep 4242'; echo pid=$$"], linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } }));
+  assert.deepEqual(own.stdout, ["0", "pid=1"]);
   await env.d.client.runtime.removePodSandbox({ podSandboxId: pod.id });
 });
 
