@@ -27,6 +27,7 @@ import { CleanupStack, KeyedMutex, NameRegistrar } from "../sync/index.js";
 import { detectCgroups, oomScoreAdjFloor, writeFileAtomic, type CgroupInfo } from "../sys/index.js";
 import type { Container, ContainerCreateRequest, ContainerImages, RootfsProvider } from "./container.js";
 import { ContainerStore } from "./container-store.js";
+import { containerCreateDuration, containerExits, containerStartDuration, containerStarts, monitorLosses, monitorsRunning } from "./container-metrics.js";
 import type { Sandbox } from "./sandbox.js";
 import type { SandboxManager } from "./sandbox-manager.js";
 
@@ -196,8 +197,11 @@ export class ContainerManager {
         this.#names.reserve(reservedName, id);
         const undo = new CleanupStack();
         undo.push("release container name", () => this.#names.release(reservedName, id));
+        const endTimer = containerCreateDuration.startTimer();
         try {
-          return await this.#create(sb, id, reservedName, req, image, undo);
+          const c = await this.#create(sb, id, reservedName, req, image, undo);
+          endTimer();
+          return c;
         } catch (err) {
           await undo.unwind(60_000);
           throw err;
@@ -342,9 +346,14 @@ export class ContainerManager {
       const sb = this.#sandboxOf(c);
       if (sb && sb.state !== "ready") throw new FailedPreconditionError(`cannot start container "${c.id}": sandbox "${sb.id}" is not ready`);
       const startedAt = nowNs();
+      const endTimer = containerStartDuration.startTimer();
       try {
         await runtimeStart(this.#runtimeOf(c), c.id);
+        endTimer();
+        containerStarts.inc({ result: "success" });
       } catch (err) {
+        containerStarts.inc({ result: "error" });
+        containerExits.inc({ reason: "StartError" });
         c.state = "exited";
         c.finishedAt = nowNs();
         c.exitCode = 128;
@@ -381,6 +390,7 @@ export class ContainerManager {
         return c.state;
       }
       logger().warn({ containerId: c.id, conmonPid: c.conmonPid }, "container monitor died; killing the unmonitored container");
+      monitorLosses.inc();
       void runtimeKill(this.#runtimeOf(c), c.id, "KILL", true).catch(() => undefined);
       this.#markExited(c, 137, nowNs(), "Error", `container monitor (conmon pid ${c.conmonPid}) exited unexpectedly; the container was killed and its exit code is unknown`);
     }
@@ -395,6 +405,7 @@ export class ContainerManager {
     c.reason = reason;
     c.message = message;
     this.#db.update(c);
+    containerExits.inc({ reason });
     logger().info({ containerId: c.id, name: c.reservedName, exitCode, reason }, "container exited");
   }
 
@@ -412,7 +423,9 @@ export class ContainerManager {
       logger().warn({ err }, "cannot watch the exit dir; polling only");
     }
     this.#timer = setInterval(() => {
-      for (const c of this.#byId.values()) this.#refresh(c);
+      let live = 0;
+      for (const c of this.#byId.values()) if (this.#refresh(c) === "created" || c.state === "running") live++;
+      monitorsRunning.set(live);
     }, POLL_MS);
     this.#timer.unref();
   }
