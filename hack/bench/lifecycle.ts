@@ -106,7 +106,8 @@ async function workload(t: Target, n: number, concurrencies: number[], monitors:
       await client.runtime.stopPodSandbox({ podSandboxId });
       await client.runtime.removePodSandbox({ podSandboxId });
     }
-    for (const c of concurrencies) {
+    for (const [phase, c] of concurrencies.entries()) {
+      const tag = concurrencies.indexOf(c) === phase ? `c=${c}` : `c=${c} (run ${phase + 1})`;
       const times: Record<string, number[]> = Object.fromEntries(CALLS.map((k) => [k, []]));
       const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
         const t0 = performance.now();
@@ -132,12 +133,12 @@ async function workload(t: Target, n: number, concurrencies: number[], monitors:
       };
       await Promise.all(Array.from({ length: c }, worker));
       const wall = (performance.now() - started) / 1000;
-      fig.set(`c=${c} wall time (${n} cycles)`, { value: wall, unit: "s" });
+      fig.set(`${tag} wall time (${n} cycles)`, { value: wall, unit: "s" });
       for (const name of CALLS) {
-        fig.set(`c=${c} ${name} p50`, { value: pct(times[name] ?? [], 50), unit: "ms" });
-        fig.set(`c=${c} ${name} p99`, { value: pct(times[name] ?? [], 99), unit: "ms" });
+        fig.set(`${tag} ${name} p50`, { value: pct(times[name] ?? [], 50), unit: "ms" });
+        fig.set(`${tag} ${name} p99`, { value: pct(times[name] ?? [], 99), unit: "ms" });
       }
-      if (t.pid) fig.set(`c=${c} daemon RSS after`, { value: rssBytes(t.pid) / 1e6, unit: "MB" });
+      if (t.pid) fig.set(`${tag} daemon RSS after`, { value: rssBytes(t.pid) / 1e6, unit: "MB" });
     }
     if (monitors > 0) {
       const pods: string[] = [];
