@@ -194,11 +194,20 @@ test("security: read-only rootfs, capabilities, privileged, masked paths, seccom
   await env.d.client.runtime.removePodSandbox({ podSandboxId: pod.id });
 });
 
-test("a container past its memory limit is OOMKilled with 137", async () => {
+test("a container past its memory limit is OOMKilled with 137; UpdateContainerResources changes a running container's limit", async () => {
   const pod = await runPod(env, "oom");
   const r = await runToExit(env, pod, ctrConfig("hog", bb, { command: ["dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1"], linux: { resources: { memoryLimitInBytes: 32n * 1024n * 1024n } } }));
   assert.equal(r.status.exitCode, 137);
   assert.equal(r.status.reason, "OOMKilled");
+
+  // UpdateContainerResources changes the limit of a running container.
+  const id = await runCtr(env, pod, ctrConfig("resize", bb, { command: ["sleep", "600"], linux: { resources: { memoryLimitInBytes: 32n * 1024n * 1024n } } }));
+  const limit = async () => (await env.d.client.runtime.execSync({ containerId: id, cmd: ["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"], timeout: 10n })).stdout.toString().trim();
+  assert.equal(await limit(), String(32 * 1024 * 1024));
+  await env.d.client.runtime.updateContainerResources({ containerId: id, linux: { memoryLimitInBytes: 64n * 1024n * 1024n } });
+  assert.equal(await limit(), String(64 * 1024 * 1024));
+  const st = (await env.d.client.runtime.containerStatus({ containerId: id })).status;
+  assert.equal(st?.resources?.linux?.memoryLimitInBytes, 64n * 1024n * 1024n);
   await env.d.client.runtime.removePodSandbox({ podSandboxId: pod.id });
 });
 

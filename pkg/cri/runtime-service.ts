@@ -16,6 +16,7 @@ import { containerStatus } from "./container-status.js";
 import { listContainers } from "./container-list.js";
 import { execSync } from "./container-exec-sync.js";
 import { reopenContainerLog } from "./container-reopen-log.js";
+import { updateContainerResources } from "./container-update.js";
 
 /** The RuntimeService methods berth implements; the rest answer UNIMPLEMENTED. */
 export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
@@ -36,5 +37,6 @@ export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
     listContainers: listContainers(deps),
     execSync: execSync(deps),
     reopenContainerLog: reopenContainerLog(deps),
+    updateContainerResources: updateContainerResources(deps),
   };
 }

@@ -4,7 +4,7 @@ import { dirname, join, posix } from "node:path";
 import type { Config } from "../config/index.js";
 import { errorMessage, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
 import { logger, withLogFields } from "../log/index.js";
-import { buildSpec, detectHostFeatures, imageRuntimeConfig, type HostFeatures, type Spec } from "../oci/index.js";
+import { buildSpec, detectHostFeatures, imageRuntimeConfig, resourceLimits, type ContainerSpecRequest, type HostFeatures, type Spec } from "../oci/index.js";
 import {
   conmonCreate,
   conmonReopenLog,
@@ -18,6 +18,7 @@ import {
   runtimeKill,
   runtimeStart,
   runtimeState,
+  runtimeUpdate,
   stopPodMonitors,
   type ExecSyncResult,
   type OciRuntime,
@@ -548,6 +549,34 @@ export class ContainerManager {
     } catch {
       return undefined;
     }
+  }
+
+  // ---------------------------------------------------------------- resources
+
+  /**
+   * UpdateContainerResources: new cgroup limits, applied with the OCI runtime
+   * to a created or running container and recorded in its spec and config.
+   */
+  async updateResources(id: string, res: NonNullable<NonNullable<ContainerSpecRequest["linux"]>["resources"]>, configJson: Record<string, unknown>): Promise<void> {
+    const c = this.get(id);
+    await this.#withLock(c.id, async () => {
+      const limits = resourceLimits(res, this.#hostFeatures());
+      const state = this.#refresh(c);
+      if (state === "created" || state === "running") {
+        try {
+          await runtimeUpdate(this.#runtimeOf(c), c.id, limits as Record<string, unknown>);
+        } catch (err) {
+          throw new FailedPreconditionError(`cannot update the resources of container "${c.id}": ${errorMessage(err)}`, { cause: err });
+        }
+      }
+      const spec = this.spec(c);
+      if (spec) {
+        spec.linux.resources = { devices: spec.linux.resources.devices, ...limits };
+        writeFileAtomic(join(c.bundle, "config.json"), JSON.stringify(spec));
+      }
+      c.config = configJson;
+      this.#db.update(c);
+    });
   }
 
   // ---------------------------------------------------------------- exec, logs
