@@ -5,7 +5,7 @@ import { CniManager, parseBandwidth, type CniPortMapping } from "../cni/index.js
 import type { Config } from "../config/index.js";
 import { errorMessage, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
 import { logger, withLogFields } from "../log/index.js";
-import { ensurePrivateDir, isPinned, pidInitAlive, pinNamespaces, runInNamespaces, startPidInit, stopPidInit, unpinNamespaces, type PinnedKind } from "../netns/index.js";
+import { ensurePrivateDir, isPinned, pidInitAlive, pidInitRunning, pinNamespaces, runInNamespaces, startPidInit, stopPidInit, unpinNamespaces, type PinnedKind } from "../netns/index.js";
 import type { MetadataStore } from "../store/index.js";
 import { CleanupStack, KeyedMutex, NameRegistrar } from "../sync/index.js";
 import { mount, unmountAll } from "../sys/index.js";
@@ -91,14 +91,27 @@ export class SandboxManager {
 
   /** Every visible pod (not those still being created). */
   list(): Sandbox[] {
-    return [...this.#byId.values()].filter((s) => s.state !== "creating");
+    return [...this.#byId.values()].filter((s) => s.state !== "creating").map((s) => this.#refresh(s));
+  }
+
+  /**
+   * A ready pod whose PID namespace init died (killed, OOM) is not ready any
+   * more: the pod-wide PID namespace is gone with it.
+   */
+  #refresh(sb: Sandbox): Sandbox {
+    if (sb.state === "ready" && sb.pidInit && sb.pidInit.nsInode > 0 && !pidInitRunning(sb.pidInit.initPid, sb.pidInit.nsInode)) {
+      logger().warn({ podSandboxId: sb.id, initPid: sb.pidInit.initPid }, "the pod's PID namespace init exited; sandbox is not ready");
+      sb.state = "notready";
+      this.#db.update(sb);
+    }
+    return sb;
   }
 
   /** A pod by full id or unique id prefix; NotFound otherwise. */
   get(idOrPrefix: string): Sandbox {
     if (!idOrPrefix) throw new NotFoundError("sandbox id is empty");
     const exact = this.#byId.get(idOrPrefix);
-    if (exact && exact.state !== "creating") return exact;
+    if (exact && exact.state !== "creating") return this.#refresh(exact);
     const matches = this.list().filter((s) => s.id.startsWith(idOrPrefix));
     if (matches.length === 1 && matches[0]) return matches[0];
     if (matches.length > 1) throw new NotFoundError(`sandbox id prefix "${idOrPrefix}" is ambiguous (${matches.length} pods match)`);
@@ -248,7 +261,7 @@ export class SandboxManager {
         this.#db.update(sb);
         stack.push("stop pid init", () => stopPidInit({ holderPid: sb.pidInit?.holderPid ?? 0, initPid: sb.pidInit?.initPid ?? 0, nsPath: join(sb.dir, "pid") }));
         const init = await startPidInit(sb.dir, signal);
-        sb.pidInit = { holderPid: init.holderPid, initPid: init.initPid };
+        sb.pidInit = { holderPid: init.holderPid, initPid: init.initPid, nsInode: init.nsInode ?? 0 };
         this.#db.update(sb);
       }
 
