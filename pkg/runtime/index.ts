@@ -3,3 +3,4 @@ export { SandboxManager, type SandboxSpec, type SandboxManagerOptions } from "./
 export type { Sandbox, SandboxState, SandboxPidInit, RuntimeHandlerInfo, ContainerHooks } from "./sandbox.js";
 export { validateSysctls, sysctlScope, normalizeSysctl } from "./sysctl.js";
 export { stringifyWithBigint, parseWithBigint } from "./json.js";
+export { validateCgroupParent } from "./cgroup-parent.js";

@@ -13,6 +13,7 @@ import { hostHostname, validateDns, validateHostname, writeHostnameFile, writeHo
 import type { ContainerHooks, RuntimeHandlerInfo, Sandbox } from "./sandbox.js";
 import { SandboxStore } from "./sandbox-store.js";
 import { validateSysctls } from "./sysctl.js";
+import { validateCgroupParent } from "./cgroup-parent.js";
 
 /** A RunPodSandbox request after CRI translation. */
 export interface SandboxSpec {
@@ -136,17 +137,6 @@ export class SandboxManager {
     return { name, path: h.path, root: h.root || join(this.opts.config.state, "runtime", name) };
   }
 
-  #validateCgroupParent(parent: string): void {
-    if (!parent) return;
-    if (this.opts.cgroupDriver === "systemd") {
-      if (!/^[A-Za-z0-9_.:@\\-]+\.slice$/.test(parent)) {
-        throw new InvalidArgumentError(`linux.cgroup_parent "${parent}" is not a systemd slice name (e.g. kubepods-besteffort.slice); the cgroup driver is systemd`);
-      }
-    } else if (!parent.startsWith("/") || parent.split("/").includes("..")) {
-      throw new InvalidArgumentError(`linux.cgroup_parent "${parent}" must be an absolute cgroup path (e.g. /kubepods/besteffort); the cgroup driver is cgroupfs`);
-    }
-  }
-
   /** Config defaults (runtime.default_sysctls) that apply to this pod, then the pod's own. */
   #sysctls(spec: SandboxSpec): Record<string, string> {
     const merged: Record<string, string> = {};
@@ -170,7 +160,7 @@ export class SandboxManager {
   async run(spec: SandboxSpec): Promise<Sandbox> {
     if (!spec.name || !spec.namespace || !spec.uid) throw new InvalidArgumentError("sandbox metadata needs name, namespace and uid");
     const handler = this.#handler(spec.runtimeHandler);
-    this.#validateCgroupParent(spec.cgroupParent);
+    validateCgroupParent(spec.cgroupParent, this.opts.cgroupDriver);
     const sysctls = this.#sysctls(spec);
     if (spec.hostname) validateHostname(spec.hostname);
     if (spec.dns) validateDns(spec.dns);
