@@ -329,3 +329,20 @@ test("ten pods run and are removed concurrently: distinct IPs, nothing left", as
   await Promise.all(ids.map((id) => d.client.runtime.removePodSandbox({ podSandboxId: id })));
   await assertNoResidue();
 });
+
+test("a pod whose PID namespace init is killed becomes NOTREADY; stop and remove still clean up", async () => {
+  const { podSandboxId: id } = await d.client.runtime.runPodSandbox({ config: pod("initkill") });
+  const { pid } = await info(id);
+  assert.ok(pid > 0);
+  process.kill(pid, "SIGKILL");
+  let state: PodSandboxState | undefined;
+  for (let k = 0; k < 50 && state !== PodSandboxState.SANDBOX_NOTREADY; k++) {
+    await new Promise((r) => setTimeout(r, 50));
+    state = (await d.client.runtime.podSandboxStatus({ podSandboxId: id })).status?.state;
+  }
+  assert.equal(state, PodSandboxState.SANDBOX_NOTREADY);
+  assert.deepEqual((await d.client.runtime.listPodSandbox({ filter: { state: { state: PodSandboxState.SANDBOX_NOTREADY } } })).items.map((p) => p.id), [id]);
+  await d.client.runtime.stopPodSandbox({ podSandboxId: id });
+  await d.client.runtime.removePodSandbox({ podSandboxId: id });
+  await assertNoResidue();
+});

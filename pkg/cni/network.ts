@@ -3,7 +3,7 @@ import { isIP } from "node:net";
 import { join } from "node:path";
 import { FailedPreconditionError } from "../errdefs/index.js";
 import { logger } from "../log/index.js";
-import { writeFileAtomic, fsyncDir } from "../sys/index.js";
+import { writeFileAtomic, fsyncDir, isMountPoint } from "../sys/index.js";
 import { findNetworkConfig, type NetworkConfigList, type NetworkConfigResult } from "./config.js";
 import { findPlugin, invokePlugin, type CniCommand, type CniInvocation } from "./plugin.js";
 
@@ -230,7 +230,8 @@ export class CniManager {
       rmSync(this.#cacheFile(id), { force: true });
       return;
     }
-    if (entry.netns && !existsSync(entry.netns)) entry.netns = "";
+    // A namespace that is gone (or a pin file no longer mounted) is passed as "", as CNI allows for DEL.
+    if (entry.netns && (!existsSync(entry.netns) || (!entry.netns.startsWith("/proc/") && !isMountPoint(entry.netns)))) entry.netns = "";
     const withPrev = entry.result !== undefined && versionAtLeast(String(entry.network["cniVersion"] ?? "0.4.0"), "0.4.0");
     // Every plugin gets its DEL even when an earlier one fails (so one broken plugin does not strand the
     // others' allocations); a plugin whose binary is gone is skipped. Failures keep the entry for a retry.

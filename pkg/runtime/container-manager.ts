@@ -61,7 +61,8 @@ function sleep(ms: number): Promise<void> {
 
 /** The cgroup parent a pod's containers and monitors live under. */
 export function podCgroupParent(sb: Sandbox): string {
-  if (sb.cgroupDriver === "systemd") return sb.cgroupParent || "system.slice";
+  // systemd: a slice name; critest writes it as a path ("/test.slice"), runc wants the last slice.
+  if (sb.cgroupDriver === "systemd") return sb.cgroupParent.split("/").filter(Boolean).pop() || "system.slice";
   return sb.cgroupParent || `/berth/pod-${sb.id}`;
 }
 

@@ -6,3 +6,4 @@ export { stringifyWithBigint, parseWithBigint } from "./json.js";
 export { ContainerManager, podCgroupParent, type ContainerManagerOptions, type ContainerFilterSpec } from "./container-manager.js";
 export type { Container, ContainerState, ContainerImage, ContainerImages, ContainerCreateRequest, RootfsProvider } from "./container.js";
 export { containerImagesOf, containerRootfsOf } from "./container-backend.js";
+export { validateCgroupParent } from "./cgroup-parent.js";

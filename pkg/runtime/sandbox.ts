@@ -15,6 +15,8 @@ export interface RuntimeHandlerInfo {
 export interface SandboxPidInit {
   holderPid: number;
   initPid: number;
+  /** Inode of the PID namespace (to tell the init from a reused pid). */
+  nsInode: number;
 }
 
 /**
