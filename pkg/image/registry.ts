@@ -302,11 +302,12 @@ export class RepositoryClient {
     let pendingBytes = 0;
     const flush = async (): Promise<void> => {
       if (pendingBytes === 0) return;
-      const buf = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
+      const bufs = pending;
+      const n = pendingBytes;
       pending = [];
       pendingBytes = 0;
-      await ingest.write(buf);
-      onBytes(buf.length);
+      await ingest.write(bufs);
+      onBytes(n);
     };
     try {
       for await (const chunk of res) {

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
+import { rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config } from "../config/index.js";
 import { ContentStore, ContentVerificationError, type Lease } from "../content/index.js";
@@ -109,17 +110,27 @@ export class ImageService {
     }
   }
 
+  #publishing = new Set<string>();
+
+  /** Publishes pull progress for berthctl (async, at most one write per pull in flight). */
   #publish(key: string, p: PullProgress | undefined): void {
-    if (!this.#progressDir) return;
-    const file = join(this.#progressDir, `${key.replace(/^sha256:/, "")}.json`);
-    try {
-      if (!p) return rmSync(file, { force: true });
-      const tmp = `${file}.tmp`;
-      writeFileSync(tmp, JSON.stringify(p));
-      renameSync(tmp, file);
-    } catch (err) {
-      logger().debug({ err }, "cannot publish pull progress");
+    const dir = this.#progressDir;
+    if (!dir) return;
+    const file = join(dir, `${key.replace(/^sha256:/, "")}.json`);
+    if (!p) {
+      void rm(file, { force: true }).catch(() => undefined);
+      return;
     }
+    if (this.#publishing.has(key)) return;
+    this.#publishing.add(key);
+    const tmp = `${file}.tmp`;
+    void writeFile(tmp, JSON.stringify(p))
+      .then(() => (this.#progress.has(key) ? rename(tmp, file) : rm(tmp, { force: true })))
+      .catch((err: unknown) => logger().debug({ err }, "cannot publish pull progress"))
+      .finally(() => {
+        this.#publishing.delete(key);
+        if (!this.#progress.has(key)) void rm(file, { force: true }).catch(() => undefined);
+      });
   }
 
   // ---- lookups ----
