@@ -92,6 +92,7 @@ export class ImageService {
   /** Set while a GC runs: pulls wait for it before registering their chains. */
   #gcBusy: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
+  readonly #gcRoots: Array<() => { chainIds?: Iterable<string>; digests?: Iterable<string> }> = [];
   readonly #lifetime: AbortSignal;
   readonly #progress = new Map<string, PullProgress>();
   readonly #progressDir: string | undefined;
@@ -391,9 +392,23 @@ export class ImageService {
       keepContent.add(img.targetDigest);
       for (const l of img.layers) keepContent.add(l.digest);
     }
+    for (const root of this.#gcRoots) {
+      const r = root();
+      for (const c of r.chainIds ?? []) keepChains.add(c);
+      for (const dg of r.digests ?? []) keepContent.add(dg);
+    }
     const content = await this.content.gc(keepContent);
     const snaps = await this.snapshotter.gc(keepChains);
     return { contentRemoved: content.removed.length, contentBytes: content.bytes, snapshotsRemoved: snaps.removed.length };
+  }
+
+  /**
+   * Lets another component (the runtime) keep data alive through GC: chain ids of committed
+   * snapshots and content digests it still needs. Active snapshots (container rootfs) and
+   * their ancestors are kept by the snapshotter itself.
+   */
+  addGcRoots(fn: () => { chainIds?: Iterable<string>; digests?: Iterable<string> }): void {
+    this.#gcRoots.push(fn);
   }
 
   /** Starts the periodic GC (image.gc_interval_seconds; 0 disables it). */
