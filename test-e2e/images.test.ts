@@ -322,6 +322,30 @@ describe("faults", () => {
     for (const l of layers.slice(1)) assert.equal(proxy.blobGets(l), 1, `layer ${l} fetched once`);
   });
 
+  test("a download that receives no bytes for image.stall_timeout_seconds is aborted", async () => {
+    const p2 = await new RegistryProxy(reg.host).start();
+    const d2 = await startDaemon({ configToml: `${plainHttp(p2.host)}\n[image]\nstall_timeout_seconds = 1\n` });
+    try {
+      const img = images["nonroot:numeric"];
+      const layers = await layerDigests(reg.url, img.name, img.manifestDigest);
+      const last = layers[layers.length - 1] as string;
+      p2.rules.set(last, { holdAt: 0.01 });
+      const t0 = Date.now();
+      await assert.rejects(d2.client.image.pullImage({ image: { image: `${p2.host}/${img.name}:numeric` } }), (err) => {
+        assert.equal(code(err), GrpcStatus.DEADLINE_EXCEEDED, String(err));
+        assert.match(String(err), /received no bytes for 1 s/);
+        return true;
+      });
+      assert.ok(Date.now() - t0 < 30_000);
+      assert.equal((await d2.client.image.imageStatus({ image: { image: img.configDigest } })).image, undefined);
+    } finally {
+      p2.release();
+      await d2.stop();
+      removeDirs(d2.dirs);
+      await p2.stop();
+    }
+  });
+
   test("the registry killed mid-pull and restarted: the pull retries and completes", async () => {
     const storage = join(d.dirs.base, "registry-storage");
     let r2 = await startRegistry({ storageDir: storage });
