@@ -1,5 +1,5 @@
 import type { CriDeps } from "./deps.js";
-import type { ImageImpls } from "./server.js";
+import type { ImageImpls } from "./impls.js";
 import { pullImage } from "./image-pull.js";
 import { listImages } from "./image-list.js";
 import { imageStatus } from "./image-status.js";

@@ -1,5 +1,5 @@
 import type { CriDeps } from "./deps.js";
-import type { RuntimeImpls } from "./server.js";
+import type { RuntimeImpls } from "./impls.js";
 import { version } from "./runtime-version.js";
 import { status } from "./runtime-status.js";
 import { runtimeConfig } from "./runtime-config.js";
