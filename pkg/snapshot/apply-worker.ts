@@ -36,11 +36,19 @@ async function forEachChunk(req: ApplyRequest, onChunk: (c: Uint8Array) => void)
       for await (const c of file) onChunk(c as Buffer);
       return;
     case "gzip":
+      // pipeline reports an AbortError when the consumer throws: keep the consumer's own error
+      let consumerError: unknown;
       try {
         await pipeline(file, createGunzip({ chunkSize: 256 * 1024 }), async (source: AsyncIterable<Buffer>) => {
-          for await (const c of source) onChunk(c);
+          try {
+            for await (const c of source) onChunk(c);
+          } catch (err) {
+            consumerError = err;
+            throw err;
+          }
         });
       } catch (err) {
+        if (consumerError !== undefined) throw consumerError;
         const code = (err as NodeJS.ErrnoException).code;
         if (typeof code === "string" && code.startsWith("Z_")) {
           throw new DecompressError(`layer ${req.layerName}: gzip stream is corrupt or truncated: ${(err as Error).message}`, { cause: err });
@@ -140,6 +148,10 @@ function classify(err: unknown): WorkerReply {
     return { ok: false, kind: "invalid", message };
   }
   if (e.code === "ENOSPC" || e.code === "EDQUOT") return { ok: false, kind: "no-space", message };
+  // errors an entry's own name or type causes: the layer is at fault, not the host
+  if (err instanceof LayerIoError && ["ENAMETOOLONG", "ENOTDIR", "EISDIR", "ELOOP", "EEXIST", "EMLINK", "ERR_INVALID_ARG_VALUE"].includes(e.code ?? "")) {
+    return { ok: false, kind: "invalid", message };
+  }
   if (e.code === "ENOENT" && e.path === (workerData as WorkerRequest).blobPath) return { ok: false, kind: "blob-missing", message };
   return { ok: false, kind: "io", message };
 }
