@@ -4,7 +4,8 @@ import type { Config, RegistryConfig } from "../config/index.js";
 import type { Ingest } from "../content/index.js";
 import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError, UnavailableError } from "../errdefs/index.js";
 import { logger } from "../log/index.js";
-import { Agents, drain, HttpStatusError, isRetryable, readBody, send, SizeLimitError, withRetries, DEFAULT_RETRY, type RetryOptions } from "./http.js";
+import type { Agents} from "./http.js";
+import { drain, HttpStatusError, isRetryable, readBody, send, SizeLimitError, withRetries, DEFAULT_RETRY, type RetryOptions } from "./http.js";
 import { DEFAULT_DOMAIN, type Reference } from "./reference.js";
 import { MANIFEST_ACCEPT } from "./manifest.js";
 
