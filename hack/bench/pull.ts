@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { buildStandardImages, pushFromLayout } from "../images/index.js";
-import { removeDirs, startDaemon, type Daemon } from "../../test-e2e/harness/daemon.js";
+import { removeDirs, startDaemon } from "../../test-e2e/harness/daemon.js";
 import { startRegistry } from "../../test-e2e/harness/registry.js";
 
 function quantile(sorted: number[], q: number): number {
@@ -18,17 +18,8 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
 }
 
-function metricsAddress(d: Daemon): string {
-  for (const line of d.output().split("\n")) {
-    if (!line.includes("metrics served")) continue;
-    const addr = (JSON.parse(line) as { address?: string }).address;
-    if (addr) return addr;
-  }
-  throw new Error("berthd did not log its metrics address");
-}
-
-async function scrape(addr: string, name: string): Promise<number> {
-  const text = await (await fetch(`http://${addr}/metrics`)).text();
+async function scrape(url: string, name: string): Promise<number> {
+  const text = await (await fetch(url)).text();
   const line = text.split("\n").find((l) => l.startsWith(`${name} `));
   return line ? Number(line.split(" ")[1]) : NaN;
 }
@@ -59,7 +50,7 @@ async function main(): Promise<void> {
     for (let run = 1; run <= runs; run++) {
       const d = await startDaemon({ configToml: `[image.registries."${reg.host}"]\nplain_http = true\n`, logLevel: "info" });
       try {
-        const addr = metricsAddress(d);
+        const addr = d.metricsUrl();
         await scrape(addr, "berth_nodejs_eventloop_lag_p99_seconds"); // resets the window
         const lat: number[] = [];
         let pulling = true;
