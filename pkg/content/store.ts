@@ -344,19 +344,17 @@ export class ContentStore {
     return { removed, bytes };
   }
 
-  /** Bytes and files held (committed blobs plus partial ingests). */
+  /** Bytes and files held: committed blobs (from the records) plus partial ingests (stat'ed). */
   usage(): { bytes: number; inodes: number } {
-    let bytes = 0;
-    let inodes = 0;
-    for (const dir of [this.blobsDir, this.ingestDir]) {
-      if (!existsSync(dir)) continue;
-      for (const f of readdirSync(dir)) {
-        try {
-          bytes += statSync(join(dir, f)).size;
-          inodes++;
-        } catch {
-          // removed meanwhile
-        }
+    const row = this.meta.db.prepare("SELECT COALESCE(SUM(size), 0) AS bytes, COUNT(*) AS n FROM content_blobs").get() as { bytes: number; n: number };
+    let bytes = row.bytes;
+    let inodes = row.n;
+    for (const f of existsSync(this.ingestDir) ? readdirSync(this.ingestDir) : []) {
+      try {
+        bytes += statSync(join(this.ingestDir, f)).size;
+        inodes++;
+      } catch {
+        // committed or removed meanwhile
       }
     }
     return { bytes, inodes };

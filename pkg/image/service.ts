@@ -7,7 +7,7 @@ import type { ContentStore} from "../content/index.js";
 import { ContentVerificationError, type Lease } from "../content/index.js";
 import { InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
 import { logger } from "../log/index.js";
-import { Counter, Histogram, registry } from "../metrics/index.js";
+import { Counter, Gauge, Histogram, registry } from "../metrics/index.js";
 import type { MetadataStore } from "../store/index.js";
 import { Semaphore, SingleFlight } from "../sync/index.js";
 import { Agents } from "./http.js";
@@ -63,6 +63,16 @@ const pullLatency = new Histogram({
 const pullBytes = new Counter({ name: "berth_image_pull_bytes_total", help: "Bytes downloaded from registries", registers: [registry] });
 const pullCacheHits = new Counter({ name: "berth_image_pull_cache_hits_total", help: "Pulls answered from local content without downloading layers", registers: [registry] });
 const pullFailures = new Counter({ name: "berth_image_pull_failures_total", help: "Failed image pulls", registers: [registry] });
+/** Exported so the gauge counts as used; it reads the live service on each scrape. */
+export const contentStoreBytes = new Gauge({
+  name: "berth_content_store_bytes",
+  help: "Bytes held by the content store (committed blobs and partial downloads)",
+  registers: [registry],
+  collect() {
+    if (contentUsage) this.set(contentUsage());
+  },
+});
+let contentUsage: (() => number) | undefined;
 const layersUnpacked = new Counter({ name: "berth_image_layers_unpacked_total", help: "Layers applied into snapshots", registers: [registry] });
 
 export interface ImageServiceOptions {
@@ -106,6 +116,7 @@ export class ImageService {
     this.#lifetime = opts.lifetime;
     this.#platform = nodePlatform(opts.config.image.platform);
     this.#progressDir = opts.progressDir;
+    contentUsage = () => this.content.usage().bytes;
     if (this.#progressDir) {
       rmSync(this.#progressDir, { recursive: true, force: true });
       mkdirSync(this.#progressDir, { recursive: true, mode: 0o755 });
