@@ -112,6 +112,15 @@ describe("pulls from a plain-HTTP registry", () => {
     assert.equal(spec.config.WorkingDir, "/work");
   });
 
+  test("metrics: pull latency, bytes pulled, cache hits, content store bytes", async () => {
+    const text = await (await fetch(d.metricsUrl())).text();
+    const value = (name: string): number => Number(text.split("\n").find((l) => l.startsWith(`${name} `))?.split(" ")[1] ?? NaN);
+    assert.ok(value("berth_image_pull_duration_seconds_count") >= Object.keys(images).length, text.slice(0, 300));
+    assert.ok(value("berth_image_pull_bytes_total") > 1_000_000);
+    assert.ok(value("berth_image_pull_cache_hits_total") >= Object.keys(images).length, "re-pulls by digest are cache hits");
+    assert.ok(value("berth_content_store_bytes") > 1_000_000);
+  });
+
   test("malformed references are INVALID_ARGUMENT naming the reference", async () => {
     await assert.rejects(d.client.image.pullImage({ image: { image: "Bad/Name:" } }), (err) => code(err) === GrpcStatus.INVALID_ARGUMENT && /Bad\/Name:/.test(String(err)));
     await assert.rejects(d.client.image.pullImage({ image: { image: "" } }), (err) => code(err) === GrpcStatus.INVALID_ARGUMENT);
