@@ -2,7 +2,15 @@
 // in order: update (chunk), file (hash a partial file's bytes), reset, digest.
 import { createHash, type Hash } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
+import { setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
+
+// Linux nice values are per thread: hashing yields the CPU to berthd's event loop under contention.
+try {
+  setPriority(0, 10);
+} catch {
+  // not permitted: hash at normal priority
+}
 
 export type HashRequest =
   | { op: "update"; id: number; chunk: Uint8Array }
