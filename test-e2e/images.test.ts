@@ -340,9 +340,9 @@ describe("faults", () => {
       const last = layers[layers.length - 1] as string;
       p2.rules.set(last, { holdAt: 0.01 });
       const t0 = Date.now();
-      await assert.rejects(d2.client.image.pullImage({ image: { image: `${p2.host}/${img.name}:numeric` } }), (err) => {
+      await assert.rejects(d2.client.image.pullImage({ image: { image: `${p2.host}/${img.name}:numeric` } }).then((r) => { throw new Error(`pulled ${r.imageRef}; ${JSON.stringify([...p2.gets])}\n${d2.output().split("\n").filter((l) => /resum|retry|blob/.test(l)).join("\n")}`); }), (err) => {
         assert.equal(code(err), GrpcStatus.DEADLINE_EXCEEDED, String(err));
-        assert.match(String(err), /received no bytes for 1 s/);
+        assert.match(String(err), /received no bytes for 1 s/, d2.output().split("\n").filter((l) => /resum|retry|blob/.test(l)).join("\n"));
         return true;
       });
       assert.ok(Date.now() - t0 < 30_000);

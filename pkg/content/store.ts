@@ -128,6 +128,19 @@ export class Ingest {
     this.#offset += total;
   }
 
+  /**
+   * Accounts for bytes another thread wrote to `path` (a download worker): `restarted` when
+   * it rewrote the file from zero, `written` bytes appended. They are hashed from the file.
+   */
+  externalWrite(restarted: boolean, written: number): void {
+    if (restarted) {
+      this.#hash.reset();
+      this.#offset = 0;
+    }
+    if (written > 0) this.#hash.updateFromFile(this.path, this.#offset, written);
+    this.#offset += written;
+  }
+
   /** Verifies size and digest, then atomically makes the blob visible. A mismatch discards the partial data. */
   async commit(): Promise<BlobInfo> {
     if (!this.#fh) throw new Error("ingest is closed");
