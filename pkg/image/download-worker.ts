@@ -110,7 +110,8 @@ async function main(): Promise<void> {
   let unreported = 0;
   let lastReport = Date.now();
   try {
-    if (restarted) ftruncateSync(fd, 0);
+    // Whatever lies past our start (a restart, stale bytes) goes: the file is exactly what was verified so far.
+    ftruncateSync(fd, start);
     let timer: NodeJS.Timeout | undefined;
     const arm = (): void => {
       if (timer) clearTimeout(timer);
