@@ -9,6 +9,8 @@ import { Snapshotter } from "../../pkg/snapshot/index.js";
 import { MetricsServer } from "../../pkg/metrics/index.js";
 import { rootLogger } from "../../pkg/log/index.js";
 import { MetadataStore } from "../../pkg/store/index.js";
+import { RuntimeCore } from "../../pkg/runtime/index.js";
+import { cgroupDriverOf } from "../../pkg/cri/index.js";
 import { InstanceLock, detectCgroups } from "../../pkg/sys/index.js";
 import { runtimeVersion } from "../../pkg/version/index.js";
 
@@ -61,7 +63,8 @@ export class Daemon {
     this.#snapshotter = await Snapshotter.open({ root: join(cfg.root, "snapshots"), store: this.#store });
     this.#images = new ImageService({ config: cfg, store: this.#store, content, snapshotter: this.#snapshotter, lifetime: this.#lifetime.signal, progressDir: join(cfg.state, "pulls") });
 
-    this.#cri = new CriServer({ config: cfg, cgroups, store: this.#store, lifetime: this.#lifetime.signal, images: this.#images });
+    const runtime = new RuntimeCore({ config: cfg, store: this.#store, cgroupDriver: cgroupDriverOf({ config: cfg, cgroups }), lifetime: this.#lifetime.signal });
+    this.#cri = new CriServer({ config: cfg, cgroups, store: this.#store, lifetime: this.#lifetime.signal, runtime, images: this.#images });
     await this.#cri.listen(socket);
     chmodSync(socket, parseInt(cfg.grpc.socket_mode, 8));
 
@@ -72,6 +75,7 @@ export class Daemon {
     }
 
     // Restart recovery of later components runs here, before the gate opens.
+    await runtime.recover();
     this.#images.start();
     // Collect what a crash may have left (partial ingests, unreferenced blobs and snapshots).
     void this.#images.gc().catch((err: unknown) => log.warn({ err }, "start-up image garbage collection failed"));
