@@ -69,7 +69,7 @@ export interface ApplierStats {
 
 function lstatOrUndefined(p: string): Stats | undefined {
   try {
-    return lstatSync(p);
+    return lstatSync(p, { throwIfNoEntry: false });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
