@@ -1,5 +1,5 @@
 import type { CriDeps } from "./deps.js";
-import type { ImageImpls } from "./server.js";
+import type { ImageImpls } from "./impls.js";
 
 /** The ImageService methods berth implements; the rest answer UNIMPLEMENTED. */
 export function imageHandlers(_deps: CriDeps): ImageImpls {
