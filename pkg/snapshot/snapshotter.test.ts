@@ -4,7 +4,8 @@ import { createHash } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildTar, withParentDirs, type LayerEntry } from "../../hack/images/index.js";
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
+import { spawnSync } from "node:child_process";
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError, ResourceExhaustedError } from "../errdefs/index.js";
 import { setRootLogger } from "../log/index.js";
 import { MetadataStore } from "../store/index.js";
 import { lgetxattr } from "../sys/index.js";
@@ -215,6 +216,50 @@ describe("apply", () => {
         (err: Error) => err instanceof InvalidArgumentError && /ends early/.test(err.message),
       );
       assert.equal(e.snap.has(b.diffId), false);
+    }
+  });
+
+  test("data that is not a tar, and sparse entries, are InvalidArgument", async () => {
+    const before = snapshotDirs(e);
+    const garbage = Buffer.alloc(4096, 0x41);
+    const sparse = rawTar([{ header: { name: "holes", type: "S" }, body: "x" }]);
+    const unknownType = rawTar([{ header: { name: "what", type: "Z" } }]);
+    for (const [tar, why] of [[garbage, /checksum/], [sparse, /sparse/], [unknownType, /unsupported tar entry type/]] as const) {
+      const b = writeBlob(e.blobs, tar);
+      await assert.rejects(
+        e.snap.applyLayer({ chainId: b.diffId, parent: undefined, blobPath: b.blobPath, mediaType: b.mediaType, diffId: b.diffId }),
+        (err: Error) => err instanceof InvalidArgumentError && why.test(err.message),
+      );
+    }
+    assert.deepEqual(snapshotDirs(e), before);
+  });
+
+  test("a missing blob is NotFound", async () => {
+    const b = writeBlob(e.blobs, await buildTar([{ type: "file", path: "m", content: "m" }]));
+    rmSync(b.blobPath);
+    await assert.rejects(e.snap.applyLayer({ chainId: b.diffId, parent: undefined, blobPath: b.blobPath, mediaType: b.mediaType, diffId: b.diffId }), NotFoundError);
+    assert.equal(e.snap.has(b.diffId), false);
+  });
+
+  test("a full disk is ResourceExhausted and leaves nothing behind", async () => {
+    const small = join(e.dir, "small-fs");
+    mkdirSync(small);
+    const r = spawnSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", small]);
+    assert.equal(r.status, 0, r.stderr.toString());
+    const store = MetadataStore.open(join(e.dir, "small.db"));
+    try {
+      const snap = await Snapshotter.open({ root: join(small, "snapshots"), store, sync: false });
+      const b = writeBlob(e.blobs, await buildTar([{ type: "file", path: "huge", content: Buffer.alloc(5 << 20, 1) }]));
+      await assert.rejects(
+        snap.applyLayer({ chainId: b.diffId, parent: undefined, blobPath: b.blobPath, mediaType: b.mediaType, diffId: b.diffId }),
+        (err: Error) => err instanceof ResourceExhaustedError && err.message.includes('"huge"'),
+      );
+      assert.equal(snap.has(b.diffId), false);
+      assert.deepEqual(readdirSync(join(small, "snapshots")), []);
+      snap.close();
+    } finally {
+      store.close();
+      spawnSync("umount", [small]);
     }
   });
 
