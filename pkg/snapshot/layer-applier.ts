@@ -166,7 +166,13 @@ export class LayerApplier implements TarSink {
       const original = base.slice(WHITEOUT_PREFIX.length);
       if (original === "" || original === "." || original === "..") throw this.#fail(h, "invalid whiteout name");
       const target = `${parent}/${original}`;
-      this.#removeExisting(target);
+      // a whiteout hides the lower layers only, never what this layer itself adds:
+      // an entry of this layer already hides the lower path, a directory must also stop merging
+      const existing = lstatOrUndefined(target);
+      if (existing) {
+        if (existing.isDirectory()) lsetxattr(target, OVERLAY_OPAQUE_XATTR, Buffer.from("y"));
+        return;
+      }
       mknod(target, S_IFCHR, 0n);
       lchownSync(target, h.uid, h.gid);
       this.stats.whiteouts++;

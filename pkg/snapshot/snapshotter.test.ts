@@ -497,6 +497,28 @@ describe("overlay", () => {
     await e.snap.remove("recreated");
   });
 
+  test("a whiteout hides lower layers only, not entries of its own layer", async () => {
+    const base = await applyEntries(e, withParentDirs([{ type: "file", path: "w/f", content: "lower" }, { type: "file", path: "w/d/lower", content: "lower" }]));
+    const top = await applyTar(
+      e,
+      rawTar([
+        { header: { name: "w/f" }, body: "same layer" },
+        { header: { name: "w/.wh.f" } },
+        { header: { name: "w/d/mine" }, body: "mine" },
+        { header: { name: "w/.wh.d" } },
+      ]),
+      base,
+    );
+    await mountAll(await e.snap.prepare("own-layer", top), target);
+    try {
+      assert.equal(readFileSync(join(target, "w/f"), "utf8"), "same layer");
+      assert.deepEqual(readdirSync(join(target, "w/d")), ["mine"]);
+    } finally {
+      await unmountAll(target);
+    }
+    await e.snap.remove("own-layer");
+  });
+
   test("an active snapshot without a parent is a bind mount", async () => {
     const mounts = await e.snap.prepare("scratch", undefined);
     assert.equal(mounts[0]?.type, "bind");
