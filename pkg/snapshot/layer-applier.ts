@@ -268,6 +268,9 @@ export class LayerApplier implements TarSink {
   }
 
   #metadata(path: string, h: TarHeader): void {
+    // a hard link may name a symlink (it links the symlink itself): never chmod through it
+    const symlink = h.type === "symlink" || (h.type === "link" && lstatSync(path).isSymbolicLink());
+    const plain = h.type === "file" || h.type === "dir" || (h.type === "link" && !symlink && lstatSync(path).isFile());
     lchownSync(path, h.uid, h.gid);
     for (const [name, value] of h.xattrs) {
       // only the whiteout conversion may write overlay's own attributes
@@ -279,7 +282,6 @@ export class LayerApplier implements TarSink {
         lsetxattr(path, name, value);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        const plain = h.type === "file" || h.type === "dir" || h.type === "link";
         if (code === "ENOTSUP" || (code === "EPERM" && name.startsWith("user.") && !plain)) {
           this.stats.skippedXattrs++;
           continue;
@@ -288,7 +290,7 @@ export class LayerApplier implements TarSink {
       }
     }
     const atime = h.atime ?? h.mtime;
-    if (h.type === "symlink") {
+    if (symlink) {
       lutimesSync(path, atime, h.mtime);
       return;
     }

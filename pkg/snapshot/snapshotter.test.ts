@@ -1,7 +1,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildTar, withParentDirs, type LayerEntry } from "../../hack/images/index.js";
 import { spawnSync } from "node:child_process";
@@ -319,6 +319,8 @@ describe("hostile layers stay inside the snapshot", () => {
     sentinel = join(e.dir, "sentinel");
     mkdirSync(sentinel);
     writeFileSync(join(sentinel, "victim"), "original");
+    chmodSync(join(sentinel, "victim"), 0o600);
+    chmodSync(sentinel, 0o700);
   });
 
   test("dot-dot names, absolute names, symlinks to / and escaping symlink chains", async () => {
@@ -337,7 +339,7 @@ describe("hostile layers stay inside the snapshot", () => {
       { header: { name: "overwrite", type: "2", linkname: `${sentinel}/victim` } },
       { header: { name: "overwrite" }, body: "pwned" },
       { header: { name: "ptr", type: "2", linkname: `${sentinel}/victim` } },
-      { header: { name: "hl-to-symlink", type: "1", linkname: "ptr" } },
+      { header: { name: "hl-to-symlink", type: "1", linkname: "ptr", mode: 0o4777, uid: 4242 }, pax: [["SCHILY.xattr.user.evil", "x"]] },
       { header: { name: `rel/.wh.victim` } },
       { header: { name: `rootlink/${s}/.wh..wh..opq` } },
     ]);
@@ -347,6 +349,10 @@ describe("hostile layers stay inside the snapshot", () => {
     assert.equal(readFileSync(join(sentinel, "victim"), "utf8"), "original");
     assert.equal(statSync(join(sentinel, "victim")).nlink, 1);
     assert.equal(statSync(join(sentinel, "victim")).ino, victimIno);
+    assert.equal(statSync(join(sentinel, "victim")).mode & 0o7777, 0o600, "no chmod through a symlink");
+    assert.equal(statSync(join(sentinel, "victim")).uid, 0, "no chown through a symlink");
+    assert.equal(lgetxattr(join(sentinel, "victim"), "user.evil"), undefined, "no xattr through a symlink");
+    assert.equal(statSync(sentinel).mode & 0o7777, 0o700);
     const fs = fsOf(e, id);
     for (const f of ["dotdot", "absolute", "via-rootlink", "via-chain", "via-rel"]) {
       assert.ok(lstatSync(join(fs, s, f)).isFile(), `${f} landed inside the snapshot`);
