@@ -3,8 +3,7 @@ export { writeFileAtomic, fsyncDir } from "./fs.js";
 export { InstanceLock } from "./instance-lock.js";
 export { detectCgroups, type CgroupInfo } from "./cgroups.js";
 export { oomScoreAdjFloor } from "./oom.js";
-// fs-syscalls (snapshot) and syscalls (sandbox) both bind mount(2): one mountSyscall, SyscallError and MS_* set.
-export { mknod, makedev, lsetxattr, lgetxattr, llistxattr, syncfs, umount2, S_IFIFO, S_IFCHR, S_IFBLK, MS_RDONLY, MS_REMOUNT } from "./fs-syscalls.js";
 export { readMountInfo, isMountPoint, mountsUnder, mountOf, mount, bindMount, makePrivate, unmountAll, type MountInfo } from "./mount.js";
 export { spawnDetached, childPids, namespaceOf, processAlive } from "./spawn.js";
 export { mountSyscall, umountSyscall, SyscallError, MS_BIND, MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_NOEXEC, MNT_DETACH } from "./syscalls.js";
+export { mknod, makedev, lsetxattr, lgetxattr, llistxattr, syncfs, S_IFIFO, S_IFCHR, S_IFBLK, MS_RDONLY, MS_REMOUNT } from "./fs-syscalls.js";

@@ -49,7 +49,7 @@ export class SyscallError extends Error {
 }
 
 /** mount(2). */
-export function mountSyscall(source: string | null, target: string, fsType: string | null, flags: number, data: string | null): void {
+export function mountSyscall(source: string, target: string, fsType: string | null, flags: number, data: string | null): void {
   if ((libc().mount(source, target, fsType, flags, data) as number) !== 0) throw new SyscallError("mount", koffi.errno(), target);
 }
 
