@@ -63,7 +63,10 @@ export class RegistryProxy {
     const digest = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(path)?.[1];
     const rule = digest ? this.rules.get(digest) : undefined;
     const up = new URL(path, `http://${this.upstream}`);
-    const headers = { ...req.headers, host: this.upstream };
+    // Hop-by-hop headers stay on this hop (a client's "connection: close" must not close the upstream early).
+    const headers: Record<string, string | string[] | undefined> = { ...req.headers, host: this.upstream };
+    delete headers["connection"];
+    delete headers["keep-alive"];
     const upReq = request(up, { method: req.method ?? "GET", headers }, (upRes) => {
       const total = Number(upRes.headers["content-length"] ?? 0);
       if (!rule || req.method !== "GET" || upRes.statusCode !== 200 && upRes.statusCode !== 206 || total === 0) {
@@ -109,10 +112,12 @@ export class RegistryProxy {
         sent += c.length;
         res.write(c);
       });
-      upRes.on("end", () => res.end());
+      upRes.on("end", () => {
+        if (!holding) res.end();
+      });
       upRes.on("error", () => res.socket?.destroy());
       upRes.on("close", () => {
-        if (!upRes.complete) res.socket?.destroy();
+        if (!upRes.complete && !holding) res.socket?.destroy();
       });
     });
     upReq.on("error", () => {

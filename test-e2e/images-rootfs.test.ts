@@ -113,3 +113,33 @@ test("hostile layers write or link nothing outside the snapshot", async () => {
   assert.match(outcomes["hardlink"] ?? "", /refused/, `a hard link out of the snapshot is an error: ${JSON.stringify(outcomes)}\n${d.output().split("\n").filter((l) => /hostile/.test(l)).slice(-20).join("\n")}`);
   assert.match(outcomes["hardlinkAbs"] ?? "", /refused/, "a hard link to a missing in-snapshot target is an error");
 });
+
+test("RemoveImage while a container rootfs (active snapshot) uses the image: the rootfs keeps working", async () => {
+  const img = images["entrypoint:latest"];
+  await d.client.image.pullImage({ image: { image: img.ref } });
+  const chainId = await chainIdOf(img.ref);
+  const meta = MetadataStore.open(join(d.dirs.root, "metadata.db"));
+  const snaps = await Snapshotter.open({ root: join(d.dirs.root, "snapshots"), store: meta });
+  const key = `ctr-${randomBytes(4).toString("hex")}`;
+  const target = join(work, key);
+  mkdirSync(target);
+  try {
+    await mountAll(await snaps.prepare(key, chainId), target);
+    try {
+      await d.client.image.removeImage({ image: { image: img.ref } });
+      assert.equal((await d.client.image.imageStatus({ image: { image: img.ref } })).image, undefined);
+      assert.equal(readFileSync(join(target, "work/marker"), "utf8"), "workdir\n");
+      assert.ok(existsSync(join(target, "bin/busybox")));
+      assert.ok(snaps.has(chainId), "the committed chain under the active snapshot survives GC");
+    } finally {
+      await unmountAll(target);
+    }
+    await snaps.remove(key);
+    // With the container gone, the next GC reclaims the layers.
+    await d.client.image.removeImage({ image: { image: img.ref } });
+    assert.equal(snaps.has(chainId), false);
+  } finally {
+    snaps.close();
+    meta.close();
+  }
+});

@@ -112,6 +112,15 @@ describe("pulls from a plain-HTTP registry", () => {
     assert.equal(spec.config.WorkingDir, "/work");
   });
 
+  test("metrics: pull latency, bytes pulled, cache hits, content store bytes", async () => {
+    const text = await (await fetch(d.metricsUrl())).text();
+    const value = (name: string): number => Number(text.split("\n").find((l) => l.startsWith(`${name} `))?.split(" ")[1] ?? NaN);
+    assert.ok(value("berth_image_pull_duration_seconds_count") >= Object.keys(images).length, text.slice(0, 300));
+    assert.ok(value("berth_image_pull_bytes_total") > 1_000_000);
+    assert.ok(value("berth_image_pull_cache_hits_total") >= Object.keys(images).length, "re-pulls by digest are cache hits");
+    assert.ok(value("berth_content_store_bytes") > 1_000_000);
+  });
+
   test("malformed references are INVALID_ARGUMENT naming the reference", async () => {
     await assert.rejects(d.client.image.pullImage({ image: { image: "Bad/Name:" } }), (err) => code(err) === GrpcStatus.INVALID_ARGUMENT && /Bad\/Name:/.test(String(err)));
     await assert.rejects(d.client.image.pullImage({ image: { image: "" } }), (err) => code(err) === GrpcStatus.INVALID_ARGUMENT);
@@ -320,6 +329,30 @@ describe("faults", () => {
     // The base layer may already be here from earlier tests; every other layer is new.
     for (const l of layers) assert.ok(proxy.blobGets(l) <= 1, `layer ${l} fetched at most once`);
     for (const l of layers.slice(1)) assert.equal(proxy.blobGets(l), 1, `layer ${l} fetched once`);
+  });
+
+  test("a download that receives no bytes for image.stall_timeout_seconds is aborted", async () => {
+    const p2 = await new RegistryProxy(reg.host).start();
+    const d2 = await startDaemon({ configToml: `${plainHttp(p2.host)}\n[image]\nstall_timeout_seconds = 1\n` });
+    try {
+      const img = images["nonroot:numeric"];
+      const layers = await layerDigests(reg.url, img.name, img.manifestDigest);
+      const last = layers[layers.length - 1] as string;
+      p2.rules.set(last, { holdAt: 0.01 });
+      const t0 = Date.now();
+      await assert.rejects(d2.client.image.pullImage({ image: { image: `${p2.host}/${img.name}:numeric` } }).then((r) => { throw new Error(`pulled ${r.imageRef}; ${JSON.stringify([...p2.gets])}\n${d2.output().split("\n").filter((l) => /resum|retry|blob/.test(l)).join("\n")}`); }), (err) => {
+        assert.equal(code(err), GrpcStatus.DEADLINE_EXCEEDED, String(err));
+        assert.match(String(err), /received no bytes for 1 s/, d2.output().split("\n").filter((l) => /resum|retry|blob/.test(l)).join("\n"));
+        return true;
+      });
+      assert.ok(Date.now() - t0 < 30_000);
+      assert.equal((await d2.client.image.imageStatus({ image: { image: img.configDigest } })).image, undefined);
+    } finally {
+      p2.release();
+      await d2.stop();
+      removeDirs(d2.dirs);
+      await p2.stop();
+    }
   });
 
   test("the registry killed mid-pull and restarted: the pull retries and completes", async () => {

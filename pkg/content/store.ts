@@ -1,11 +1,11 @@
-import { createHash, randomBytes, type Hash } from "node:crypto";
-import { createReadStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { open, readFile, rm, stat, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
 import { logger } from "../log/index.js";
 import type { MetadataStore, Migration } from "../store/index.js";
-import { fsyncDir } from "../sys/index.js";
+import { OffThreadHash } from "./hasher.js";
 
 const DIGEST = /^sha256:([a-f0-9]{64})$/;
 
@@ -62,7 +62,7 @@ export class ContentVerificationError extends FailedPreconditionError {}
  * disk between attempts so a broken download can resume where it stopped.
  */
 export class Ingest {
-  #hash: Hash = createHash("sha256");
+  readonly #hash = new OffThreadHash();
   #offset = 0;
   #fh: FileHandle | undefined;
   #done = false;
@@ -83,16 +83,9 @@ export class Ingest {
   async #load(): Promise<void> {
     const st = await stat(this.path).catch(() => undefined);
     if (st && st.size > 0 && st.size <= this.expected.size) {
-      // Re-hash what is there so we can append to it.
-      await new Promise<void>((resolve, reject) => {
-        const rs = createReadStream(this.path, { highWaterMark: 1 << 20 });
-        rs.on("data", (c) => {
-          this.#hash.update(c as Buffer);
-          this.#offset += (c as Buffer).length;
-        });
-        rs.on("end", resolve);
-        rs.on("error", reject);
-      });
+      // Re-hash what is there (in the hash worker) so we can append to it.
+      this.#hash.updateFromFile(this.path, 0, st.size);
+      this.#offset = st.size;
     } else if (st) {
       await rm(this.path, { force: true });
     }
@@ -109,22 +102,43 @@ export class Ingest {
     await this.#fh?.truncate(0);
     await this.#fh?.close();
     this.#fh = await open(this.path, "w", 0o600);
-    this.#hash = createHash("sha256");
+    this.#hash.reset();
     this.#offset = 0;
   }
 
-  async write(chunk: Buffer): Promise<void> {
+  /**
+   * Appends bytes. The hash worker reads them back from the page cache, so the event loop
+   * neither copies nor hashes them.
+   */
+  async write(data: Buffer | Buffer[]): Promise<void> {
     if (!this.#fh) throw new Error("ingest is closed");
-    if (this.#offset + chunk.length > this.expected.size) {
+    const chunks = Array.isArray(data) ? data : [data];
+    const total = chunks.reduce((a, c) => a + c.length, 0);
+    if (this.#offset + total > this.expected.size) {
       throw new ContentVerificationError(`blob ${this.expected.digest} is larger than its descriptor says (${this.expected.size} bytes)`);
     }
-    this.#hash.update(chunk);
-    let written = 0;
-    while (written < chunk.length) {
-      const r = await this.#fh.write(chunk, written, chunk.length - written);
-      written += r.bytesWritten;
+    let rest = chunks;
+    let left = total;
+    while (left > 0) {
+      const r = await this.#fh.writev(rest);
+      left -= r.bytesWritten;
+      if (left > 0) rest = [Buffer.concat(rest).subarray(r.bytesWritten)];
     }
-    this.#offset += chunk.length;
+    this.#hash.updateFromFile(this.path, this.#offset, total);
+    this.#offset += total;
+  }
+
+  /**
+   * Accounts for bytes another thread wrote to `path` (a download worker): `restarted` when
+   * it rewrote the file from zero, `written` bytes appended. They are hashed from the file.
+   */
+  externalWrite(restarted: boolean, written: number): void {
+    if (restarted) {
+      this.#hash.reset();
+      this.#offset = 0;
+    }
+    if (written > 0) this.#hash.updateFromFile(this.path, this.#offset, written);
+    this.#offset += written;
   }
 
   /** Verifies size and digest, then atomically makes the blob visible. A mismatch discards the partial data. */
@@ -134,7 +148,7 @@ export class Ingest {
     if (this.#offset !== size) {
       throw new ContentVerificationError(`blob ${digest} is incomplete: ${this.#offset} of ${size} bytes`);
     }
-    const got = `sha256:${this.#hash.digest("hex")}`;
+    const got = await this.#hash.digest();
     if (got !== digest) {
       await this.abort();
       throw new ContentVerificationError(`digest mismatch for blob ${digest}: the registry sent ${size} bytes hashing to ${got}`);
@@ -143,11 +157,14 @@ export class Ingest {
     await this.#fh.close();
     this.#fh = undefined;
     this.#done = true;
-    return this.store.commitFile(this.path, this.expected);
+    const info = this.store.commitFile(this.path, this.expected);
+    await this.store.syncBlobsDir();
+    return info;
   }
 
   /** Closes the ingest keeping its partial data (for a later resume). */
   async close(): Promise<void> {
+    if (!this.#done) this.#hash.drop();
     const fh = this.#fh;
     this.#fh = undefined;
     await fh?.close().catch(() => undefined);
@@ -250,7 +267,7 @@ export class ContentStore {
     const ing = await this.ingest(expected);
     try {
       if (ing.offset > 0) await ing.truncate();
-      await ing.write(data);
+      await ing.write(Buffer.from(data));
       return await ing.commit();
     } finally {
       await ing.close();
@@ -261,12 +278,21 @@ export class ContentStore {
   commitFile(path: string, expected: Expected): BlobInfo {
     const target = this.path(expected.digest);
     renameSync(path, target);
-    fsyncDir(this.blobsDir);
     const info: BlobInfo = { digest: expected.digest, size: expected.size, mediaType: expected.mediaType ?? "application/octet-stream", createdAt: new Date().toISOString() };
     this.meta.db
       .prepare("INSERT INTO content_blobs (digest, size, media_type, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(digest) DO NOTHING")
       .run(info.digest, info.size, info.mediaType, info.createdAt);
     return this.info(expected.digest) ?? info;
+  }
+
+  /** Makes committed renames durable (off the event loop). */
+  async syncBlobsDir(): Promise<void> {
+    const fh = await open(this.blobsDir, "r");
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
   }
 
   // ---- leases ----
@@ -331,19 +357,17 @@ export class ContentStore {
     return { removed, bytes };
   }
 
-  /** Bytes and files held (committed blobs plus partial ingests). */
+  /** Bytes and files held: committed blobs (from the records) plus partial ingests (stat'ed). */
   usage(): { bytes: number; inodes: number } {
-    let bytes = 0;
-    let inodes = 0;
-    for (const dir of [this.blobsDir, this.ingestDir]) {
-      if (!existsSync(dir)) continue;
-      for (const f of readdirSync(dir)) {
-        try {
-          bytes += statSync(join(dir, f)).size;
-          inodes++;
-        } catch {
-          // removed meanwhile
-        }
+    const row = this.meta.db.prepare("SELECT COALESCE(SUM(size), 0) AS bytes, COUNT(*) AS n FROM content_blobs").get() as { bytes: number; n: number };
+    let bytes = row.bytes;
+    let inodes = row.n;
+    for (const f of existsSync(this.ingestDir) ? readdirSync(this.ingestDir) : []) {
+      try {
+        bytes += statSync(join(this.ingestDir, f)).size;
+        inodes++;
+      } catch {
+        // committed or removed meanwhile
       }
     }
     return { bytes, inodes };

@@ -1,10 +1,13 @@
 import { createHash } from "node:crypto";
+import { Worker } from "node:worker_threads";
 import type { IncomingMessage } from "node:http";
 import type { Config, RegistryConfig } from "../config/index.js";
-import type { Ingest } from "../content/index.js";
+import { ContentVerificationError, type Ingest } from "../content/index.js";
+import type { DownloadMessage, DownloadRequest } from "./download-worker.js";
 import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError, UnavailableError } from "../errdefs/index.js";
 import { logger } from "../log/index.js";
-import { Agents, drain, HttpStatusError, isRetryable, readBody, send, SizeLimitError, withRetries, DEFAULT_RETRY, type RetryOptions } from "./http.js";
+import type { Agents} from "./http.js";
+import { drain, HttpStatusError, isRetryable, readBody, send, SizeLimitError, withRetries, DEFAULT_RETRY, type RetryOptions } from "./http.js";
 import { DEFAULT_DOMAIN, type Reference } from "./reference.js";
 import { MANIFEST_ACCEPT } from "./manifest.js";
 
@@ -256,80 +259,75 @@ export class RepositoryClient {
 
   /**
    * Downloads a blob into an ingest, resuming from the ingest's offset with a Range
-   * request after a broken connection. `onBytes` reports progress.
+   * request after a broken connection. The bytes flow in a worker thread straight to the
+   * ingest file; `onBytes` reports progress.
    */
   async fetchInto(desc: Descriptor, ingest: Ingest, onBytes: (n: number) => void): Promise<void> {
     await this.#acrossEndpoints(`blob ${desc.digest}`, this.#resolvedEndpoint, async (ep) => {
-      if (ingest.offset === desc.size) return;
-      const headers: Record<string, string> = {};
-      const offset = ingest.offset;
-      if (offset > 0) headers["range"] = `bytes=${offset}-`;
-      const res = await this.#get(ep, this.#url(ep, `blobs/${desc.digest}`), headers);
-      if (res.statusCode === 416) {
-        await drain(res);
-        await ingest.truncate();
-        throw new HttpStatusError(`range not satisfiable for ${desc.digest}; restarting`, 503, res.headers);
-      }
-      if (res.statusCode === 206) {
-        const m = /bytes (\d+)-/.exec(String(res.headers["content-range"] ?? ""));
-        if (!m || Number(m[1]) !== offset) {
-          await drain(res);
-          await ingest.truncate();
-          throw new HttpStatusError(`unexpected Content-Range for ${desc.digest}; restarting`, 503, res.headers);
+      for (let round = 0; round < 2; round++) {
+        if (ingest.offset === desc.size) return;
+        const offset = ingest.offset;
+        const headers: Record<string, string> = {};
+        const auth = this.#tokens.get(ep.base);
+        if (auth && auth.expires > Date.now()) headers["authorization"] = auth.header;
+        if (offset > 0) logger().info({ digest: desc.digest, offset, endpoint: ep.base }, "resuming blob download");
+        const r = await runDownload(
+          { url: this.#url(ep, `blobs/${desc.digest}`).toString(), headers, tls: ep.tls, path: ingest.path, offset, size: desc.size, stallMs: this.#stallMs, digest: desc.digest },
+          this.signal,
+          onBytes,
+        );
+        ingest.externalWrite(r.restarted, r.written);
+        if (r.restarted) onBytes(-offset);
+        if (r.error) {
+          if (r.error.stall) throw new DeadlineExceededError(r.error.message);
+          if (r.error.tooLarge) throw new ContentVerificationError(r.error.message);
+          throw Object.assign(new Error(r.error.message), r.error.code ? { code: r.error.code } : {});
         }
-        logger().info({ digest: desc.digest, offset, endpoint: ep.base }, "resuming blob download");
-      } else if (res.statusCode === 200) {
-        if (offset > 0) {
-          await ingest.truncate();
-          onBytes(-offset);
+        if (r.status === 200 || r.status === 206) return;
+        if (r.status === 416) {
+          ingest.externalWrite(true, 0);
+          throw new HttpStatusError(`range not satisfiable for ${desc.digest}; restarting`, 503, {});
         }
-      } else {
-        return this.#fail(ep, res, `blob ${desc.digest}`);
+        if (r.status === 401 && round === 0) {
+          const challenge = parseChallenge(r.headers?.["www-authenticate"] ?? "");
+          if (challenge) {
+            this.#tokens.set(ep.base, await this.#authorize(ep, challenge));
+            continue;
+          }
+        }
+        const detail = (r.body ?? "").slice(0, 300).trim();
+        if (r.status === 401 || r.status === 403) throw this.#denied(ep, `HTTP ${r.status}${detail ? `: ${detail}` : ""}`);
+        if (r.status === 404) throw new NotFoundError(`blob ${desc.digest} not found at ${ep.base}${detail ? `: ${detail}` : ""}`);
+        throw new HttpStatusError(`blob ${desc.digest}: ${ep.base} answered HTTP ${r.status}${detail ? `: ${detail}` : ""}`, r.status, {});
       }
-      await this.#copy(res, ingest, onBytes, desc);
     });
-  }
-
-  async #copy(res: IncomingMessage, ingest: Ingest, onBytes: (n: number) => void, desc: Descriptor): Promise<void> {
-    const stallMs = this.#stallMs;
-    let timer: NodeJS.Timeout | undefined;
-    const arm = (): void => {
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(() => res.destroy(new StallError(`download of ${desc.digest} received no bytes for ${stallMs / 1000} s`)), stallMs);
-    };
-    arm();
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    const flush = async (): Promise<void> => {
-      if (pendingBytes === 0) return;
-      const buf = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
-      pending = [];
-      pendingBytes = 0;
-      await ingest.write(buf);
-      onBytes(buf.length);
-    };
-    try {
-      for await (const chunk of res) {
-        arm();
-        pending.push(chunk as Buffer);
-        pendingBytes += (chunk as Buffer).length;
-        if (pendingBytes >= 1 << 20) await flush();
-      }
-      await flush();
-      if (!res.complete) throw Object.assign(new Error(`connection closed in the middle of blob ${desc.digest}`), { code: "ECONNRESET" });
-    } catch (err) {
-      // Keep what arrived intact so the retry resumes after it.
-      await flush().catch(() => undefined);
-      if (err instanceof StallError) throw new DeadlineExceededError(err.message, { cause: err });
-      throw err;
-    } finally {
-      if (timer) clearTimeout(timer);
-    }
   }
 }
 
-export class StallError extends Error {
-  override name = "StallError";
+const DOWNLOAD_WORKER = new URL("./download-worker.js", import.meta.url);
+
+/** Runs one download attempt in a worker thread; the signal terminates it. */
+function runDownload(req: DownloadRequest, signal: AbortSignal, onBytes: (n: number) => void): Promise<Extract<DownloadMessage, { type: "done" }>> {
+  signal.throwIfAborted();
+  return new Promise((resolve, reject) => {
+    const w = new Worker(DOWNLOAD_WORKER, { workerData: req });
+    let done = false;
+    const finish = (fn: () => void): void => {
+      if (done) return;
+      done = true;
+      signal.removeEventListener("abort", onAbort);
+      fn();
+      void w.terminate();
+    };
+    const onAbort = (): void => finish(() => reject(signal.reason as Error));
+    signal.addEventListener("abort", onAbort, { once: true });
+    w.on("message", (m: DownloadMessage) => {
+      if (m.type === "progress") onBytes(m.bytes);
+      else finish(() => resolve(m));
+    });
+    w.on("error", (err) => finish(() => reject(err)));
+    w.on("exit", (code) => finish(() => reject(new Error(`download worker exited (code ${code}) without a result`))));
+  });
 }
 
 export { isRetryable };

@@ -1,11 +1,13 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
+import { rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config } from "../config/index.js";
-import { ContentStore, ContentVerificationError, type Lease } from "../content/index.js";
+import type { ContentStore} from "../content/index.js";
+import { ContentVerificationError, type Lease } from "../content/index.js";
 import { InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
 import { logger } from "../log/index.js";
-import { Counter, Histogram, registry } from "../metrics/index.js";
+import { Counter, Gauge, Histogram, registry } from "../metrics/index.js";
 import type { MetadataStore } from "../store/index.js";
 import { Semaphore, SingleFlight } from "../sync/index.js";
 import { Agents } from "./http.js";
@@ -61,6 +63,16 @@ const pullLatency = new Histogram({
 const pullBytes = new Counter({ name: "berth_image_pull_bytes_total", help: "Bytes downloaded from registries", registers: [registry] });
 const pullCacheHits = new Counter({ name: "berth_image_pull_cache_hits_total", help: "Pulls answered from local content without downloading layers", registers: [registry] });
 const pullFailures = new Counter({ name: "berth_image_pull_failures_total", help: "Failed image pulls", registers: [registry] });
+/** Exported so the gauge counts as used; it reads the live service on each scrape. */
+export const contentStoreBytes = new Gauge({
+  name: "berth_content_store_bytes",
+  help: "Bytes held by the content store (committed blobs and partial downloads)",
+  registers: [registry],
+  collect() {
+    if (contentUsage) this.set(contentUsage());
+  },
+});
+let contentUsage: (() => number) | undefined;
 const layersUnpacked = new Counter({ name: "berth_image_layers_unpacked_total", help: "Layers applied into snapshots", registers: [registry] });
 
 export interface ImageServiceOptions {
@@ -91,6 +103,7 @@ export class ImageService {
   /** Set while a GC runs: pulls wait for it before registering their chains. */
   #gcBusy: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
+  readonly #gcRoots: Array<() => { chainIds?: Iterable<string>; digests?: Iterable<string> }> = [];
   readonly #lifetime: AbortSignal;
   readonly #progress = new Map<string, PullProgress>();
   readonly #progressDir: string | undefined;
@@ -103,23 +116,34 @@ export class ImageService {
     this.#lifetime = opts.lifetime;
     this.#platform = nodePlatform(opts.config.image.platform);
     this.#progressDir = opts.progressDir;
+    contentUsage = () => this.content.usage().bytes;
     if (this.#progressDir) {
       rmSync(this.#progressDir, { recursive: true, force: true });
       mkdirSync(this.#progressDir, { recursive: true, mode: 0o755 });
     }
   }
 
+  #publishing = new Set<string>();
+
+  /** Publishes pull progress for berthctl (async, at most one write per pull in flight). */
   #publish(key: string, p: PullProgress | undefined): void {
-    if (!this.#progressDir) return;
-    const file = join(this.#progressDir, `${key.replace(/^sha256:/, "")}.json`);
-    try {
-      if (!p) return rmSync(file, { force: true });
-      const tmp = `${file}.tmp`;
-      writeFileSync(tmp, JSON.stringify(p));
-      renameSync(tmp, file);
-    } catch (err) {
-      logger().debug({ err }, "cannot publish pull progress");
+    const dir = this.#progressDir;
+    if (!dir) return;
+    const file = join(dir, `${key.replace(/^sha256:/, "")}.json`);
+    if (!p) {
+      void rm(file, { force: true }).catch(() => undefined);
+      return;
     }
+    if (this.#publishing.has(key)) return;
+    this.#publishing.add(key);
+    const tmp = `${file}.tmp`;
+    void writeFile(tmp, JSON.stringify(p))
+      .then(() => (this.#progress.has(key) ? rename(tmp, file) : rm(tmp, { force: true })))
+      .catch((err: unknown) => logger().debug({ err }, "cannot publish pull progress"))
+      .finally(() => {
+        this.#publishing.delete(key);
+        if (!this.#progress.has(key)) void rm(file, { force: true }).catch(() => undefined);
+      });
   }
 
   // ---- lookups ----
@@ -380,9 +404,23 @@ export class ImageService {
       keepContent.add(img.targetDigest);
       for (const l of img.layers) keepContent.add(l.digest);
     }
+    for (const root of this.#gcRoots) {
+      const r = root();
+      for (const c of r.chainIds ?? []) keepChains.add(c);
+      for (const dg of r.digests ?? []) keepContent.add(dg);
+    }
     const content = await this.content.gc(keepContent);
     const snaps = await this.snapshotter.gc(keepChains);
     return { contentRemoved: content.removed.length, contentBytes: content.bytes, snapshotsRemoved: snaps.removed.length };
+  }
+
+  /**
+   * Lets another component (the runtime) keep data alive through GC: chain ids of committed
+   * snapshots and content digests it still needs. Active snapshots (container rootfs) and
+   * their ancestors are kept by the snapshotter itself.
+   */
+  addGcRoots(fn: () => { chainIds?: Iterable<string>; digests?: Iterable<string> }): void {
+    this.#gcRoots.push(fn);
   }
 
   /** Starts the periodic GC (image.gc_interval_seconds; 0 disables it). */

@@ -1,4 +1,4 @@
-// Entry point of the worker thread that applies one layer: read the blob,
+// Entry point of the worker threads that apply layers, one at a time: read the blob,
 // decompress, hash the uncompressed stream, extract into the diff directory,
 // check the digest against the diff ID, flush the filesystem, measure the
 // result. Everything here may block: it blocks this worker, never berthd's
@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, createReadStream, lstatSync, openSync, readdirSync } from "node:fs";
 import { pipeline } from "node:stream/promises";
-import { parentPort, workerData } from "node:worker_threads";
+import { parentPort } from "node:worker_threads";
 import { createGunzip } from "node:zlib";
 import { Decompress as ZstdDecompress } from "fzstd";
 import { syncfs } from "../sys/index.js";
@@ -140,7 +140,7 @@ async function apply(req: ApplyRequest, stop: Int32Array): Promise<WorkerReply> 
   };
 }
 
-function classify(err: unknown): WorkerReply {
+function classify(err: unknown, req: ApplyRequest): WorkerReply {
   const e = err as NodeJS.ErrnoException;
   const message = e instanceof Error ? e.message : String(err);
   if (err instanceof Aborted) return { ok: false, kind: "aborted", message };
@@ -152,13 +152,15 @@ function classify(err: unknown): WorkerReply {
   if (err instanceof LayerIoError && ["ENAMETOOLONG", "ENOTDIR", "EISDIR", "ELOOP", "EEXIST", "EMLINK", "ERR_INVALID_ARG_VALUE"].includes(e.code ?? "")) {
     return { ok: false, kind: "invalid", message };
   }
-  if (e.code === "ENOENT" && e.path === (workerData as WorkerRequest).blobPath) return { ok: false, kind: "blob-missing", message };
+  if (e.code === "ENOENT" && e.path === req.blobPath) return { ok: false, kind: "blob-missing", message };
   return { ok: false, kind: "io", message };
 }
 
-const req = workerData as WorkerRequest;
-const stop = new Int32Array(req.stop);
-apply(req, stop).then(
-  (reply) => parentPort?.postMessage(reply),
-  (err: unknown) => parentPort?.postMessage(classify(err)),
-);
+// One job at a time: the pool never sends a second request before the reply.
+parentPort?.on("message", (msg: WorkerRequest) => {
+  const stop = new Int32Array(msg.stop);
+  apply(msg, stop).then(
+    (reply) => parentPort?.postMessage(reply),
+    (err: unknown) => parentPort?.postMessage(classify(err, msg)),
+  );
+});

@@ -69,7 +69,7 @@ export interface ApplierStats {
 
 function lstatOrUndefined(p: string): Stats | undefined {
   try {
-    return lstatSync(p);
+    return lstatSync(p, { throwIfNoEntry: false });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
@@ -166,7 +166,13 @@ export class LayerApplier implements TarSink {
       const original = base.slice(WHITEOUT_PREFIX.length);
       if (original === "" || original === "." || original === "..") throw this.#fail(h, "invalid whiteout name");
       const target = `${parent}/${original}`;
-      this.#removeExisting(target);
+      // a whiteout hides the lower layers only, never what this layer itself adds:
+      // an entry of this layer already hides the lower path, a directory must also stop merging
+      const existing = lstatOrUndefined(target);
+      if (existing) {
+        if (existing.isDirectory()) lsetxattr(target, OVERLAY_OPAQUE_XATTR, Buffer.from("y"));
+        return;
+      }
       mknod(target, S_IFCHR, 0n);
       lchownSync(target, h.uid, h.gid);
       this.stats.whiteouts++;
@@ -262,6 +268,9 @@ export class LayerApplier implements TarSink {
   }
 
   #metadata(path: string, h: TarHeader): void {
+    // a hard link may name a symlink (it links the symlink itself): never chmod through it
+    const symlink = h.type === "symlink" || (h.type === "link" && lstatSync(path).isSymbolicLink());
+    const plain = h.type === "file" || h.type === "dir" || (h.type === "link" && !symlink && lstatSync(path).isFile());
     lchownSync(path, h.uid, h.gid);
     for (const [name, value] of h.xattrs) {
       // only the whiteout conversion may write overlay's own attributes
@@ -273,7 +282,6 @@ export class LayerApplier implements TarSink {
         lsetxattr(path, name, value);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        const plain = h.type === "file" || h.type === "dir" || h.type === "link";
         if (code === "ENOTSUP" || (code === "EPERM" && name.startsWith("user.") && !plain)) {
           this.stats.skippedXattrs++;
           continue;
@@ -282,7 +290,7 @@ export class LayerApplier implements TarSink {
       }
     }
     const atime = h.atime ?? h.mtime;
-    if (h.type === "symlink") {
+    if (symlink) {
       lutimesSync(path, atime, h.mtime);
       return;
     }

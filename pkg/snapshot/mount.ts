@@ -11,7 +11,7 @@ import {
   MS_REMOUNT,
   mountSyscall,
   run,
-  umount2,
+  umountSyscall,
 } from "../sys/index.js";
 
 /** One mount, as containerd describes them: mount(8)-style type, source and options. */
@@ -99,7 +99,7 @@ export async function mountAll(mounts: readonly Mount[], target: string): Promis
       if (m.type === "bind" || flags & MS_BIND) {
         mountSyscall(m.source, dest, null, flags & (MS_BIND | MS_REC) || MS_BIND, null);
         const extra = flags & ~(MS_BIND | MS_REC);
-        if (extra !== 0) mountSyscall(null, dest, null, MS_REMOUNT | MS_BIND | extra, null);
+        if (extra !== 0) mountSyscall("", dest, null, MS_REMOUNT | MS_BIND | extra, null);
         continue;
       }
       const joined = data.join(",");
@@ -119,10 +119,8 @@ export async function mountAll(mounts: readonly Mount[], target: string): Promis
 export async function unmountAll(target: string): Promise<void> {
   for (let i = 0; i < 64; i++) {
     try {
-      umount2(target, MNT_DETACH);
+      if (!umountSyscall(target, MNT_DETACH)) return;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "EINVAL" || code === "ENOENT") return;
       throw new InternalError(`unmount ${target} failed: ${(err as Error).message}`, { cause: err });
     }
   }

@@ -42,12 +42,16 @@ test("the event loop stays responsive while a big layer is applied", async (t) =
     maxLag = Math.max(maxLag, now - last - 5);
     last = now;
   }, 5);
+  // the same measure with nothing running, for scale (other processes compete for the CPUs)
+  await new Promise((r) => setTimeout(r, 1000));
+  const idleLag = maxLag;
+  maxLag = 0;
   const started = performance.now();
   try {
     const { size } = await snap.applyLayer({ chainId: big.diffId, parent: undefined, blobPath: big.blobPath, mediaType: big.mediaType, diffId: big.diffId });
     const secs = (performance.now() - started) / 1000;
     assert.ok(size >= 160 << 20);
-    t.diagnostic(`applied ${(big.tarBytes / 1e6).toFixed(0)} MB gzip layer (2161 files) in ${secs.toFixed(2)} s = ${(big.tarBytes / 1e6 / secs).toFixed(0)} MB/s incl. syncfs; max event-loop lag ${maxLag.toFixed(1)} ms`);
+    t.diagnostic(`applied ${(big.tarBytes / 1e6).toFixed(0)} MB gzip layer (2161 files) in ${secs.toFixed(2)} s = ${(big.tarBytes / 1e6 / secs).toFixed(0)} MB/s incl. syncfs; max event-loop lag ${maxLag.toFixed(1)} ms (${idleLag.toFixed(1)} ms in the second before, idle)`);
   } finally {
     clearInterval(timer);
     snap.close();

@@ -1,10 +1,11 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildTar, withParentDirs, type LayerEntry } from "../../hack/images/index.js";
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
+import { spawnSync } from "node:child_process";
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError, ResourceExhaustedError } from "../errdefs/index.js";
 import { setRootLogger } from "../log/index.js";
 import { MetadataStore } from "../store/index.js";
 import { lgetxattr } from "../sys/index.js";
@@ -218,6 +219,50 @@ describe("apply", () => {
     }
   });
 
+  test("data that is not a tar, and sparse entries, are InvalidArgument", async () => {
+    const before = snapshotDirs(e);
+    const garbage = Buffer.alloc(4096, 0x41);
+    const sparse = rawTar([{ header: { name: "holes", type: "S" }, body: "x" }]);
+    const unknownType = rawTar([{ header: { name: "what", type: "Z" } }]);
+    for (const [tar, why] of [[garbage, /checksum/], [sparse, /sparse/], [unknownType, /unsupported tar entry type/]] as const) {
+      const b = writeBlob(e.blobs, tar);
+      await assert.rejects(
+        e.snap.applyLayer({ chainId: b.diffId, parent: undefined, blobPath: b.blobPath, mediaType: b.mediaType, diffId: b.diffId }),
+        (err: Error) => err instanceof InvalidArgumentError && why.test(err.message),
+      );
+    }
+    assert.deepEqual(snapshotDirs(e), before);
+  });
+
+  test("a missing blob is NotFound", async () => {
+    const b = writeBlob(e.blobs, await buildTar([{ type: "file", path: "m", content: "m" }]));
+    rmSync(b.blobPath);
+    await assert.rejects(e.snap.applyLayer({ chainId: b.diffId, parent: undefined, blobPath: b.blobPath, mediaType: b.mediaType, diffId: b.diffId }), NotFoundError);
+    assert.equal(e.snap.has(b.diffId), false);
+  });
+
+  test("a full disk is ResourceExhausted and leaves nothing behind", async () => {
+    const small = join(e.dir, "small-fs");
+    mkdirSync(small);
+    const r = spawnSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", small]);
+    assert.equal(r.status, 0, r.stderr.toString());
+    const store = MetadataStore.open(join(e.dir, "small.db"));
+    try {
+      const snap = await Snapshotter.open({ root: join(small, "snapshots"), store, sync: false });
+      const b = writeBlob(e.blobs, await buildTar([{ type: "file", path: "huge", content: Buffer.alloc(5 << 20, 1) }]));
+      await assert.rejects(
+        snap.applyLayer({ chainId: b.diffId, parent: undefined, blobPath: b.blobPath, mediaType: b.mediaType, diffId: b.diffId }),
+        (err: Error) => err instanceof ResourceExhaustedError && err.message.includes('"huge"'),
+      );
+      assert.equal(snap.has(b.diffId), false);
+      assert.deepEqual(readdirSync(join(small, "snapshots")), []);
+      snap.close();
+    } finally {
+      store.close();
+      spawnSync("umount", [small]);
+    }
+  });
+
   test("a missing parent is NotFound; a chain ID that does not follow is InvalidArgument", async () => {
     const b = writeBlob(e.blobs, await buildTar([{ type: "file", path: "p", content: "p" }]));
     const parent = `sha256:${"1".repeat(64)}`;
@@ -274,6 +319,8 @@ describe("hostile layers stay inside the snapshot", () => {
     sentinel = join(e.dir, "sentinel");
     mkdirSync(sentinel);
     writeFileSync(join(sentinel, "victim"), "original");
+    chmodSync(join(sentinel, "victim"), 0o600);
+    chmodSync(sentinel, 0o700);
   });
 
   test("dot-dot names, absolute names, symlinks to / and escaping symlink chains", async () => {
@@ -292,7 +339,7 @@ describe("hostile layers stay inside the snapshot", () => {
       { header: { name: "overwrite", type: "2", linkname: `${sentinel}/victim` } },
       { header: { name: "overwrite" }, body: "pwned" },
       { header: { name: "ptr", type: "2", linkname: `${sentinel}/victim` } },
-      { header: { name: "hl-to-symlink", type: "1", linkname: "ptr" } },
+      { header: { name: "hl-to-symlink", type: "1", linkname: "ptr", mode: 0o4777, uid: 4242 }, pax: [["SCHILY.xattr.user.evil", "x"]] },
       { header: { name: `rel/.wh.victim` } },
       { header: { name: `rootlink/${s}/.wh..wh..opq` } },
     ]);
@@ -302,6 +349,10 @@ describe("hostile layers stay inside the snapshot", () => {
     assert.equal(readFileSync(join(sentinel, "victim"), "utf8"), "original");
     assert.equal(statSync(join(sentinel, "victim")).nlink, 1);
     assert.equal(statSync(join(sentinel, "victim")).ino, victimIno);
+    assert.equal(statSync(join(sentinel, "victim")).mode & 0o7777, 0o600, "no chmod through a symlink");
+    assert.equal(statSync(join(sentinel, "victim")).uid, 0, "no chown through a symlink");
+    assert.equal(lgetxattr(join(sentinel, "victim"), "user.evil"), undefined, "no xattr through a symlink");
+    assert.equal(statSync(sentinel).mode & 0o7777, 0o700);
     const fs = fsOf(e, id);
     for (const f of ["dotdot", "absolute", "via-rootlink", "via-chain", "via-rel"]) {
       assert.ok(lstatSync(join(fs, s, f)).isFile(), `${f} landed inside the snapshot`);
@@ -450,6 +501,28 @@ describe("overlay", () => {
       await unmountAll(target);
     }
     await e.snap.remove("recreated");
+  });
+
+  test("a whiteout hides lower layers only, not entries of its own layer", async () => {
+    const base = await applyEntries(e, withParentDirs([{ type: "file", path: "w/f", content: "lower" }, { type: "file", path: "w/d/lower", content: "lower" }]));
+    const top = await applyTar(
+      e,
+      rawTar([
+        { header: { name: "w/f" }, body: "same layer" },
+        { header: { name: "w/.wh.f" } },
+        { header: { name: "w/d/mine" }, body: "mine" },
+        { header: { name: "w/.wh.d" } },
+      ]),
+      base,
+    );
+    await mountAll(await e.snap.prepare("own-layer", top), target);
+    try {
+      assert.equal(readFileSync(join(target, "w/f"), "utf8"), "same layer");
+      assert.deepEqual(readdirSync(join(target, "w/d")), ["mine"]);
+    } finally {
+      await unmountAll(target);
+    }
+    await e.snap.remove("own-layer");
   });
 
   test("an active snapshot without a parent is a bind mount", async () => {

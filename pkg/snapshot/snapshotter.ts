@@ -16,7 +16,7 @@ import { chainIdOf, isSha256Digest } from "./chain-id.js";
 import { layerCompression } from "./media-types.js";
 import { applyDuration, applyTotal } from "./metrics.js";
 import type { Mount } from "./mount.js";
-import { runApplyWorker } from "./run-worker.js";
+import { ApplyWorkerPool } from "./run-worker.js";
 
 export interface SnapshotInfo {
   /** Chain ID for committed snapshots, the caller's key for active ones. */
@@ -135,9 +135,13 @@ export class Snapshotter {
   readonly #applies: Semaphore;
   readonly #inflight = new Map<string, InFlight>();
   readonly #indexOff: boolean;
+  readonly #workers = new ApplyWorkerPool();
   #closed = false;
 
   private constructor(opts: SnapshotterOptions) {
+    if (!opts.root.startsWith("/")) throw new InvalidArgumentError(`snapshot root ${JSON.stringify(opts.root)} must be an absolute path`);
+    // overlay mount options separate with "," and ":"
+    if (/[,:=\\]/.test(opts.root)) throw new InvalidArgumentError(`snapshot root ${JSON.stringify(opts.root)} must not contain ",", ":", "=" or "\\"`);
     this.#root = opts.root.replace(/\/+$/, "") || "/";
     this.#store = opts.store;
     this.#sync = opts.sync ?? true;
@@ -299,7 +303,7 @@ export class Snapshotter {
       const started = performance.now();
       try {
         await mkdir(this.#fsDir(id), { recursive: true, mode: 0o755 });
-        const result = await runApplyWorker(
+        const result = await this.#workers.run(
           {
             dir: this.#fsDir(id),
             lowers,
@@ -484,6 +488,7 @@ export class Snapshotter {
   close(): void {
     this.#closed = true;
     for (const op of this.#inflight.values()) op.controller.abort(new CancelledError("snapshotter is closing"));
+    this.#workers.close();
   }
 }
 

@@ -87,7 +87,12 @@ function numeric(buf: Buffer, off: number, len: number, field: string): number {
 }
 
 function checksumOk(h: Buffer): boolean {
-  const want = numeric(h, 148, 8, "chksum");
+  let want: number;
+  try {
+    want = numeric(h, 148, 8, "chksum");
+  } catch {
+    return false;
+  }
   let unsigned = 0;
   let signed = 0;
   for (let i = 0; i < BLOCK; i++) {
@@ -238,7 +243,9 @@ export class TarReader {
       this.#state = { kind: "eof" };
       return;
     }
-    if (!checksumOk(h)) throw new TarFormatError(`invalid tar header checksum after entry ${JSON.stringify(this.#current)}`);
+    if (!checksumOk(h)) {
+      throw new TarFormatError(this.#current === "" ? "not a tar archive (invalid header checksum)" : `invalid tar header checksum after entry ${JSON.stringify(this.#current)}`);
+    }
     const flag = String.fromCharCode(h[156] ?? 0);
     let size = numeric(h, 124, 12, "size");
     const pad = this.#padOf(size);

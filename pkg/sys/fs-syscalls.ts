@@ -1,8 +1,9 @@
 import { createRequire } from "node:module";
 import { constants as osConstants } from "node:os";
+import { SyscallError } from "./syscalls.js";
 
 // Filesystem system calls Node's fs module does not offer (mknod, xattrs,
-// syncfs, mount, umount2), called through koffi. Safe to use from worker
+// syncfs), called through koffi (mount and umount2 are in syscalls.ts). Safe to use from worker
 // threads: each thread loads its own bindings, and errno is read on the
 // calling thread right after the call.
 
@@ -17,8 +18,6 @@ interface Libc {
   lgetxattr: (path: string, name: string, value: Buffer | null, size: number) => number;
   llistxattr: (path: string, list: Buffer | null, size: number) => number;
   syncfs: (fd: number) => number;
-  mount: (source: string | null, target: string, fstype: string | null, flags: bigint, data: string | null) => number;
-  umount2: (target: string, flags: number) => number;
 }
 
 let cached: { koffi: Koffi; libc: Libc } | undefined;
@@ -34,8 +33,6 @@ function libc(): { koffi: Koffi; libc: Libc } {
     lgetxattr: lib.func("intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)"),
     llistxattr: lib.func("intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)"),
     syncfs: lib.func("int syncfs(int fd)"),
-    mount: lib.func("int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)"),
-    umount2: lib.func("int umount2(const char *target, int flags)"),
   } as unknown as Libc;
   cached = { koffi, libc: bound };
   return cached;
@@ -43,24 +40,7 @@ function libc(): { koffi: Koffi; libc: Libc } {
 
 const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
 
-/** An error shaped like Node's fs errors (code, errno, syscall, path). */
-export class SyscallError extends Error {
-  readonly code: string;
-  readonly errno: number;
-  constructor(
-    readonly syscall: string,
-    errno: number,
-    readonly path?: string,
-  ) {
-    const code = errnoNames.get(errno) ?? `E${errno}`;
-    super(`${syscall}${path !== undefined ? ` ${JSON.stringify(path)}` : ""}: ${code}`);
-    this.name = "SyscallError";
-    this.code = code;
-    this.errno = errno;
-  }
-}
-
-function check(ret: number, syscall: string, path?: string): number {
+function check(ret: number, syscall: string, path: string): number {
   if (ret < 0) throw new SyscallError(syscall, libc().koffi.errno(), path);
   return ret;
 }
@@ -126,24 +106,9 @@ export function llistxattr(path: string): string[] {
 
 /** syncfs(2): flushes the filesystem that holds the open file descriptor. */
 export function syncfs(fd: number): void {
-  check(libc().libc.syncfs(fd), "syncfs");
+  check(libc().libc.syncfs(fd), "syncfs", `fd ${fd}`);
 }
 
+/** mount(2) flags syscalls.ts does not define. */
 export const MS_RDONLY = 0x1;
-export const MS_NOSUID = 0x2;
-export const MS_NODEV = 0x4;
-export const MS_NOEXEC = 0x8;
 export const MS_REMOUNT = 0x20;
-export const MS_BIND = 0x1000;
-export const MS_REC = 0x4000;
-export const MNT_DETACH = 0x2;
-
-/** mount(2). */
-export function mountSyscall(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void {
-  check(libc().libc.mount(source, target, fstype, BigInt(flags), data), "mount", target);
-}
-
-/** umount2(2). */
-export function umount2(target: string, flags: number): void {
-  check(libc().libc.umount2(target, flags), "umount2", target);
-}
