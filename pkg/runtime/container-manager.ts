@@ -635,6 +635,16 @@ export class ContainerManager {
       const before = c.state;
       this.#refresh(c);
       if (before !== c.state) log.info({ containerId: c.id, exitCode: c.exitCode, reason: c.reason }, "container exited while berthd was down");
+      else if (c.state === "created") {
+        // A StartContainer that ran `runc start` but crashed before recording it: the runtime knows.
+        const st = await runtimeState(this.#runtimeOf(c), c.id).catch(() => undefined);
+        if (st?.status === "running") {
+          c.state = "running";
+          c.startedAt = nowNs();
+          this.#db.update(c);
+          log.warn({ containerId: c.id }, "container was started by an interrupted StartContainer; recorded as running");
+        }
+      }
     }
     for (const name of existsSync(this.#root) ? readdirSync(this.#root) : []) {
       if (this.#byId.has(name)) continue;
