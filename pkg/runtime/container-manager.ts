@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, watch, type FSWatcher } from "node:fs";
 import { dirname, join, posix } from "node:path";
 import type { Config } from "../config/index.js";
-import { errorMessage, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
+import { DeadlineExceededError, errorMessage, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
 import { logger, withLogFields } from "../log/index.js";
 import { buildSpec, detectHostFeatures, imageRuntimeConfig, resourceLimits, type ContainerSpecRequest, type HostFeatures, type Spec } from "../oci/index.js";
 import {
@@ -588,7 +588,10 @@ export class ContainerManager {
     if (this.#refresh(c) !== "running") throw new FailedPreconditionError(`cannot exec in container "${c.id}": it is ${c.state}, not running`);
     const spec = this.spec(c);
     if (!spec) throw new FailedPreconditionError(`cannot exec in container "${c.id}": its bundle is gone`);
-    return execSync(this.#runtimeOf(c), c.id, c.bundle, spec.process as unknown as Record<string, unknown>, cmd, timeoutSec > 0 ? timeoutSec * 1000 : 0);
+    const r = await execSync(this.#runtimeOf(c), c.id, c.bundle, spec.process as unknown as Record<string, unknown>, cmd, timeoutSec > 0 ? timeoutSec * 1000 : 0);
+    // The process is killed on timeout; the caller gets DeadlineExceeded (as kubelet probes and critest expect).
+    if (r.timedOut) throw new DeadlineExceededError(`ExecSync in container "${c.id}": ${JSON.stringify(cmd)} did not finish within ${timeoutSec} s and was killed`);
+    return r;
   }
 
   async reopenLog(id: string): Promise<void> {
