@@ -127,6 +127,8 @@ test("user resolution: image USER forms and CRI overrides", () => {
     assert.equal(cri.gid, 3000);
     assert.deepEqual(cri.additionalGids, [3000, 50, 10, 4000]);
     assert.equal(resolveUser(root, { runAsUsername: "alice" }).uid, 1000);
+    // run_as_group alone is refused (as critest expects).
+    assert.throws(() => buildSpec(input(root, { linux: { securityContext: sc({ runAsGroup: { value: 5n } }) } })), /run_as_group/);
   } finally {
     rmSync(root, { recursive: true });
   }

@@ -245,6 +245,9 @@ export function buildSpec(input: BuildSpecInput): BuiltSpec {
   const args = processArgs(config.command ?? [], config.args ?? [], image);
   if (args.length === 0) throw new InvalidArgumentError("container has no command: neither the request nor the image gives one");
 
+  if (sc?.runAsGroup && !sc.runAsUser && !sc.runAsUsername) {
+    throw new InvalidArgumentError("security_context.run_as_group is set without run_as_user or run_as_username");
+  }
   const user = resolveUser(input.rootfs, {
     runAsUser: sc?.runAsUser ? Number(sc.runAsUser.value) : undefined,
     runAsUsername: sc?.runAsUsername,
