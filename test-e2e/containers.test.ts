@@ -1,8 +1,11 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, renameSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { mountsUnder } from "./harness/cni-net.js";
 import { status as Grpc } from "@grpc/grpc-js";
-import { ContainerState, NamespaceMode, SecurityProfile_ProfileType } from "../api/gen/cri/v1/api.js";
+import { ContainerState, MountPropagation, NamespaceMode, SecurityProfile_ProfileType } from "../api/gen/cri/v1/api.js";
 import { startRegistry, type Registry } from "./harness/registry.js";
 import { ensureTestImages } from "./harness/images.js";
 import { NONROOT } from "../hack/images/index.js";
@@ -194,6 +197,35 @@ test("security: read-only rootfs, capabilities, privileged, masked paths, seccom
   assert.deepEqual((await sh("rtdef", unshare, { seccomp: { profileType: SecurityProfile_ProfileType.RuntimeDefault } })).stdout, ["blocked"]);
   await env.d.client.runtime.removePodSandbox({ podSandboxId: pod.id });
 });
+
+for (const [name, propagation] of [["rprivate", MountPropagation.PROPAGATION_PRIVATE], ["rslave", MountPropagation.PROPAGATION_HOST_TO_CONTAINER], ["rshared", MountPropagation.PROPAGATION_BIDIRECTIONAL]] as const) {
+  test(`mount propagation ${name}: host mounts ${name === "rprivate" ? "do not reach" : "reach"} the container; container mounts ${name === "rshared" ? "reach" : "do not reach"} the host`, async () => {
+    const base = mkdtempSync(join(env.d.dirs.base, "prop-"));
+    const src = join(base, "mnt");
+    const hostMnt = join(src, "fromhost");
+    const flagDir = join(base, "flag");
+    mkdirSync(hostMnt, { recursive: true });
+    mkdirSync(flagDir);
+    writeFileSync(join(flagDir, "flagFile"), "x");
+    execFileSync("mount", ["--bind", src, src]);
+    execFileSync("mount", [name === "rprivate" ? "--make-rprivate" : "--make-rshared", src]);
+    const pod = await runPod(env, `prop${name}`);
+    try {
+      const id = await runCtr(env, pod, ctrConfig("prop", bb, { command: ["sleep", "600"], mounts: [{ containerPath: src, hostPath: src, propagation }], linux: { securityContext: { privileged: true } } }));
+      const st = (await env.d.client.runtime.containerStatus({ containerId: id })).status;
+      assert.equal(st?.mounts[0]?.propagation, propagation);
+      execFileSync("mount", ["--bind", flagDir, hostMnt]);
+      const seen = (await env.d.client.runtime.execSync({ containerId: id, cmd: ["ls", "-A", hostMnt], timeout: 10n })).stdout.toString().trim();
+      assert.equal(seen, name === "rprivate" ? "" : "flagFile");
+      const fromCtr = join(src, "fromctr");
+      await env.d.client.runtime.execSync({ containerId: id, cmd: ["/bin/sh", "-c", `mkdir -p ${fromCtr} && mount --bind /etc ${fromCtr}`], timeout: 10n });
+      assert.equal(readdirSync(fromCtr).length > 0, name === "rshared");
+      await env.d.client.runtime.removePodSandbox({ podSandboxId: pod.id });
+    } finally {
+      while (mountsUnder(src).length > 0) for (const m of mountsUnder(src).sort().reverse()) spawnSync("umount", ["-l", m]);
+    }
+  });
+}
 
 test("a container past its memory limit is OOMKilled with 137; UpdateContainerResources changes a running container's limit", async () => {
   const pod = await runPod(env, "oom");

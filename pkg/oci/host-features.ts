@@ -35,6 +35,7 @@ export function detectHostFeatures(opts: { cgroupMode: HostFeatures["cgroupMode"
     hugepageSizes,
     oomScoreAdjFloor: opts.oomScoreAdjFloor,
     ...(bnd ? { capabilities: capabilitiesOfMask(bnd) } : {}),
+    mountPropagation,
     hostDevices: () => hostDevices(),
   };
 }
@@ -45,4 +46,20 @@ function readFileOr(path: string): string {
   } catch {
     return "";
   }
+}
+
+/** The propagation of the mount `path` lives on, from /proc/self/mountinfo (longest mount point prefix). */
+export function mountPropagation(path: string): "shared" | "slave" | "private" | undefined {
+  let best: { point: string; fields: string[] } | undefined;
+  for (const line of readFileOr("/proc/self/mountinfo").split("\n")) {
+    const f = line.split(" ");
+    const point = f[4];
+    if (!point) continue;
+    const under = point === "/" || path === point || path.startsWith(point.endsWith("/") ? point : `${point}/`);
+    if (under && (!best || point.length >= best.point.length)) best = { point, fields: f.slice(6, f.indexOf("-")) };
+  }
+  if (!best) return undefined;
+  if (best.fields.some((x) => x.startsWith("shared:"))) return "shared";
+  if (best.fields.some((x) => x.startsWith("master:"))) return "slave";
+  return "private";
 }

@@ -19,4 +19,4 @@ export {
   type HostFeatures,
   type SecurityProfileInput,
 } from "./spec-builder.js";
-export { detectHostFeatures } from "./host-features.js";
+export { detectHostFeatures, mountPropagation } from "./host-features.js";

@@ -257,6 +257,23 @@ test("mounts: CRI binds with propagation, pod files, missing host path", () => {
   }
 });
 
+test("mount propagation: rootfs propagation follows the binds; impossible ones and recursive read-only are refused", () => {
+  const root = rootfs();
+  try {
+    const dir = join(root, "etc");
+    const mk = (propagation: number, prop?: "shared" | "slave" | "private", extra: Record<string, unknown> = {}) =>
+      buildSpec(input(root, { mounts: [{ containerPath: "/m", hostPath: dir, readonly: false, propagation, ...extra }] }, { host: { ...host, ...(prop ? { mountPropagation: () => prop } : {}) } })).spec;
+    assert.equal(mk(0).linux.rootfsPropagation, undefined);
+    assert.equal(mk(1, "slave").linux.rootfsPropagation, "rslave");
+    assert.equal(mk(2, "shared").linux.rootfsPropagation, "rshared");
+    assert.throws(() => mk(2, "private"), /not on a shared mount/);
+    assert.throws(() => mk(1, "private"), /private mount/);
+    assert.throws(() => mk(0, undefined, { recursiveReadOnly: true }), /recursive read-only/);
+  } finally {
+    rmSync(root, { recursive: true });
+  }
+});
+
 test("devices: a CRI device becomes a node and a cgroup rule", () => {
   const root = rootfs();
   try {

@@ -24,7 +24,7 @@ export interface ContainerSpecRequest {
   args?: readonly string[];
   workingDir?: string;
   envs?: readonly { key: string; value: string }[];
-  mounts?: readonly { containerPath: string; hostPath: string; readonly: boolean; propagation: number }[];
+  mounts?: readonly { containerPath: string; hostPath: string; readonly: boolean; propagation: number; recursiveReadOnly?: boolean }[];
   devices?: readonly { containerPath: string; hostPath: string; permissions: string }[];
   annotations?: Readonly<Record<string, string>>;
   stdin?: boolean;
@@ -102,6 +102,11 @@ export interface HostFeatures {
   oomScoreAdjFloor: number | undefined;
   /** Capabilities berthd itself may grant (its bounding set): privileged and "ALL" mean these. */
   capabilities?: readonly string[];
+  /**
+   * The propagation of the host mount a path lives on ("shared", "slave", "private"),
+   * used to refuse rshared/rslave binds the host cannot honour; undefined = not checked.
+   */
+  mountPropagation?: (path: string) => "shared" | "slave" | "private" | undefined;
   /** Device nodes a privileged container gets (normally every node under /dev). */
   hostDevices: () => LinuxDevice[];
 }
@@ -301,6 +306,7 @@ export function buildSpec(input: BuildSpecInput): BuiltSpec {
     { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", privileged ? "rw" : "ro"] },
   ];
   const criMounts: SpecMount[] = [];
+  let rootfsPropagation: string | undefined;
   for (const m of config.mounts ?? []) {
     const dest = checkAbsolute(m.containerPath, "mount container_path");
     if (m.hostPath === "") throw new InvalidArgumentError(`mount "${dest}": host_path is empty`);
@@ -313,6 +319,16 @@ export function buildSpec(input: BuildSpecInput): BuiltSpec {
     }
     const propagation = m.propagation === 1 ? "rslave" : m.propagation === 2 ? "rshared" : m.propagation === 0 ? "rprivate" : undefined;
     if (!propagation) throw new InvalidArgumentError(`mount "${dest}": unknown propagation ${m.propagation}`);
+    if (m.recursiveReadOnly) throw new InvalidArgumentError(`mount "${dest}": recursive read-only mounts are not supported by this runtime`);
+    const hostProp = host.mountPropagation?.(src);
+    if (propagation === "rshared" && hostProp !== undefined && hostProp !== "shared") {
+      throw new InvalidArgumentError(`mount "${dest}": host path "${src}" is not on a shared mount, so bidirectional propagation is impossible`);
+    }
+    if (propagation === "rslave" && hostProp === "private") {
+      throw new InvalidArgumentError(`mount "${dest}": host path "${src}" is on a private mount, so host-to-container propagation is impossible`);
+    }
+    if (propagation === "rshared") rootfsPropagation = "rshared";
+    else if (propagation === "rslave" && rootfsPropagation !== "rshared") rootfsPropagation = "rslave";
     criMounts.push({ destination: dest, type: "bind", source: src, options: ["rbind", propagation, m.readonly ? "ro" : "rw"] });
   }
   criMounts.sort((a, b) => a.destination.split("/").length - b.destination.split("/").length);
@@ -397,6 +413,7 @@ export function buildSpec(input: BuildSpecInput): BuiltSpec {
       ...(seccomp ? { seccomp } : {}),
       maskedPaths,
       readonlyPaths,
+      ...(rootfsPropagation ? { rootfsPropagation } : {}),
     },
   };
   return { spec, user };
