@@ -112,6 +112,7 @@ test("hostile layers write or link nothing outside the snapshot", async () => {
   assert.equal(after.nlink, shadow.nlink, "/etc/shadow gained no hard link");
   assert.match(outcomes["hardlink"] ?? "", /refused/, `a hard link out of the snapshot is an error: ${JSON.stringify(outcomes)}\n${d.output().split("\n").filter((l) => /hostile/.test(l)).slice(-20).join("\n")}`);
   assert.match(outcomes["hardlinkAbs"] ?? "", /refused/, "a hard link to a missing in-snapshot target is an error");
+  assert.match(outcomes["hardlink"] ?? "", /INVALID_ARGUMENT: layer sha256:[a-f0-9]{64}: entry \\?"shadow-link\\?".*outside the snapshot/, "the error names the layer and the entry");
 });
 
 test("RemoveImage while a container rootfs (active snapshot) uses the image: the rootfs keeps working", async () => {

@@ -69,8 +69,10 @@ async function applyOnce(tar: Buffer, how: Compress, entries: number): Promise<s
     last = now;
   }, 2);
   const t0 = performance.now();
+  const elu0 = performance.eventLoopUtilization();
   await snap.applyLayer({ chainId: b.diffId, parent: undefined, blobPath: b.blobPath, mediaType: b.mediaType, diffId: b.diffId });
   const secs = (performance.now() - t0) / 1000;
+  const elu = performance.eventLoopUtilization(elu0);
   clearInterval(timer);
   snap.close();
   store.close();
@@ -86,7 +88,7 @@ async function applyOnce(tar: Buffer, how: Compress, entries: number): Promise<s
   const tarSecs = (performance.now() - t1) / 1000;
   rmSync(root, { recursive: true, force: true });
   const mbs = tar.length / 1e6 / secs;
-  return `${(tar.length / 1e6).toFixed(0).padStart(5)} MB ${String(entries).padStart(6)} entries  ${how.padEnd(5)} berth ${secs.toFixed(2).padStart(6)} s ${mbs.toFixed(0).padStart(5)} MB/s ${(entries / secs).toFixed(0).padStart(7)} entries/s  lag max ${maxLag.toFixed(1).padStart(5)} ms | GNU tar ${r.status === 0 ? `${tarSecs.toFixed(2)} s ${(tar.length / 1e6 / tarSecs).toFixed(0)} MB/s` : "failed"}`;
+  return `${(tar.length / 1e6).toFixed(0).padStart(5)} MB ${String(entries).padStart(6)} entries  ${how.padEnd(5)} berth ${secs.toFixed(2).padStart(6)} s ${mbs.toFixed(0).padStart(5)} MB/s ${(entries / secs).toFixed(0).padStart(7)} entries/s  lag max ${maxLag.toFixed(1).padStart(5)} ms, main thread busy ${(elu.utilization * 100).toFixed(1).padStart(4)}% | GNU tar ${r.status === 0 ? `${tarSecs.toFixed(2)} s ${(tar.length / 1e6 / tarSecs).toFixed(0)} MB/s` : "failed"}`;
 }
 
 try {

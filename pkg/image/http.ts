@@ -66,6 +66,11 @@ export function send(url: URL, opts: SendOptions): Promise<IncomingMessage> {
       : undefined;
     req.once("response", (res) => {
       if (t) clearTimeout(t);
+      // A body that stops arriving for as long is an error too (retryable).
+      if (opts.timeoutMs) {
+        const ms = opts.timeoutMs;
+        res.setTimeout(ms, () => res.destroy(Object.assign(new Error(`${url.host} sent no bytes for ${ms} ms`), { code: "ETIMEDOUT" })));
+      }
       resolve(res);
     });
     req.once("error", (err) => {

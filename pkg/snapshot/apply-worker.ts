@@ -6,6 +6,7 @@
 
 import { createHash } from "node:crypto";
 import { closeSync, createReadStream, lstatSync, openSync, readdirSync } from "node:fs";
+import { setPriority } from "node:os";
 import { pipeline } from "node:stream/promises";
 import { parentPort } from "node:worker_threads";
 import { createGunzip } from "node:zlib";
@@ -154,6 +155,15 @@ function classify(err: unknown, req: ApplyRequest): WorkerReply {
   }
   if (e.code === "ENOENT" && e.path === req.blobPath) return { ok: false, kind: "blob-missing", message };
   return { ok: false, kind: "io", message };
+}
+
+// Layer applies are background work: under CPU contention the daemon's main
+// thread (CRI calls) goes first. On Linux the nice value is per thread, and
+// setpriority(0) changes the calling thread only.
+try {
+  setPriority(0, 10);
+} catch {
+  // not permitted: run at the default priority
 }
 
 // One job at a time: the pool never sends a second request before the reply.
