@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, watch, type FSWatcher } from "node:fs";
 import { dirname, join, posix } from "node:path";
+import { rm, writeFile } from "node:fs/promises";
 import type { Config } from "../config/index.js";
 import { DeadlineExceededError, errorMessage, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
 import { logger, withLogFields } from "../log/index.js";
@@ -25,7 +26,7 @@ import {
 } from "../shim/index.js";
 import type { MetadataStore } from "../store/index.js";
 import { CleanupStack, KeyedMutex, NameRegistrar } from "../sync/index.js";
-import { detectCgroups, oomScoreAdjFloor, writeFileAtomic, type CgroupInfo } from "../sys/index.js";
+import { detectCgroups, oomScoreAdjFloor, type CgroupInfo } from "../sys/index.js";
 import type { Container, ContainerCreateRequest, ContainerImages, RootfsProvider } from "./container.js";
 import { ContainerStore } from "./container-store.js";
 import { containerCreateDuration, containerExits, containerStartDuration, containerStarts, monitorLosses, monitorsRunning } from "./container-metrics.js";
@@ -301,7 +302,8 @@ export class ContainerManager {
     });
     spec.annotations = { ...spec.annotations, "io.kubernetes.cri.container-name": c.name, "io.kubernetes.cri.image-name": c.image };
     c.user = { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids };
-    writeFileAtomic(join(bundle, "config.json"), JSON.stringify(spec));
+    // The bundle is state (lost with /run): a crash mid-create is rolled back, so no fsync is needed.
+    await writeFile(join(bundle, "config.json"), JSON.stringify(spec));
     if (logPath) mkdirSync(dirname(logPath), { recursive: true });
 
     const rt = this.#runtimeOf(c);
@@ -497,7 +499,6 @@ export class ContainerManager {
   }
 
   async #destroy(c: Container): Promise<void> {
-    await runtimeDelete(this.#runtimeOf(c), c.id);
     if (c.conmonPid > 0 && processAlive(c.conmonPid, c.conmonStartTime)) {
       try {
         process.kill(c.conmonPid, "SIGKILL");
@@ -505,9 +506,11 @@ export class ContainerManager {
         /* gone */
       }
     }
-    if (this.#rootfs) await this.#rootfs.release(c.snapshotKey, join(c.bundle, "rootfs"));
-    else if (existsSync(join(c.bundle, "rootfs"))) throw new FailedPreconditionError(`cannot remove container "${c.id}": no snapshotter to release its rootfs`);
-    rmSync(c.bundle, { recursive: true, force: true });
+    const rootfs = this.#rootfs;
+    if (!rootfs && existsSync(join(c.bundle, "rootfs"))) throw new FailedPreconditionError(`cannot remove container "${c.id}": no snapshotter to release its rootfs`);
+    // The container has exited: its runtime state and its rootfs are independent, so both go at once.
+    await Promise.all([runtimeDelete(this.#runtimeOf(c), c.id), rootfs?.release(c.snapshotKey, join(c.bundle, "rootfs"))]);
+    await rm(c.bundle, { recursive: true, force: true });
     rmSync(join(this.#exitDir, c.id), { force: true });
     this.#db.delete(c.id);
     this.#byId.delete(c.id);
@@ -573,7 +576,7 @@ export class ContainerManager {
       const spec = this.spec(c);
       if (spec) {
         spec.linux.resources = { devices: spec.linux.resources.devices, ...limits };
-        writeFileAtomic(join(c.bundle, "config.json"), JSON.stringify(spec));
+        await writeFile(join(c.bundle, "config.json"), JSON.stringify(spec));
       }
       c.config = configJson;
       this.#db.update(c);
