@@ -58,7 +58,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = commands.find((c) => c.name === name);
   if (!command) throw new UsageError(`unknown command "${name}"; run berthctl --help for the list`);
-  if (rest.includes("--help") || rest.includes("-h")) {
+  // Only a help flag right after the command asks for its usage: later ones belong to it
+  // (berthctl exec ID ls -h).
+  if (rest[0] === "--help" || rest[0] === "-h") {
     process.stdout.write(`${command.usage}\n\n${command.summary}\n`);
     return 0;
   }
