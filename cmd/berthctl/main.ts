@@ -24,6 +24,9 @@ async function main(argv: string[]): Promise<number> {
   let output: CommandContext["output"] = "table";
   const rest: string[] = [];
   let name: string | undefined;
+  // After the command name, flags belong to the command (exec --timeout, stop --timeout), except
+  // -o/--output before the command's first positional argument (berthctl pods -o json).
+  let seenPositional = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     const value = (): string => {
@@ -35,6 +38,8 @@ async function main(argv: string[]): Promise<number> {
     };
     if (name === undefined && (a === "--socket" || a.startsWith("--socket=") || a === "-r" || a === "--runtime-endpoint" || a.startsWith("--runtime-endpoint="))) {
       socket = value().replace(/^unix:\/\//, "");
+    } else if (seenPositional || (name !== undefined && (a === "--timeout" || a.startsWith("--timeout=")))) {
+      rest.push(a);
     } else if (a === "--timeout" || a.startsWith("--timeout=")) {
       const s = Number(value().replace(/s$/, ""));
       if (!Number.isFinite(s) || s < 0) throw new UsageError("--timeout takes a number of seconds");
@@ -49,6 +54,7 @@ async function main(argv: string[]): Promise<number> {
     } else if (name === undefined && !a.startsWith("-")) {
       name = a;
     } else {
+      if (name !== undefined && !a.startsWith("-")) seenPositional = true;
       rest.push(a);
     }
   }
