@@ -24,8 +24,8 @@ async function main(argv: string[]): Promise<number> {
   let output: CommandContext["output"] = "table";
   const rest: string[] = [];
   let name: string | undefined;
-  // After the command name, flags belong to the command (exec --timeout, stop --timeout), except
-  // -o/--output before the command's first positional argument (berthctl pods -o json).
+  // After the command name, --timeout belongs to the command (exec --timeout, stop --timeout);
+  // -o/--output is global anywhere, except inside the command line that exec runs.
   let seenPositional = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -54,7 +54,7 @@ async function main(argv: string[]): Promise<number> {
     } else if (name === undefined && !a.startsWith("-")) {
       name = a;
     } else {
-      if (name !== undefined && !a.startsWith("-")) seenPositional = true;
+      if (name === "exec" && !a.startsWith("-")) seenPositional = true;
       rest.push(a);
     }
   }
