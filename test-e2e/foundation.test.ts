@@ -191,3 +191,14 @@ test("SIGTERM drains and exits 0, removing the socket; a stale socket is replace
   assert.equal(await d3.stop(), 0);
   removeDirs(dd.dirs);
 });
+
+test("/metrics counts calls per RPC with latency and errors by gRPC code", async () => {
+  await d.client.runtime.version({});
+  await d.client.runtime.status({});
+  await d.client.image.pullImage({ image: { image: "" } }).catch(() => undefined);
+  const body = await (await fetch(d.metricsUrl())).text();
+  assert.match(body, /berth_cri_requests_total\{service="runtime",method="Version",code="OK"\} [1-9]/);
+  assert.match(body, /berth_cri_request_duration_seconds_bucket\{le="[0-9.]+",service="runtime",method="Status"\}/);
+  assert.match(body, /berth_cri_errors_total\{service="image",method="PullImage",code="[A-Z_]+"\} [1-9]/);
+  assert.match(body, /berth_process_resident_memory_bytes \d+/);
+});

@@ -1,5 +1,5 @@
 import { status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
-import { CriClient } from "../../pkg/cri/index.js";
+import type { CriClient } from "../../pkg/cri/index.js";
 
 export const DEFAULT_SOCKET = "/run/berth/berth.sock";
 

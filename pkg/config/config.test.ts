@@ -53,3 +53,10 @@ test("a missing default file is fine, a missing explicit file is not", () => {
   assert.deepEqual(loadConfig("/nonexistent/berth.toml", false), defaultConfig());
   assert.throws(() => loadConfig("/nonexistent/berth.toml", true), /cannot read config file: ENOENT/);
 });
+
+test("deploy/config.toml is the current default config", async () => {
+  const { readFileSync } = await import("node:fs");
+  const { fileURLToPath } = await import("node:url");
+  const file = fileURLToPath(new URL("../../../deploy/config.toml", import.meta.url));
+  assert.equal(readFileSync(file, "utf8"), renderConfig(), "deploy/config.toml is stale: run `node dist/cmd/berthd/main.js config default > deploy/config.toml`");
+});

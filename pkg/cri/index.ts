@@ -1,4 +1,5 @@
-export { CriServer, type RuntimeImpls, type ImageImpls } from "./server.js";
+export { CriServer } from "./server.js";
+export type { RuntimeImpls, ImageImpls } from "./impls.js";
 export { CriClient, type RuntimeApi, type ImageApi, type CallOpts } from "./client.js";
 export { messageTypesOf } from "./messages.js";
 export type { CriDeps } from "./deps.js";

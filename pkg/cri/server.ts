@@ -1,5 +1,5 @@
-import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation, type handleUnaryCall, type handleServerStreamingCall } from "@grpc/grpc-js";
-import { ImageServiceService, RuntimeServiceService, type DeepPartial, type ImageServiceServer, type RuntimeServiceServer } from "../../api/gen/cri/v1/api.js";
+import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import { ImageServiceService, RuntimeServiceService } from "../../api/gen/cri/v1/api.js";
 import { UnimplementedError } from "../errdefs/index.js";
 import { logger } from "../log/index.js";
 import { InflightTracker, ReadinessGate, serverStream, unary, type InstrumentOptions, type StreamImpl, type UnaryImpl } from "./instrument.js";
@@ -7,17 +7,6 @@ import { messageTypesOf, methodName } from "./messages.js";
 import type { CriDeps } from "./deps.js";
 import { runtimeHandlers } from "./runtime-service.js";
 import { imageHandlers } from "./image-service.js";
-
-type ImplOf<H> = H extends handleUnaryCall<infer Req, infer Res>
-  ? UnaryImpl<Req, DeepPartial<Res>>
-  : H extends handleServerStreamingCall<infer Req, infer Res>
-    ? StreamImpl<Req, DeepPartial<Res>>
-    : never;
-
-/** Implementations keyed like the generated server interface; missing ones answer UNIMPLEMENTED. */
-export type Impls<S> = { [K in keyof S as K extends string ? K : never]?: ImplOf<S[K]> };
-export type RuntimeImpls = Impls<Omit<RuntimeServiceServer, keyof UntypedServiceImplementation>>;
-export type ImageImpls = Impls<Omit<ImageServiceServer, keyof UntypedServiceImplementation>>;
 
 /** Builds a full grpc-js implementation: every method of the definition is served, real or UNIMPLEMENTED. */
 function implement(definition: ServiceDefinition, impls: Record<string, unknown>, opts: InstrumentOptions): UntypedServiceImplementation {
@@ -82,3 +71,4 @@ export class CriServer {
     }
   }
 }
+export type { RuntimeImpls, ImageImpls } from "./impls.js";

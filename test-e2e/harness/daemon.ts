@@ -44,6 +44,8 @@ export interface Daemon {
   process: ChildProcess;
   /** Everything berthd wrote to stdout/stderr so far. */
   output(): string;
+  /** http://127.0.0.1:PORT/metrics of this daemon (its metrics server binds a free port). */
+  metricsUrl(): string;
   /** SIGTERM and wait for exit; returns the exit code. */
   stop(timeoutMs?: number): Promise<number | null>;
   /** SIGKILL and wait. */
@@ -129,6 +131,11 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     client,
     process: child,
     output: () => out,
+    metricsUrl: () => {
+      const m = /"address":"(127\.0\.0\.1:\d+)","msg":"metrics served at \/metrics"/.exec(out);
+      if (!m) throw new Error(`berthd did not log its metrics address:\n${out}`);
+      return `http://${m[1]}/metrics`;
+    },
     exited,
     async stop(timeoutMs = 30_000) {
       client.close();

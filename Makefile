@@ -1,0 +1,55 @@
+# berth — one command runs the daemon (make run), one runs every test (make test).
+SHELL := /bin/bash
+NODE ?= node
+CONFIG ?= /etc/berth/config.toml
+CNI_CONF_DIR ?= /etc/cni/net.d
+
+.PHONY: all deps build typecheck lint check-imports generate check-generated test test-unit test-e2e run bench clean
+
+all: build
+
+deps:
+	@bash hack/install-deps.sh
+
+build: deps
+	npx tsc -p tsconfig.json
+
+# tsc both checks and emits: strict type errors stop the build (noEmitOnError).
+typecheck: build
+
+lint: deps
+	npx eslint .
+
+check-imports:
+	$(NODE) hack/check-imports.mjs
+
+generate: deps
+	bash hack/generate.sh
+
+check-generated: deps
+	bash hack/check-generated.sh
+	bash hack/check-generated.test.sh
+
+test-unit: build
+	$(NODE) --test --test-concurrency=2 dist/pkg dist/cmd dist/hack
+
+test-e2e: build
+	$(NODE) --test --test-concurrency=1 dist/test-e2e
+
+# The order is the contract: typecheck, lint, import cycles, generated code, unit, e2e.
+test: deps
+	$(MAKE) --no-print-directory typecheck
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory check-imports
+	$(MAKE) --no-print-directory check-generated
+	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-e2e
+
+# Installs what is missing, builds, writes a default CNI network if there is none,
+# and runs berthd in the foreground on /run/berth/berth.sock.
+run: build
+	@bash hack/cni/default-conflist.sh $(CNI_CONF_DIR)
+	exec $(NODE) dist/cmd/berthd/main.js $(if $(wildcard $(CONFIG)),--config $(CONFIG),)
+
+clean:
+	rm -rf dist
