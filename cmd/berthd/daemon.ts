@@ -9,7 +9,8 @@ import { Snapshotter } from "../../pkg/snapshot/index.js";
 import { MetricsServer } from "../../pkg/metrics/index.js";
 import { rootLogger } from "../../pkg/log/index.js";
 import { MetadataStore } from "../../pkg/store/index.js";
-import { RuntimeCore, containerImagesOf, containerRootfsOf } from "../../pkg/runtime/index.js";
+import { RuntimeCore, RuntimeStreamingBackend, containerImagesOf, containerRootfsOf } from "../../pkg/runtime/index.js";
+import { StreamingServer } from "../../pkg/streaming/index.js";
 import { cgroupDriverOf } from "../../pkg/cri/index.js";
 import { InstanceLock, detectCgroups } from "../../pkg/sys/index.js";
 import { runtimeVersion } from "../../pkg/version/index.js";
@@ -34,6 +35,7 @@ export class Daemon {
   #metrics: MetricsServer | undefined;
   #snapshotter: Snapshotter | undefined;
   #images: ImageService | undefined;
+  #streaming: StreamingServer | undefined;
   readonly #lifetime = new AbortController();
 
   constructor(readonly config: Config) {}
@@ -65,7 +67,21 @@ export class Daemon {
 
     const runtime = new RuntimeCore({ config: cfg, store: this.#store, cgroupDriver: cgroupDriverOf({ config: cfg, cgroups }), lifetime: this.#lifetime.signal });
     runtime.containers.setImageBackend(containerImagesOf(this.#images), containerRootfsOf(this.#snapshotter));
-    this.#cri = new CriServer({ config: cfg, cgroups, store: this.#store, lifetime: this.#lifetime.signal, runtime, images: this.#images });
+    if (cfg.streaming.address) {
+      const execTmp = join(cfg.state, "exec");
+      mkdirSync(execTmp, { recursive: true, mode: 0o700 });
+      this.#streaming = StreamingServer.fromConfig(cfg.streaming, new RuntimeStreamingBackend(runtime, { tmpDir: execTmp }), log);
+      await this.#streaming.start();
+    }
+    this.#cri = new CriServer({
+      config: cfg,
+      cgroups,
+      store: this.#store,
+      lifetime: this.#lifetime.signal,
+      runtime,
+      images: this.#images,
+      ...(this.#streaming ? { streaming: this.#streaming } : {}),
+    });
     await this.#cri.listen(socket);
     chmodSync(socket, parseInt(cfg.grpc.socket_mode, 8));
 
@@ -88,6 +104,7 @@ export class Daemon {
     this.#lifetime.abort(new Error("berthd is shutting down"));
     const grace = this.config.grpc.shutdown_grace_seconds * 1000;
     if (this.#cri) await this.#cri.shutdown(grace);
+    await this.#streaming?.stop();
     if (this.#metrics) await this.#metrics.close();
     await this.#images?.stop();
     this.#snapshotter?.close();

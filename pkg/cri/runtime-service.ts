@@ -17,6 +17,9 @@ import { listContainers } from "./container-list.js";
 import { execSync } from "./container-exec-sync.js";
 import { reopenContainerLog } from "./container-reopen-log.js";
 import { updateContainerResources } from "./container-update.js";
+import { exec } from "./container-exec.js";
+import { attach } from "./container-attach.js";
+import { portForward } from "./sandbox-port-forward.js";
 
 /** The RuntimeService methods berth implements; the rest answer UNIMPLEMENTED. */
 export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
@@ -38,5 +41,8 @@ export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
     execSync: execSync(deps),
     reopenContainerLog: reopenContainerLog(deps),
     updateContainerResources: updateContainerResources(deps),
+    exec: exec(deps),
+    attach: attach(deps),
+    portForward: portForward(deps),
   };
 }

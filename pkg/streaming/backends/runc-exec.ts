@@ -148,19 +148,27 @@ async function runTty(
   let slave = -1;
   try {
     slave = fs.openSync(pty.slavePath, fs.constants.O_RDWR | fs.constants.O_NOCTTY);
-    setWindowSize(slave, 80, 24);
+    // The client sends its size at once: apply it before the process starts, so the
+    // command sees the right size from its first line.
+    const sizes = io.resize?.[Symbol.asyncIterator]();
+    const first = sizes
+      ? await Promise.race([sizes.next(), new Promise<undefined>((r) => setTimeout(() => r(undefined), 250).unref())])
+      : undefined;
+    if (first && !first.done) setWindowSize(slave, first.value.width, first.value.height);
+    else setWindowSize(slave, 80, 24);
     const child = spawn(options.runtimePath, args, { stdio: [slave, slave, slave] });
     fs.closeSync(slave);
     slave = -1;
     const kill = killer(options, () => child.pid, readPid);
     signal.addEventListener("abort", kill, { once: true });
     if (signal.aborted) kill();
-    // Sizes: set ours, then tell runc to copy it to the container's terminal.
+    // Later sizes: set ours, then tell runc to copy it to the container's terminal.
     void (async () => {
-      for await (const size of io.resize ?? []) {
+      if (!sizes) return;
+      for (let r = await sizes.next(); !r.done; r = await sizes.next()) {
         if (master.destroyed) break;
         try {
-          master.resize(size.width, size.height);
+          master.resize(r.value.width, r.value.height);
           if (child.pid) process.kill(child.pid, "SIGWINCH");
         } catch {
           break;
