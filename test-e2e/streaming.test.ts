@@ -64,10 +64,7 @@ test("Exec: validation, stdin piped, exit codes, tty with the client's size (SPD
   const tout = new Sink();
   assert.equal((await spdyRemoteCommand(t.url, { stdout: tout, tty: true, resize: sizes })).exitCode, 0);
   sizes.end();
-  // On a terminal (CRLF from the tty). `stty size` in berth-built containers currently fails with
-  // "No child processes" (TCGETS), while it works in a runc-spec container (pkg/streaming tests):
-  // left to the spec/seccomp owners; the size itself is checked in pkg/streaming's runc tests.
-  assert.match(tout.text, /^\/dev\/pts\/\d+\r\n/);
+  assert.match(tout.text, /^\/dev\/pts\/\d+\r\n37 101\r\n$/);
 
   // A token works once.
   await assert.rejects(spdyRemoteCommand(t.url, { stdout: new Sink() }), /404/);

@@ -19,9 +19,11 @@ export class RuntimeStreamingBackend implements StreamingBackend {
   exec(containerId: string, cmd: string[], io: StreamIO, signal: AbortSignal): Promise<{ exitCode: number }> {
     const c = this.core.containers.get(containerId);
     if (c.state !== "running") throw new FailedPreconditionError(`cannot exec in container "${c.id}": it is ${c.state}, not running`);
+    const spec = this.core.containers.spec(c);
     return runcExec(
       {
         runtimePath: c.handler.path,
+        ...(spec?.process ? { process: spec.process as unknown as Record<string, unknown> } : {}),
         ...(c.handler.root ? { runtimeRoot: c.handler.root } : {}),
         ...(this.opts.tmpDir ? { tmpDir: this.opts.tmpDir } : {}),
       },

@@ -103,6 +103,8 @@ describe("streaming with runc and a network namespace", { skip }, () => {
     const backend = new RuncStreamingBackend({
       runtimePath: ctr.runtimePath,
       runtimeRoot: ctr.runtimeRoot,
+      processOf: (id) =>
+        id === ctr.id ? (JSON.parse(fs.readFileSync(path.join(ctr.bundle, "config.json"), "utf8")) as { process: Record<string, unknown> }).process : undefined,
       podNetns: (id) => {
         if (id === "pod-netns") return netnsPath;
         if (id === "pod-host") return undefined;
@@ -177,6 +179,18 @@ describe("streaming with runc and a network namespace", { skip }, () => {
       assert.equal(res.exitCode, 7, transport);
       assert.match(out.text, /50 120/);
       sizes.end();
+    }
+  });
+
+  it("exec -t: a command that does not wait for input sees the client's size from its start", async () => {
+    for (let i = 0; i < 3; i++) {
+      const { url } = exec(["sh", "-c", "tty; stty size"], { tty: true });
+      const sizes = new SizeQueue();
+      sizes.push({ width: 101 + i, height: 37 });
+      const out = new Sink();
+      assert.equal((await spdyRemoteCommand(url, { stdout: out, tty: true, resize: sizes })).exitCode, 0);
+      sizes.end();
+      assert.match(out.text, new RegExp(`^/dev/pts/\\d+\r\n37 ${101 + i}\r\n$`));
     }
   });
 

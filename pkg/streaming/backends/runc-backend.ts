@@ -18,6 +18,8 @@ export interface RuncBackendOptions extends RuncExecOptions {
   podNetns(podSandboxId: string): string | undefined | Promise<string | undefined>;
   nsenterPath?: string;
   busyboxPath?: string;
+  /** The container's OCI process (its config.json "process"), so exec runs with it (see RuncExecOptions.process). */
+  processOf?(containerId: string): Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined>;
 }
 
 export class RuncStreamingBackend implements StreamingBackend {
@@ -27,8 +29,9 @@ export class RuncStreamingBackend implements StreamingBackend {
     this.#opts = opts;
   }
 
-  exec(containerId: string, cmd: string[], io: StreamIO, signal: AbortSignal): Promise<{ exitCode: number }> {
-    return runcExec(this.#opts, containerId, cmd, io, signal);
+  async exec(containerId: string, cmd: string[], io: StreamIO, signal: AbortSignal): Promise<{ exitCode: number }> {
+    const process = await this.#opts.processOf?.(containerId);
+    return runcExec({ ...this.#opts, ...(process ? { process } : {}) }, containerId, cmd, io, signal);
   }
 
   attach(containerId: string, _io: AttachIO, _signal: AbortSignal): Promise<void> {

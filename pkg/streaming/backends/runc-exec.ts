@@ -12,11 +12,11 @@
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { PtyMaster, openPty, setWindowSize } from "../../sys/index.js";
-import type { StreamIO } from "../types.js";
+import type { StreamIO, TerminalSize } from "../types.js";
 
 export interface RuncExecOptions {
   /** The OCI runtime binary (runc or crun). */
@@ -27,6 +27,12 @@ export interface RuncExecOptions {
   tmpDir?: string;
   /** Give runc this long to exit after the process was killed. */
   killGraceMs?: number;
+  /**
+   * The container's OCI process (from its config.json). When given, exec runs
+   * it with args replaced via --process, and a tty starts at the client's size
+   * (consoleSize) instead of 0x0 until runc's first resize.
+   */
+  process?: Record<string, unknown>;
 }
 
 export class ExecStartError extends Error {}
@@ -40,15 +46,25 @@ export async function runcExec(
 ): Promise<{ exitCode: number }> {
   const dir = await mkdtemp(path.join(options.tmpDir ?? os.tmpdir(), "berth-exec-"));
   const pidFile = path.join(dir, "pid");
-  const args = [
-    ...(options.runtimeRoot ? ["--root", options.runtimeRoot] : []),
-    "exec",
-    ...(io.tty ? ["--tty"] : []),
-    "--pid-file",
-    pidFile,
-    containerId,
-    ...cmd,
-  ];
+  // The client sends its terminal size at once: take it before the process starts.
+  const sizes = io.tty ? io.resize?.[Symbol.asyncIterator]() : undefined;
+  let firstSize: TerminalSize | undefined;
+  if (sizes) {
+    const first = await Promise.race([sizes.next(), new Promise<undefined>((r) => setTimeout(() => r(undefined), 250).unref())]);
+    if (first && !first.done) firstSize = first.value;
+  }
+  let processArgs: string[];
+  if (options.process) {
+    const p: Record<string, unknown> = { ...structuredClone(options.process), args: cmd, terminal: io.tty };
+    if (io.tty && firstSize) p["consoleSize"] = { height: firstSize.height, width: firstSize.width };
+    else delete p["consoleSize"];
+    const processFile = path.join(dir, "process.json");
+    await writeFile(processFile, JSON.stringify(p), { mode: 0o600 });
+    processArgs = ["--process", processFile, containerId];
+  } else {
+    processArgs = [...(io.tty ? ["--tty"] : []), containerId, ...cmd];
+  }
+  const args = [...(options.runtimeRoot ? ["--root", options.runtimeRoot] : []), "exec", "--pid-file", pidFile, ...processArgs];
   let execPid = 0;
   const readPid = async () => {
     if (execPid) return execPid;
@@ -60,7 +76,9 @@ export async function runcExec(
     return execPid;
   };
   try {
-    return io.tty ? await runTty(options, args, io, signal, readPid) : await runPipes(options, args, io, signal, readPid);
+    return io.tty
+      ? await runTty(options, args, io, signal, readPid, sizes, firstSize)
+      : await runPipes(options, args, io, signal, readPid);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -142,20 +160,16 @@ async function runTty(
   io: StreamIO,
   signal: AbortSignal,
   readPid: () => Promise<number>,
+  sizes: AsyncIterator<TerminalSize> | undefined,
+  firstSize: TerminalSize | undefined,
 ): Promise<{ exitCode: number }> {
   const pty = openPty();
   const master = new PtyMaster(pty.master);
   let slave = -1;
   try {
     slave = fs.openSync(pty.slavePath, fs.constants.O_RDWR | fs.constants.O_NOCTTY);
-    // The client sends its size at once: apply it before the process starts, so the
-    // command sees the right size from its first line.
-    const sizes = io.resize?.[Symbol.asyncIterator]();
-    const first = sizes
-      ? await Promise.race([sizes.next(), new Promise<undefined>((r) => setTimeout(() => r(undefined), 250).unref())])
-      : undefined;
-    if (first && !first.done) setWindowSize(slave, first.value.width, first.value.height);
-    else setWindowSize(slave, 80, 24);
+    // Our side has the client's size too: runc copies it on every SIGWINCH.
+    setWindowSize(slave, firstSize?.width ?? 80, firstSize?.height ?? 24);
     const child = spawn(options.runtimePath, args, { stdio: [slave, slave, slave] });
     fs.closeSync(slave);
     slave = -1;
