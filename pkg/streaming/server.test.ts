@@ -245,6 +245,15 @@ describe("streaming server", () => {
       assert.deepEqual([...bout.bytes], [1, 2, 255]);
     });
 
+    it("takes stdin in large messages and closes promptly after the v5 stdin close", { timeout: 10_000 }, async () => {
+      const { url } = server.getExec(execReq(["wc", "-c"], { stdin: true }));
+      const chunk = Buffer.alloc(1024 * 1024, 0x41);
+      const out = new Sink();
+      const res = await wsRemoteCommand(url, { stdin: Readable.from(Array.from({ length: 8 }, () => chunk)), stdout: out });
+      assert.equal(res.exitCode, 0);
+      assert.equal(out.text.trim(), String(8 * 1024 * 1024));
+    });
+
     it("delivers resize messages and kills the process when the client goes away", async () => {
       const s = server.getExec({ ...execReq(["x"], { tty: true }), containerId: "sizes" });
       const sizes = new SizeQueue();

@@ -115,6 +115,9 @@ async function finishSpdy(
   opts: HandlerOptions,
 ): Promise<void> {
   if (conn.closed) return;
+  // Input nobody will read any more (stdin of a process that exited) must not keep the
+  // session's reader paused: discard it so the client's close is seen.
+  for (const s of all) s.resume();
   const body = encodeStatus(status, jsonStatus);
   if (body.length > 0) errorStream.write(body);
   await endAndFlush(errorStream);

@@ -66,6 +66,8 @@ export class WsChannels {
         const which = data[0]!;
         const r = this.#readers.get(which);
         if (r) r.push(null);
+        // An ended channel is never read again: it must not hold the socket paused.
+        if (this.#paused.delete(which) && this.#paused.size === 0) this.#resume();
         this.onClose?.(which);
         return;
       }
@@ -82,6 +84,17 @@ export class WsChannels {
     ws.on("close", () => {
       for (const r of this.#readers.values()) if (!r.readableEnded) r.push(null);
     });
+  }
+
+  /**
+   * Resumes reading. ws.resume() leaves the socket paused while its frame parser
+   * still holds unparsed bytes, and nothing resumes it later in that case; resume
+   * the socket itself.
+   */
+  #resume(): void {
+    this.ws.resume();
+    const sock = (this.ws as unknown as { _socket?: { isPaused(): boolean; resume(): void } })._socket;
+    if (sock?.isPaused()) sock.resume();
   }
 
   send(channel: number, data: Uint8Array, cb?: (err?: Error) => void): void {
@@ -104,7 +117,7 @@ export class WsChannels {
     const r = new Readable({
       highWaterMark: 256 * 1024,
       read: () => {
-        if (this.#paused.delete(channel) && this.#paused.size === 0) this.ws.resume();
+        if (this.#paused.delete(channel) && this.#paused.size === 0) this.#resume();
       },
     });
     r.on("error", () => undefined);
@@ -135,7 +148,7 @@ export class WsChannels {
       allowHalfOpen: true,
       readableHighWaterMark: 256 * 1024,
       read: () => {
-        if (this.#paused.delete(channel) && this.#paused.size === 0) this.ws.resume();
+        if (this.#paused.delete(channel) && this.#paused.size === 0) this.#resume();
       },
       write: (chunk: Buffer, _enc, cb) => this.#writeChunk(channel, chunk, cb),
     });
@@ -146,6 +159,9 @@ export class WsChannels {
 
   /** Closes the WebSocket after everything queued was sent. */
   close(code = 1000, reason = ""): void {
+    // Read again so the client's close frame is seen (a paused socket would hold it).
+    this.#paused.clear();
+    this.#resume();
     if (this.ws.readyState === this.ws.OPEN) this.ws.close(code, reason);
   }
 }
