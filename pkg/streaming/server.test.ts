@@ -3,6 +3,10 @@ import { once } from "node:events";
 import http from "node:http";
 import net from "node:net";
 import { PassThrough, Readable, Writable } from "node:stream";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setRootLogger } from "../log/index.js";
 import { InvalidArgumentError } from "../errdefs/index.js";
@@ -351,6 +355,36 @@ describe("streaming server", () => {
         assert.ok(Date.now() - t0 >= 900, "closed before the idle timeout");
       } finally {
         await idle.stop();
+      }
+    });
+
+    it("serve TLS when a certificate is configured (SPDY and WebSocket)", async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-stream-tls-"));
+      try {
+        const cert = path.join(dir, "cert.pem");
+        const key = path.join(dir, "key.pem");
+        execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
+        const tls = new StreamingServer({ address: "127.0.0.1:0", tlsCertFile: cert, tlsKeyFile: key, tokenTtlSeconds: 60, idleTimeoutSeconds: 60, backend });
+        await tls.start();
+        try {
+          const ca = fs.readFileSync(cert);
+          const a = tls.getExec(execReq(["echo", "over tls"]));
+          assert.match(a.url, /^https:\/\//);
+          const out = new Sink();
+          assert.equal((await spdyRemoteCommand(a.url, { stdout: out }, { tls: { ca } })).exitCode, 0);
+          assert.equal(out.text, "over tls\n");
+          const b = tls.getExec(execReq(["echo", "ws over tls"]));
+          const wout = new Sink();
+          assert.equal((await wsRemoteCommand(b.url, { stdout: wout, ws: { ca } })).exitCode, 0);
+          assert.equal(wout.text, "ws over tls\n");
+          // An untrusted certificate is refused by the client.
+          const c = tls.getExec(execReq(["true"]));
+          await assert.rejects(spdyRemoteCommand(c.url, { stdout: new Sink() }), /self[- ]signed|certificate/i);
+        } finally {
+          await tls.stop();
+        }
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
       }
     });
 
