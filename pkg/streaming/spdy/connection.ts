@@ -107,14 +107,10 @@ interface PendingOpen {
   timer: NodeJS.Timeout;
 }
 
-export declare interface SpdyConnection {
-  on(event: "stream", listener: (stream: SpdyStream) => void): this;
-  on(event: "close", listener: (err?: Error) => void): this;
-  on(event: "goaway", listener: () => void): this;
-  on(event: "timeout", listener: () => void): this;
-  on(event: string, listener: (...args: any[]) => void): this;
-}
-
+/**
+ * Events: "stream" (SpdyStream, a stream the peer opened, already replied to),
+ * "close" (err?), "goaway", "timeout" (idle).
+ */
 export class SpdyConnection extends EventEmitter {
   readonly socket: Duplex;
   readonly isServer: boolean;
