@@ -73,6 +73,10 @@ export interface CgroupDirs {
   memory: string | undefined;
   pids: string | undefined;
   unified: string | undefined;
+  /** The unified dir has pressure files (PSI enabled). */
+  psi: boolean;
+  /** The v1 memory dir has memsw files (swap accounting enabled). */
+  memsw: boolean;
 }
 
 export function cgroupDirs(layout: CgroupLayout, rel: string): CgroupDirs {
@@ -87,7 +91,21 @@ export function cgroupDirs(layout: CgroupLayout, rel: string): CgroupDirs {
     const d = join(layout.unified, rel);
     unified = existsSync(d) ? d : undefined;
   }
-  return { cpuacct: v1("cpuacct"), cpu: v1("cpu"), memory: v1("memory"), pids: v1("pids"), unified };
+  const memory = v1("memory");
+  return {
+    cpuacct: v1("cpuacct"),
+    cpu: v1("cpu"),
+    memory,
+    pids: v1("pids"),
+    unified,
+    psi: unified !== undefined && existsSync(`${unified}/cpu.pressure`),
+    memsw: memory !== undefined && existsSync(`${memory}/memory.memsw.usage_in_bytes`),
+  };
+}
+
+/** True when the dirs name no existing cgroup. */
+export function cgroupMissing(dirs: CgroupDirs): boolean {
+  return !dirs.cpuacct && !dirs.cpu && !dirs.memory && !dirs.pids && !dirs.unified;
 }
 
 /**
@@ -98,24 +116,26 @@ export function cgroupDirs(layout: CgroupLayout, rel: string): CgroupDirs {
  */
 export function readCgroup(layout: CgroupLayout, rel: string): CgroupSample | undefined {
   const dirs = cgroupDirs(layout, rel);
-  if (!dirs.cpuacct && !dirs.cpu && !dirs.memory && !dirs.pids && !dirs.unified) return undefined;
+  if (cgroupMissing(dirs)) return undefined;
   return readCgroupDirs(dirs);
 }
 
-export function readCgroupDirs(dirs: CgroupDirs): CgroupSample {
+/**
+ * Reads a cgroup whose directories were found before (the collector keeps them between sweeps).
+ * Returns undefined when nothing could be read any more (the cgroup was removed).
+ */
+export function readCgroupDirs(dirs: CgroupDirs): CgroupSample | undefined {
   const timestampNs = BigInt(Date.now()) * 1_000_000n;
   const monoNs = process.hrtime.bigint();
-  const cpuPsi = dirs.unified ? readPsi(`${dirs.unified}/cpu.pressure`) : undefined;
-  const memPsi = dirs.unified ? readPsi(`${dirs.unified}/memory.pressure`) : undefined;
-  const ioPsi = dirs.unified ? readPsi(`${dirs.unified}/io.pressure`) : undefined;
-  return {
-    timestampNs,
-    monoNs,
-    cpu: readCpu(dirs, cpuPsi),
-    memory: readMemory(dirs, memPsi),
-    pids: readPids(dirs),
-    ioPsi,
-  };
+  const psi = dirs.psi && dirs.unified ? dirs.unified : undefined;
+  const cpuPsi = psi ? readPsi(`${psi}/cpu.pressure`) : undefined;
+  const memPsi = psi ? readPsi(`${psi}/memory.pressure`) : undefined;
+  const ioPsi = psi ? readPsi(`${psi}/io.pressure`) : undefined;
+  const cpu = readCpu(dirs, cpuPsi);
+  const memory = readMemory(dirs, memPsi);
+  const pids = readPids(dirs);
+  if (!cpu && !memory && !pids) return undefined;
+  return { timestampNs, monoNs, cpu, memory, pids, ioPsi };
 }
 
 function readPsi(file: string): Psi | undefined {
@@ -182,8 +202,8 @@ function readMemory(dirs: CgroupDirs, psi: Psi | undefined): MemorySample | unde
       const st = parseFlatKeyed(read(`${dirs.memory}/memory.stat`) ?? "");
       const oom = parseFlatKeyed(read(`${dirs.memory}/memory.oom_control`) ?? "");
       const limit = parseUint(read(`${dirs.memory}/memory.limit_in_bytes`) ?? "");
-      const memsw = parseUint(read(`${dirs.memory}/memory.memsw.usage_in_bytes`) ?? "");
-      const memswLimit = parseUint(read(`${dirs.memory}/memory.memsw.limit_in_bytes`) ?? "");
+      const memsw = dirs.memsw ? parseUint(read(`${dirs.memory}/memory.memsw.usage_in_bytes`) ?? "") : undefined;
+      const memswLimit = dirs.memsw ? parseUint(read(`${dirs.memory}/memory.memsw.limit_in_bytes`) ?? "") : undefined;
       // Hierarchical totals ("total_*") include child cgroups, as a pod cgroup needs.
       const get = (k: string): bigint | undefined => st.get(`total_${k}`) ?? st.get(k);
       return {

@@ -3,7 +3,7 @@ import { statfs } from "node:fs/promises";
 import { logger } from "../log/index.js";
 import { cgroupRelPath } from "./cgroup-path.js";
 import { detectCgroupLayout, type CgroupLayout } from "./cgroup-layout.js";
-import { readCgroup, type CgroupSample } from "./cgroup-reader.js";
+import { cgroupDirs, cgroupMissing, readCgroupDirs, type CgroupDirs, type CgroupSample } from "./cgroup-reader.js";
 import { diskUsage } from "./disk-usage.js";
 import { readNetDevViaNsenter, readNetDevViaPids } from "./net-stats.js";
 import { mountPointOf } from "./parse.js";
@@ -40,6 +40,8 @@ export interface StatsCollectorOptions {
 
 interface Track {
   rel: string;
+  /** The cgroup's directories, found once and kept while they can be read. */
+  dirs: CgroupDirs | undefined;
   prev: CgroupSample | undefined;
   last: CgroupSample | undefined;
 }
@@ -225,10 +227,10 @@ export class StatsCollector {
     if (rel === "/") return undefined; // never report the root cgroup as a container
     let t = this.#containers.get(c.id);
     if (!t || t.rel !== rel) {
-      t = { rel, prev: undefined, last: undefined, layer: t?.layer, layerAt: t?.layerAt ?? 0 };
+      t = { rel, dirs: undefined, prev: undefined, last: undefined, layer: t?.layer, layerAt: t?.layerAt ?? 0 };
       this.#containers.set(c.id, t);
     }
-    rotate(t, readCgroup(this.#layout, rel));
+    rotate(t, this.#read(t));
     return t;
   }
 
@@ -241,12 +243,23 @@ export class StatsCollector {
     }
     let t = this.#sandboxes.get(s.id);
     if (!t || t.rel !== rel) {
-      t = { rel, prev: undefined, last: undefined, network: t?.network };
+      t = { rel, dirs: undefined, prev: undefined, last: undefined, network: t?.network };
       this.#sandboxes.set(s.id, t);
     }
     // A pod without its own cgroup ("" or "/") is summed from its containers, never read from the root.
-    if (rel !== "/") rotate(t, readCgroup(this.#layout, rel));
+    if (rel !== "/") rotate(t, this.#read(t));
     return t;
+  }
+
+  #read(t: Track): CgroupSample | undefined {
+    if (t.dirs) {
+      const s = readCgroupDirs(t.dirs);
+      if (s) return s;
+    }
+    // First read, or the cgroup went away (or was recreated): look the directories up again.
+    const dirs = cgroupDirs(this.#layout, t.rel);
+    t.dirs = cgroupMissing(dirs) ? undefined : dirs;
+    return t.dirs ? readCgroupDirs(t.dirs) : undefined;
   }
 
   #containerData(info: StatsContainerInfo): ContainerStatsData {

@@ -113,3 +113,28 @@ export function mountPointOf(path: string, mountinfo: string): string | undefine
   }
   return best;
 }
+
+function unescapeMountinfo(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/**
+ * The overlay upper dir (writable layer) of the overlay mounted at `mountpoint` (a container's rootfs),
+ * from /proc/self/mountinfo text; undefined if no overlay is mounted there. The last mount wins.
+ */
+export function overlayUpperDir(mountpoint: string, mountinfo: string): string | undefined {
+  let found: string | undefined;
+  for (const line of mountinfo.split("\n")) {
+    const sep = line.indexOf(" - ");
+    if (sep < 0) continue;
+    const pre = line.slice(0, sep).split(" ");
+    if (pre[4] === undefined || unescapeMountinfo(pre[4]) !== mountpoint) continue;
+    const post = line.slice(sep + 3).split(" ");
+    if (post[0] !== "overlay") continue;
+    found = undefined;
+    for (const opt of (post[2] ?? "").split(",")) {
+      if (opt.startsWith("upperdir=")) found = unescapeMountinfo(opt.slice("upperdir=".length));
+    }
+  }
+  return found;
+}

@@ -11,6 +11,7 @@ import {
   diskUsage,
   expandSlice,
   mountPointOf,
+  overlayUpperDir,
   nanoCores,
   parseFlatKeyed,
   parseNetDev,
@@ -105,6 +106,13 @@ test("parsers: uint, flat keyed, psi, net/dev, mountinfo", () => {
   assert.equal(mountPointOf("/var/lib/berth/snapshots/1/fs", mi), "/var/lib/berth");
   assert.equal(mountPointOf("/var/lib/bert", mi), "/");
   assert.equal(mountPointOf("/with space/x", mi), "/with space");
+  const ov = [
+    "40 22 0:40 / /run/b/c1/rootfs rw,relatime - overlay overlay rw,lowerdir=/var/lib/b/s/1/fs:/var/lib/b/s/2/fs,upperdir=/var/lib/b/s/3/fs,workdir=/var/lib/b/s/3/work",
+    "41 22 0:41 / /run/b/c2/rootfs rw - tmpfs tmpfs rw",
+  ].join("\n");
+  assert.equal(overlayUpperDir("/run/b/c1/rootfs", ov), "/var/lib/b/s/3/fs");
+  assert.equal(overlayUpperDir("/run/b/c2/rootfs", ov), undefined);
+  assert.equal(overlayUpperDir("/nope", ov), undefined);
 });
 
 test("cgroup paths: cgroupfs paths, systemd slice:prefix:name and slices", () => {
