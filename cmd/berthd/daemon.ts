@@ -6,6 +6,8 @@ import { CriServer } from "../../pkg/cri/index.js";
 import { MetricsServer } from "../../pkg/metrics/index.js";
 import { rootLogger } from "../../pkg/log/index.js";
 import { MetadataStore } from "../../pkg/store/index.js";
+import { RuntimeCore } from "../../pkg/runtime/index.js";
+import { cgroupDriverOf } from "../../pkg/cri/index.js";
 import { InstanceLock, detectCgroups } from "../../pkg/sys/index.js";
 import { runtimeVersion } from "../../pkg/version/index.js";
 
@@ -52,7 +54,8 @@ export class Daemon {
       log.info({ socket }, "removed stale socket");
     }
 
-    this.#cri = new CriServer({ config: cfg, cgroups, store: this.#store, lifetime: this.#lifetime.signal });
+    const runtime = new RuntimeCore({ config: cfg, store: this.#store, cgroupDriver: cgroupDriverOf({ config: cfg, cgroups }), lifetime: this.#lifetime.signal });
+    this.#cri = new CriServer({ config: cfg, cgroups, store: this.#store, lifetime: this.#lifetime.signal, runtime });
     await this.#cri.listen(socket);
     chmodSync(socket, parseInt(cfg.grpc.socket_mode, 8));
 
@@ -63,6 +66,7 @@ export class Daemon {
     }
 
     // Restart recovery of later components runs here, before the gate opens.
+    await runtime.recover();
     this.#cri.ready();
     log.info({ socket }, "berthd ready: serving CRI v1");
   }

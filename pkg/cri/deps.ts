@@ -1,6 +1,7 @@
 import type { Config } from "../config/index.js";
 import type { MetadataStore } from "../store/index.js";
 import type { CgroupInfo } from "../sys/index.js";
+import type { RuntimeCore } from "../runtime/index.js";
 
 /** What the CRI handlers need from the rest of the daemon (built in cmd/berthd/daemon.ts). */
 export interface CriDeps {
@@ -9,4 +10,6 @@ export interface CriDeps {
   store: MetadataStore;
   /** Aborted when berthd shuts down: work that outlives a request runs under it. */
   lifetime: AbortSignal;
+  /** Pods (and, later, containers): the runtime core. */
+  runtime: RuntimeCore;
 }

@@ -3,6 +3,11 @@ import type { RuntimeImpls } from "./impls.js";
 import { version } from "./runtime-version.js";
 import { status } from "./runtime-status.js";
 import { runtimeConfig } from "./runtime-config.js";
+import { runPodSandbox } from "./sandbox-run.js";
+import { stopPodSandbox } from "./sandbox-stop.js";
+import { removePodSandbox } from "./sandbox-remove.js";
+import { podSandboxStatus } from "./sandbox-status.js";
+import { listPodSandbox } from "./sandbox-list.js";
 
 /** The RuntimeService methods berth implements; the rest answer UNIMPLEMENTED. */
 export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
@@ -10,5 +15,10 @@ export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
     version: version(),
     status: status(deps),
     runtimeConfig: runtimeConfig(deps),
+    runPodSandbox: runPodSandbox(deps),
+    stopPodSandbox: stopPodSandbox(deps),
+    removePodSandbox: removePodSandbox(deps),
+    podSandboxStatus: podSandboxStatus(deps),
+    listPodSandbox: listPodSandbox(deps),
   };
 }

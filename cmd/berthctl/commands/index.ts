@@ -1,7 +1,8 @@
 import type { Command } from "../context.js";
 import { versionCommand } from "./version.js";
 import { infoCommand } from "./info.js";
+import { runpCommand, podsCommand, inspectpCommand, stoppCommand, rmpCommand } from "./pods.js";
 import { statsCommands } from "./stats.js";
 
 /** Every berthctl command; later areas (images, pods, streaming) add theirs here. */
-export const commands: Command[] = [versionCommand, infoCommand, ...statsCommands];
+export const commands: Command[] = [versionCommand, infoCommand, runpCommand, podsCommand, inspectpCommand, stoppCommand, rmpCommand, ...statsCommands];
