@@ -24,6 +24,9 @@ async function main(argv: string[]): Promise<number> {
   let output: CommandContext["output"] = "table";
   const rest: string[] = [];
   let name: string | undefined;
+  // After the command name, --timeout belongs to the command (exec --timeout, stop --timeout);
+  // -o/--output is global anywhere, except inside the command line that exec runs.
+  let seenPositional = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     const value = (): string => {
@@ -35,6 +38,8 @@ async function main(argv: string[]): Promise<number> {
     };
     if (name === undefined && (a === "--socket" || a.startsWith("--socket=") || a === "-r" || a === "--runtime-endpoint" || a.startsWith("--runtime-endpoint="))) {
       socket = value().replace(/^unix:\/\//, "");
+    } else if (seenPositional || (name !== undefined && (a === "--timeout" || a.startsWith("--timeout=")))) {
+      rest.push(a);
     } else if (a === "--timeout" || a.startsWith("--timeout=")) {
       const s = Number(value().replace(/s$/, ""));
       if (!Number.isFinite(s) || s < 0) throw new UsageError("--timeout takes a number of seconds");
@@ -49,6 +54,7 @@ async function main(argv: string[]): Promise<number> {
     } else if (name === undefined && !a.startsWith("-")) {
       name = a;
     } else {
+      if (name === "exec" && !a.startsWith("-")) seenPositional = true;
       rest.push(a);
     }
   }
@@ -58,7 +64,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = commands.find((c) => c.name === name);
   if (!command) throw new UsageError(`unknown command "${name}"; run berthctl --help for the list`);
-  if (rest.includes("--help") || rest.includes("-h")) {
+  // Only a help flag right after the command asks for its usage: later ones belong to it
+  // (berthctl exec ID ls -h).
+  if (rest[0] === "--help" || rest[0] === "-h") {
     process.stdout.write(`${command.usage}\n\n${command.summary}\n`);
     return 0;
   }

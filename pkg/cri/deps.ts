@@ -1,4 +1,5 @@
 import type { Config } from "../config/index.js";
+import type { ImageService } from "../image/index.js";
 import type { MetadataStore } from "../store/index.js";
 import type { CgroupInfo } from "../sys/index.js";
 import type { RuntimeCore } from "../runtime/index.js";
@@ -12,4 +13,6 @@ export interface CriDeps {
   lifetime: AbortSignal;
   /** Pods (and, later, containers): the runtime core. */
   runtime: RuntimeCore;
+  /** Images: pull, list, status, remove, fs info; `images.get(ref)` for container creation. */
+  images: ImageService;
 }

@@ -8,6 +8,15 @@ import { stopPodSandbox } from "./sandbox-stop.js";
 import { removePodSandbox } from "./sandbox-remove.js";
 import { podSandboxStatus } from "./sandbox-status.js";
 import { listPodSandbox } from "./sandbox-list.js";
+import { createContainer } from "./container-create.js";
+import { startContainer } from "./container-start.js";
+import { stopContainer } from "./container-stop.js";
+import { removeContainer } from "./container-remove.js";
+import { containerStatus } from "./container-status.js";
+import { listContainers } from "./container-list.js";
+import { execSync } from "./container-exec-sync.js";
+import { reopenContainerLog } from "./container-reopen-log.js";
+import { updateContainerResources } from "./container-update.js";
 
 /** The RuntimeService methods berth implements; the rest answer UNIMPLEMENTED. */
 export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
@@ -20,5 +29,14 @@ export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
     removePodSandbox: removePodSandbox(deps),
     podSandboxStatus: podSandboxStatus(deps),
     listPodSandbox: listPodSandbox(deps),
+    createContainer: createContainer(deps),
+    startContainer: startContainer(deps),
+    stopContainer: stopContainer(deps),
+    removeContainer: removeContainer(deps),
+    containerStatus: containerStatus(deps),
+    listContainers: listContainers(deps),
+    execSync: execSync(deps),
+    reopenContainerLog: reopenContainerLog(deps),
+    updateContainerResources: updateContainerResources(deps),
   };
 }

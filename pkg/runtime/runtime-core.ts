@@ -1,6 +1,7 @@
 import type { Config } from "../config/index.js";
 import type { MetadataStore } from "../store/index.js";
 import { SandboxManager } from "./sandbox-manager.js";
+import { ContainerManager } from "./container-manager.js";
 
 export interface RuntimeCoreOptions {
   config: Config;
@@ -16,13 +17,16 @@ export interface RuntimeCoreOptions {
  */
 export class RuntimeCore {
   readonly sandboxes: SandboxManager;
+  readonly containers: ContainerManager;
 
   constructor(readonly opts: RuntimeCoreOptions) {
     this.sandboxes = new SandboxManager(opts);
+    this.containers = new ContainerManager({ ...opts, sandboxes: this.sandboxes });
   }
 
   /** Start-up recovery; runs before the CRI server opens its readiness gate. */
   async recover(): Promise<void> {
     await this.sandboxes.recover();
+    await this.containers.recover();
   }
 }

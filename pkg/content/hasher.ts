@@ -1,0 +1,89 @@
+import { Worker } from "node:worker_threads";
+import type { HashReply, HashRequest } from "./hash-worker.js";
+
+const WORKER_URL = new URL("./hash-worker.js", import.meta.url);
+
+/** One shared worker thread that hashes ingests, so sha256 never blocks the event loop. */
+class HashPool {
+  #worker: Worker | undefined;
+  #nextId = 1;
+  #nextSeq = 1;
+  readonly #waiting = new Map<number, { resolve: (d: string) => void; reject: (e: Error) => void }>();
+
+  #w(): Worker {
+    if (!this.#worker) {
+      const w = new Worker(WORKER_URL);
+      w.unref();
+      w.on("message", (r: HashReply) => {
+        const p = this.#waiting.get(r.seq);
+        this.#waiting.delete(r.seq);
+        if (!p) return;
+        if ("digest" in r) p.resolve(r.digest);
+        else p.reject(new Error(r.error));
+      });
+      const fail = (err: Error): void => {
+        this.#worker = undefined;
+        for (const p of this.#waiting.values()) p.reject(err);
+        this.#waiting.clear();
+      };
+      w.on("error", fail);
+      w.on("exit", (code) => fail(new Error(`hash worker exited (code ${code})`)));
+      this.#worker = w;
+    }
+    return this.#worker;
+  }
+
+  id(): number {
+    return this.#nextId++;
+  }
+
+  post(m: HashRequest, transfer?: ArrayBuffer[]): void {
+    this.#w().postMessage(m, transfer ?? []);
+  }
+
+  digest(id: number): Promise<string> {
+    const seq = this.#nextSeq++;
+    const w = this.#w();
+    w.ref();
+    return new Promise<string>((resolve, reject) => {
+      this.#waiting.set(seq, { resolve, reject });
+      w.postMessage({ op: "digest", id, seq } satisfies HashRequest);
+    }).finally(() => {
+      if (this.#waiting.size === 0) this.#worker?.unref();
+    });
+  }
+}
+
+const pool = new HashPool();
+
+/** An incremental sha256 computed in the hash worker. */
+export class OffThreadHash {
+  readonly #id = pool.id();
+
+  /** Hashes the chunk; the caller must not use `chunk` afterwards (its memory may be transferred). */
+  update(chunk: Buffer): void {
+    const ab = chunk.buffer;
+    if (ab instanceof ArrayBuffer && chunk.byteOffset === 0 && chunk.byteLength === ab.byteLength && chunk.byteLength > 64 * 1024) {
+      pool.post({ op: "update", id: this.#id, chunk: new Uint8Array(ab) }, [ab]);
+    } else {
+      pool.post({ op: "update", id: this.#id, chunk: new Uint8Array(chunk) });
+    }
+  }
+
+  /** Hashes `length` bytes of a file from `offset` (bytes just written, or a partial download being resumed). */
+  updateFromFile(path: string, offset: number, length: number): void {
+    pool.post({ op: "file", id: this.#id, path, offset, length });
+  }
+
+  reset(): void {
+    pool.post({ op: "reset", id: this.#id });
+  }
+
+  digest(): Promise<string> {
+    return pool.digest(this.#id);
+  }
+
+  drop(): void {
+    pool.post({ op: "drop", id: this.#id });
+  }
+}
