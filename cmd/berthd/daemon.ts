@@ -2,10 +2,15 @@ import { mkdirSync, chmodSync, existsSync, rmSync, lstatSync } from "node:fs";
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import type { Config } from "../../pkg/config/index.js";
+import { ContentStore } from "../../pkg/content/index.js";
 import { CriServer } from "../../pkg/cri/index.js";
+import { ImageService } from "../../pkg/image/index.js";
+import { Snapshotter } from "../../pkg/snapshot/index.js";
 import { MetricsServer } from "../../pkg/metrics/index.js";
 import { rootLogger } from "../../pkg/log/index.js";
 import { MetadataStore } from "../../pkg/store/index.js";
+import { RuntimeCore, containerImagesOf, containerRootfsOf } from "../../pkg/runtime/index.js";
+import { cgroupDriverOf } from "../../pkg/cri/index.js";
 import { InstanceLock, detectCgroups } from "../../pkg/sys/index.js";
 import { runtimeVersion } from "../../pkg/version/index.js";
 
@@ -27,6 +32,8 @@ export class Daemon {
   #store: MetadataStore | undefined;
   #cri: CriServer | undefined;
   #metrics: MetricsServer | undefined;
+  #snapshotter: Snapshotter | undefined;
+  #images: ImageService | undefined;
   readonly #lifetime = new AbortController();
 
   constructor(readonly config: Config) {}
@@ -52,7 +59,13 @@ export class Daemon {
       log.info({ socket }, "removed stale socket");
     }
 
-    this.#cri = new CriServer({ config: cfg, cgroups, store: this.#store, lifetime: this.#lifetime.signal });
+    const content = ContentStore.open({ root: join(cfg.root, "content"), store: this.#store });
+    this.#snapshotter = await Snapshotter.open({ root: join(cfg.root, "snapshots"), store: this.#store });
+    this.#images = new ImageService({ config: cfg, store: this.#store, content, snapshotter: this.#snapshotter, lifetime: this.#lifetime.signal });
+
+    const runtime = new RuntimeCore({ config: cfg, store: this.#store, cgroupDriver: cgroupDriverOf({ config: cfg, cgroups }), lifetime: this.#lifetime.signal });
+    runtime.containers.setImageBackend(containerImagesOf(this.#images), containerRootfsOf(this.#snapshotter));
+    this.#cri = new CriServer({ config: cfg, cgroups, store: this.#store, lifetime: this.#lifetime.signal, runtime, images: this.#images });
     await this.#cri.listen(socket);
     chmodSync(socket, parseInt(cfg.grpc.socket_mode, 8));
 
@@ -63,6 +76,10 @@ export class Daemon {
     }
 
     // Restart recovery of later components runs here, before the gate opens.
+    await runtime.recover();
+    this.#images.start();
+    // Collect what a crash may have left (partial ingests, unreferenced blobs and snapshots).
+    void this.#images.gc().catch((err: unknown) => log.warn({ err }, "start-up image garbage collection failed"));
     this.#cri.ready();
     log.info({ socket }, "berthd ready: serving CRI v1");
   }
@@ -72,6 +89,8 @@ export class Daemon {
     const grace = this.config.grpc.shutdown_grace_seconds * 1000;
     if (this.#cri) await this.#cri.shutdown(grace);
     if (this.#metrics) await this.#metrics.close();
+    await this.#images?.stop();
+    this.#snapshotter?.close();
     this.#store?.close();
     if (this.#cri) rmSync(this.config.grpc.address, { force: true });
     this.#lock?.release();

@@ -1,6 +1,8 @@
 import type { Config } from "../config/index.js";
+import type { ImageService } from "../image/index.js";
 import type { MetadataStore } from "../store/index.js";
 import type { CgroupInfo } from "../sys/index.js";
+import type { RuntimeCore } from "../runtime/index.js";
 
 /** What the CRI handlers need from the rest of the daemon (built in cmd/berthd/daemon.ts). */
 export interface CriDeps {
@@ -9,4 +11,8 @@ export interface CriDeps {
   store: MetadataStore;
   /** Aborted when berthd shuts down: work that outlives a request runs under it. */
   lifetime: AbortSignal;
+  /** Pods (and, later, containers): the runtime core. */
+  runtime: RuntimeCore;
+  /** Images: pull, list, status, remove, fs info; `images.get(ref)` for container creation. */
+  images: ImageService;
 }

@@ -1,7 +1,18 @@
 import type { CriDeps } from "./deps.js";
 import type { ImageImpls } from "./impls.js";
+import { pullImage } from "./image-pull.js";
+import { listImages } from "./image-list.js";
+import { imageStatus } from "./image-status.js";
+import { removeImage } from "./image-remove.js";
+import { imageFsInfo } from "./image-fs-info.js";
 
 /** The ImageService methods berth implements; the rest answer UNIMPLEMENTED. */
-export function imageHandlers(_deps: CriDeps): ImageImpls {
-  return {};
+export function imageHandlers(deps: CriDeps): ImageImpls {
+  return {
+    pullImage: pullImage(deps.images),
+    listImages: listImages(deps.images),
+    imageStatus: imageStatus(deps.images),
+    removeImage: removeImage(deps.images),
+    imageFsInfo: imageFsInfo(deps.images),
+  };
 }

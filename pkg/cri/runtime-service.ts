@@ -3,6 +3,19 @@ import type { RuntimeImpls } from "./impls.js";
 import { version } from "./runtime-version.js";
 import { status } from "./runtime-status.js";
 import { runtimeConfig } from "./runtime-config.js";
+import { runPodSandbox } from "./sandbox-run.js";
+import { stopPodSandbox } from "./sandbox-stop.js";
+import { removePodSandbox } from "./sandbox-remove.js";
+import { podSandboxStatus } from "./sandbox-status.js";
+import { listPodSandbox } from "./sandbox-list.js";
+import { createContainer } from "./container-create.js";
+import { startContainer } from "./container-start.js";
+import { stopContainer } from "./container-stop.js";
+import { removeContainer } from "./container-remove.js";
+import { containerStatus } from "./container-status.js";
+import { listContainers } from "./container-list.js";
+import { execSync } from "./container-exec-sync.js";
+import { reopenContainerLog } from "./container-reopen-log.js";
 
 /** The RuntimeService methods berth implements; the rest answer UNIMPLEMENTED. */
 export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
@@ -10,5 +23,18 @@ export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
     version: version(),
     status: status(deps),
     runtimeConfig: runtimeConfig(deps),
+    runPodSandbox: runPodSandbox(deps),
+    stopPodSandbox: stopPodSandbox(deps),
+    removePodSandbox: removePodSandbox(deps),
+    podSandboxStatus: podSandboxStatus(deps),
+    listPodSandbox: listPodSandbox(deps),
+    createContainer: createContainer(deps),
+    startContainer: startContainer(deps),
+    stopContainer: stopContainer(deps),
+    removeContainer: removeContainer(deps),
+    containerStatus: containerStatus(deps),
+    listContainers: listContainers(deps),
+    execSync: execSync(deps),
+    reopenContainerLog: reopenContainerLog(deps),
   };
 }

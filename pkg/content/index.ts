@@ -1,0 +1,1 @@
+export { ContentStore, Ingest, Lease, ContentVerificationError, type BlobInfo, type Expected } from "./store.js";

@@ -1,0 +1,335 @@
+import { createHash } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import type { Config, RegistryConfig } from "../config/index.js";
+import type { Ingest } from "../content/index.js";
+import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError, UnavailableError } from "../errdefs/index.js";
+import { logger } from "../log/index.js";
+import { Agents, drain, HttpStatusError, isRetryable, readBody, send, SizeLimitError, withRetries, DEFAULT_RETRY, type RetryOptions } from "./http.js";
+import { DEFAULT_DOMAIN, type Reference } from "./reference.js";
+import { MANIFEST_ACCEPT } from "./manifest.js";
+
+/** Credentials for one pull (from the CRI request or the registry's config). */
+export interface Credentials {
+  username?: string;
+  password?: string;
+  /** OAuth2 refresh token exchanged at the token endpoint. */
+  identityToken?: string;
+  /** A bearer token sent as is. */
+  registryToken?: string;
+}
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+}
+
+/** One place an image can be fetched from: a mirror or the registry itself. */
+export interface Endpoint {
+  /** "http://127.0.0.1:5000" or "https://registry-1.docker.io" (+ optional path prefix). */
+  base: string;
+  /** Host used for credentials and TLS settings. */
+  host: string;
+  mirror: boolean;
+  tls: { insecureSkipVerify: boolean; caFile: string };
+  creds: Credentials | undefined;
+}
+
+const EMPTY_REGISTRY: RegistryConfig = { mirrors: [], plain_http: false, insecure_skip_verify: false, ca_file: "", username: "", password: "" };
+
+function configCreds(rc: RegistryConfig): Credentials | undefined {
+  return rc.username || rc.password ? { username: rc.username, password: rc.password } : undefined;
+}
+
+/** The endpoints of a registry domain: configured mirrors in order, then the registry itself. */
+export function endpointsFor(domain: string, config: Config["image"], requestCreds: Credentials | undefined): Endpoint[] {
+  const rc = config.registries[domain] ?? EMPTY_REGISTRY;
+  const out: Endpoint[] = [];
+  for (const m of rc.mirrors) {
+    const withScheme = /^[a-z]+:\/\//i.test(m) ? m : `https://${m}`;
+    let url: URL;
+    try {
+      url = new URL(withScheme);
+    } catch (err) {
+      throw new InvalidArgumentError(`mirror "${m}" of registry "${domain}" is not a URL`, { cause: err });
+    }
+    const mc = config.registries[url.host] ?? EMPTY_REGISTRY;
+    const scheme = /^[a-z]+:\/\//i.test(m) ? url.protocol.replace(":", "") : mc.plain_http ? "http" : "https";
+    const path = url.pathname.replace(/\/+$/, "").replace(/\/v2$/, "");
+    out.push({
+      base: `${scheme}://${url.host}${path}`,
+      host: url.host,
+      mirror: true,
+      tls: { insecureSkipVerify: mc.insecure_skip_verify, caFile: mc.ca_file },
+      creds: configCreds(mc),
+    });
+  }
+  const apiHost = domain === DEFAULT_DOMAIN ? "registry-1.docker.io" : domain;
+  out.push({
+    base: `${rc.plain_http ? "http" : "https"}://${apiHost}`,
+    host: domain,
+    mirror: false,
+    tls: { insecureSkipVerify: rc.insecure_skip_verify, caFile: rc.ca_file },
+    creds: requestCreds ?? configCreds(rc),
+  });
+  return out;
+}
+
+interface Challenge {
+  scheme: string;
+  params: Record<string, string>;
+}
+
+/** Parses `Bearer realm="…",service="…",scope="…"`. */
+export function parseChallenge(header: string): Challenge | undefined {
+  const m = /^\s*(\w+)\s*(.*)$/s.exec(header);
+  if (!m) return undefined;
+  const params: Record<string, string> = {};
+  const re = /(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g;
+  let p: RegExpExecArray | null;
+  while ((p = re.exec(m[2] ?? "")) !== null) params[(p[1] as string).toLowerCase()] = (p[2] ?? p[3] ?? "").replace(/\\(.)/g, "$1");
+  return { scheme: (m[1] as string).toLowerCase(), params };
+}
+
+interface CachedToken {
+  header: string;
+  expires: number;
+}
+
+export interface RegistryClientOptions {
+  config: Config["image"];
+  agents: Agents;
+  retry?: RetryOptions;
+}
+
+/** Talks the OCI distribution protocol to the endpoints of one repository for one pull. */
+export class RepositoryClient {
+  readonly #tokens = new Map<string, CachedToken>();
+  readonly #retry: RetryOptions;
+  #resolvedEndpoint: Endpoint | undefined;
+
+  constructor(
+    readonly ref: Reference,
+    readonly endpoints: Endpoint[],
+    private readonly opts: RegistryClientOptions,
+    private readonly signal: AbortSignal,
+  ) {
+    this.#retry = { ...(opts.retry ?? DEFAULT_RETRY), signal };
+  }
+
+  get #stallMs(): number {
+    return this.opts.config.stall_timeout_seconds * 1000;
+  }
+
+  #url(ep: Endpoint, path: string): URL {
+    return new URL(`${ep.base}/v2/${this.ref.path}/${path}`);
+  }
+
+  /** GET with the endpoint's auth: answers 401 challenges once per request. */
+  async #get(ep: Endpoint, url: URL, headers: Record<string, string>): Promise<IncomingMessage> {
+    const agent = this.opts.agents.for(url, ep.tls);
+    let auth = this.#tokens.get(ep.base);
+    for (let round = 0; round < 2; round++) {
+      const h = { ...headers };
+      if (auth && auth.expires > Date.now()) h["authorization"] = auth.header;
+      let res = await send(url, { headers: h, agent, signal: this.signal, timeoutMs: this.#stallMs });
+      // Follow redirects (blob storage backends); credentials are not forwarded to another host.
+      for (let hops = 0; res.statusCode !== undefined && [301, 302, 303, 307, 308].includes(res.statusCode) && hops < 5; hops++) {
+        const loc = res.headers.location;
+        await drain(res);
+        if (!loc) throw new UnavailableError(`registry ${ep.host} redirected without a location`);
+        const next = new URL(loc, url);
+        const nh = { ...headers };
+        if (next.host === url.host && h["authorization"]) nh["authorization"] = h["authorization"];
+        res = await send(next, { headers: nh, agent: this.opts.agents.for(next, ep.tls), signal: this.signal, timeoutMs: this.#stallMs });
+      }
+      if (res.statusCode !== 401 || round === 1) return res;
+      const challenge = parseChallenge(String(res.headers["www-authenticate"] ?? ""));
+      await drain(res);
+      if (!challenge) return send(url, { headers: h, agent, signal: this.signal, timeoutMs: this.#stallMs });
+      auth = await this.#authorize(ep, challenge);
+      this.#tokens.set(ep.base, auth);
+    }
+    throw new Error("unreachable");
+  }
+
+  async #authorize(ep: Endpoint, ch: Challenge): Promise<CachedToken> {
+    const creds = ep.creds;
+    const forever = Number.MAX_SAFE_INTEGER;
+    if (ch.scheme === "basic") {
+      if (!creds?.username && !creds?.password) throw this.#denied(ep, "the registry requires credentials (basic auth) and none were given");
+      return { header: `Basic ${Buffer.from(`${creds.username ?? ""}:${creds.password ?? ""}`).toString("base64")}`, expires: forever };
+    }
+    if (ch.scheme !== "bearer") throw new UnavailableError(`registry ${ep.host} asks for unsupported auth scheme "${ch.scheme}"`);
+    if (creds?.registryToken) return { header: `Bearer ${creds.registryToken}`, expires: forever };
+    const realm = ch.params["realm"];
+    if (!realm) throw new UnavailableError(`registry ${ep.host} sent a bearer challenge without a realm`);
+    const scope = ch.params["scope"] ?? `repository:${this.ref.path}:pull`;
+    const service = ch.params["service"];
+    const tokenUrl = new URL(realm);
+    const agent = this.opts.agents.for(tokenUrl, ep.tls);
+    let res: IncomingMessage;
+    if (creds?.identityToken) {
+      const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: creds.identityToken, client_id: "berth", scope, ...(service ? { service } : {}) });
+      res = await send(tokenUrl, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form.toString(), agent, signal: this.signal, timeoutMs: this.#stallMs });
+    } else {
+      if (service) tokenUrl.searchParams.set("service", service);
+      tokenUrl.searchParams.set("scope", scope);
+      const headers: Record<string, string> = {};
+      if (creds?.username || creds?.password) headers["authorization"] = `Basic ${Buffer.from(`${creds.username ?? ""}:${creds.password ?? ""}`).toString("base64")}`;
+      res = await send(tokenUrl, { headers, agent, signal: this.signal, timeoutMs: this.#stallMs });
+    }
+    if (res.statusCode === 401 || res.statusCode === 403) {
+      await drain(res);
+      throw this.#denied(ep, `the token service at ${tokenUrl.host} refused ${creds ? "the credentials" : "anonymous access"} (HTTP ${res.statusCode})`);
+    }
+    if (res.statusCode !== 200) {
+      const body = await drain(res);
+      throw new HttpStatusError(`token service ${tokenUrl.host} answered HTTP ${res.statusCode}: ${body.slice(0, 200)}`, res.statusCode ?? 0, res.headers);
+    }
+    const json = JSON.parse((await readBody(res, 1 << 20, "token response")).toString("utf8")) as { token?: string; access_token?: string; expires_in?: number };
+    const token = json.token ?? json.access_token;
+    if (!token) throw new UnavailableError(`token service ${tokenUrl.host} returned no token`);
+    const ttl = Math.max(30, json.expires_in ?? 60) * 1000;
+    return { header: `Bearer ${token}`, expires: Date.now() + ttl - 5000 };
+  }
+
+  #denied(ep: Endpoint, why: string): PermissionDeniedError {
+    return new PermissionDeniedError(`pull access denied for ${ep.host}/${this.ref.path}: ${why}`);
+  }
+
+  /** Maps a failed response to an error (HttpStatusError for retryable statuses). */
+  async #fail(ep: Endpoint, res: IncomingMessage, what: string): Promise<never> {
+    const body = await drain(res);
+    const status = res.statusCode ?? 0;
+    const detail = body.slice(0, 300).trim();
+    if (status === 401 || status === 403) throw this.#denied(ep, `HTTP ${status}${detail ? `: ${detail}` : ""}`);
+    if (status === 404) throw new NotFoundError(`${what} not found at ${ep.base}${detail ? `: ${detail}` : ""}`);
+    throw new HttpStatusError(`${what}: ${ep.base} answered HTTP ${status}${detail ? `: ${detail}` : ""}`, status, res.headers);
+  }
+
+  /** Tries each endpoint in order (each with retries) until one succeeds. */
+  async #acrossEndpoints<T>(what: string, first: Endpoint | undefined, fn: (ep: Endpoint) => Promise<T>): Promise<T> {
+    const order = first ? [first, ...this.endpoints.filter((e) => e !== first)] : this.endpoints;
+    let lastErr: unknown;
+    for (const ep of order) {
+      try {
+        return await withRetries(() => fn(ep), {
+          ...this.#retry,
+          onRetry: (err, attempt, delayMs) => logger().warn({ endpoint: ep.base, attempt, delayMs, err: String(err) }, `retrying ${what}`),
+        });
+      } catch (err) {
+        lastErr = err;
+        if (this.signal.aborted || err instanceof DeadlineExceededError || err instanceof SizeLimitError || err instanceof FailedPreconditionError) throw err;
+        if (ep === order[order.length - 1]) break;
+        logger().warn({ endpoint: ep.base, err: String(err) }, `${what} failed at ${ep.mirror ? "mirror" : "registry"}; trying the next endpoint`);
+      }
+    }
+    throw lastErr;
+  }
+
+  /** Resolves a tag or digest to the manifest (or index) it names. */
+  async resolve(reference: string, maxBytes: number): Promise<{ desc: Descriptor; body: Buffer }> {
+    return this.#acrossEndpoints(`manifest ${this.ref.path}:${reference}`, undefined, async (ep) => {
+      const res = await this.#get(ep, this.#url(ep, `manifests/${reference}`), { accept: MANIFEST_ACCEPT });
+      if (res.statusCode !== 200) return this.#fail(ep, res, `manifest ${this.ref.domain}/${this.ref.path}:${reference}`);
+      const mediaType = String(res.headers["content-type"] ?? "").split(";")[0]?.trim() ?? "";
+      const body = await readBody(res, maxBytes, `manifest of ${this.ref.domain}/${this.ref.path}`).catch((err: unknown) => {
+        if (err instanceof SizeLimitError) throw new FailedPreconditionError(err.message);
+        throw err;
+      });
+      this.#resolvedEndpoint = ep;
+      const digest = `sha256:${createHash("sha256").update(body).digest("hex")}`;
+      return { desc: { mediaType, digest, size: body.length }, body };
+    });
+  }
+
+  /** Fetches a small blob (config) into memory, verified by the caller. */
+  async fetchSmall(desc: Descriptor, maxBytes: number): Promise<Buffer> {
+    if (desc.size > maxBytes) throw new FailedPreconditionError(`blob ${desc.digest} is ${desc.size} bytes, more than the limit of ${maxBytes}`);
+    return this.#acrossEndpoints(`blob ${desc.digest}`, this.#resolvedEndpoint, async (ep) => {
+      const res = await this.#get(ep, this.#url(ep, `blobs/${desc.digest}`), {});
+      if (res.statusCode !== 200) return this.#fail(ep, res, `blob ${desc.digest}`);
+      return readBody(res, maxBytes, `blob ${desc.digest}`);
+    });
+  }
+
+  /**
+   * Downloads a blob into an ingest, resuming from the ingest's offset with a Range
+   * request after a broken connection. `onBytes` reports progress.
+   */
+  async fetchInto(desc: Descriptor, ingest: Ingest, onBytes: (n: number) => void): Promise<void> {
+    await this.#acrossEndpoints(`blob ${desc.digest}`, this.#resolvedEndpoint, async (ep) => {
+      if (ingest.offset === desc.size) return;
+      const headers: Record<string, string> = {};
+      const offset = ingest.offset;
+      if (offset > 0) headers["range"] = `bytes=${offset}-`;
+      const res = await this.#get(ep, this.#url(ep, `blobs/${desc.digest}`), headers);
+      if (res.statusCode === 416) {
+        await drain(res);
+        await ingest.truncate();
+        throw new HttpStatusError(`range not satisfiable for ${desc.digest}; restarting`, 503, res.headers);
+      }
+      if (res.statusCode === 206) {
+        const m = /bytes (\d+)-/.exec(String(res.headers["content-range"] ?? ""));
+        if (!m || Number(m[1]) !== offset) {
+          await drain(res);
+          await ingest.truncate();
+          throw new HttpStatusError(`unexpected Content-Range for ${desc.digest}; restarting`, 503, res.headers);
+        }
+        logger().info({ digest: desc.digest, offset, endpoint: ep.base }, "resuming blob download");
+      } else if (res.statusCode === 200) {
+        if (offset > 0) {
+          await ingest.truncate();
+          onBytes(-offset);
+        }
+      } else {
+        return this.#fail(ep, res, `blob ${desc.digest}`);
+      }
+      await this.#copy(res, ingest, onBytes, desc);
+    });
+  }
+
+  async #copy(res: IncomingMessage, ingest: Ingest, onBytes: (n: number) => void, desc: Descriptor): Promise<void> {
+    const stallMs = this.#stallMs;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => res.destroy(new StallError(`download of ${desc.digest} received no bytes for ${stallMs / 1000} s`)), stallMs);
+    };
+    arm();
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async (): Promise<void> => {
+      if (pendingBytes === 0) return;
+      const buf = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
+      pending = [];
+      pendingBytes = 0;
+      await ingest.write(buf);
+      onBytes(buf.length);
+    };
+    try {
+      for await (const chunk of res) {
+        arm();
+        pending.push(chunk as Buffer);
+        pendingBytes += (chunk as Buffer).length;
+        if (pendingBytes >= 1 << 20) await flush();
+      }
+      await flush();
+      if (!res.complete) throw Object.assign(new Error(`connection closed in the middle of blob ${desc.digest}`), { code: "ECONNRESET" });
+    } catch (err) {
+      // Keep what arrived intact so the retry resumes after it.
+      await flush().catch(() => undefined);
+      if (err instanceof StallError) throw new DeadlineExceededError(err.message, { cause: err });
+      throw err;
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  }
+}
+
+export class StallError extends Error {
+  override name = "StallError";
+}
+
+export { isRetryable };

@@ -1,0 +1,188 @@
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { logger } from "../log/index.js";
+import { bindMount, childPids, isMountPoint, makePrivate, mountOf, namespaceOf, processAlive, run, spawnDetached, unmountAll } from "../sys/index.js";
+
+export type PinnedKind = "net" | "ipc" | "uts";
+
+/**
+ * Makes dir a place where namespace files can be bind-mounted: nsfs bind mounts
+ * are refused under a shared mount (they would propagate and loop), so when the
+ * mount holding dir is shared, dir becomes a private bind mount of itself.
+ */
+export async function ensurePrivateDir(dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true, mode: 0o711 });
+  const m = mountOf(dir);
+  if (m && m.mountPoint === dir) {
+    if (m.optional.some((o) => o.startsWith("shared:"))) await makePrivate(dir);
+    return;
+  }
+  if (m && m.optional.some((o) => o.startsWith("shared:"))) {
+    await bindMount(dir, dir);
+    await makePrivate(dir);
+    logger().info({ dir }, "made the namespace pin dir a private bind mount");
+  }
+}
+
+function touch(file: string): void {
+  closeSync(openSync(file, "a", 0o444));
+}
+
+/**
+ * Creates new namespaces of the given kinds and pins each as a bind-mounted
+ * file dir/<kind> (the namespace lives as long as the mount). In the new
+ * namespaces the hostname is set (uts) and loopback is brought up (net).
+ * Returns the file of each kind. On failure nothing is left pinned.
+ */
+export async function pinNamespaces(dir: string, kinds: readonly PinnedKind[], hostname: string | undefined, signal?: AbortSignal): Promise<Record<PinnedKind, string | undefined>> {
+  const files: Record<PinnedKind, string | undefined> = { net: undefined, ipc: undefined, uts: undefined };
+  if (kinds.length === 0) return files;
+  mkdirSync(dir, { recursive: true, mode: 0o711 });
+  const args: string[] = [];
+  for (const k of kinds) {
+    const f = join(dir, k);
+    touch(f);
+    files[k] = f;
+    args.push(`--${k}=${f}`);
+  }
+  const script = 'set -e; if [ -n "$1" ]; then hostname "$1"; fi; if [ "$2" = 1 ]; then ip link set lo up; fi';
+  try {
+    await run("unshare", [...args, "--", "sh", "-c", script, "sh", kinds.includes("uts") ? (hostname ?? "") : "", kinds.includes("net") ? "1" : "0"], {
+      timeoutMs: 30_000,
+      ...(signal ? { signal } : {}),
+    });
+  } catch (err) {
+    await unpinNamespaces(dir);
+    throw err;
+  }
+  return files;
+}
+
+/** Unmounts and removes every pinned namespace file in dir (idempotent). */
+export async function unpinNamespaces(dir: string): Promise<void> {
+  for (const k of ["net", "ipc", "uts", "pid"]) {
+    const f = join(dir, k);
+    await unmountAll(f);
+    rmSync(f, { force: true });
+  }
+}
+
+/** True when the file is a live pinned namespace. */
+export function isPinned(file: string): boolean {
+  return existsSync(file) && isMountPoint(file);
+}
+
+/** The inode of a pinned namespace ("pid:[N]" compares with N), or undefined. */
+export function pinnedInode(file: string): number | undefined {
+  try {
+    return isMountPoint(file) ? statSync(file).ino : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface PidInit {
+  /** The `unshare` process that holds the init (its parent). */
+  holderPid: number;
+  /** PID 1 of the pod's PID namespace. */
+  initPid: number;
+  /** The pinned PID namespace file. */
+  nsPath: string;
+}
+
+/** A tiny reaper: waits for (and so reaps) every child, forever. */
+const INIT_SCRIPT = 'trap "exit 0" TERM; while :; do sleep 2147483647 & wait; done';
+
+/**
+ * Starts a minimal init process in a new PID namespace, pinned at dir/pid. It
+ * is detached from berthd and outlives restarts; containers join the namespace
+ * through the pinned file while the init runs.
+ */
+export async function startPidInit(dir: string, signal?: AbortSignal): Promise<PidInit> {
+  mkdirSync(dir, { recursive: true, mode: 0o711 });
+  const nsPath = join(dir, "pid");
+  touch(nsPath);
+  const holderPid = await spawnDetached("unshare", [`--pid=${nsPath}`, "--fork", "--kill-child", "--", "sh", "-c", INIT_SCRIPT]);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const initPid = childPids(holderPid)[0];
+    if (initPid !== undefined && isMountPoint(nsPath)) {
+      const ino = pinnedInode(nsPath);
+      if (ino !== undefined && namespaceOf(initPid, "pid") === `pid:[${ino}]`) return { holderPid, initPid, nsPath };
+    }
+    if (!processAlive(holderPid) || Date.now() > deadline || signal?.aborted) {
+      await stopPidInit({ holderPid, initPid: initPid ?? 0, nsPath });
+      throw new Error(`the PID namespace init did not start (pin ${nsPath})`);
+    }
+    await sleep(5);
+  }
+}
+
+/** Whether the recorded init still runs in the pinned namespace (guards against pid reuse). */
+export function pidInitAlive(init: PidInit): boolean {
+  const ino = pinnedInode(init.nsPath);
+  return ino !== undefined && processAlive(init.initPid) && namespaceOf(init.initPid, "pid") === `pid:[${ino}]`;
+}
+
+function holds(pid: number, nsPath: string): boolean {
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    return cmd[0] === "unshare" && cmd.includes(`--pid=${nsPath}`);
+  } catch {
+    return false;
+  }
+}
+
+/** The holder processes of a pin file, found by their command line (when the recorded pid is unknown). */
+function findHolders(nsPath: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^[0-9]+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid !== process.pid && holds(pid, nsPath)) out.push(pid);
+  }
+  return out;
+}
+
+/**
+ * Kills the init (which kills every process of the namespace) and its holder,
+ * then unpins the namespace. Idempotent; only kills processes proven to be ours.
+ */
+export async function stopPidInit(init: PidInit): Promise<void> {
+  const ino = pinnedInode(init.nsPath);
+  if (init.initPid > 0 && ino !== undefined && namespaceOf(init.initPid, "pid") === `pid:[${ino}]`) {
+    try {
+      process.kill(init.initPid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  const holders = init.holderPid > 0 && holds(init.holderPid, init.nsPath) ? [init.holderPid] : findHolders(init.nsPath);
+  for (const holder of holders) {
+    for (const child of childPids(holder)) {
+      if (ino !== undefined && namespaceOf(child, "pid") === `pid:[${ino}]`) {
+        try {
+          process.kill(child, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+    }
+    try {
+      process.kill(holder, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  await unmountAll(init.nsPath);
+  rmSync(init.nsPath, { force: true });
+}
+
+/** Runs a command inside the given namespace files (nsenter). */
+export async function runInNamespaces(ns: Partial<Record<"net" | "ipc" | "uts" | "pid", string>>, argv: readonly string[], signal?: AbortSignal): Promise<string> {
+  const args: string[] = [];
+  for (const [k, f] of Object.entries(ns)) if (f) args.push(`--${k}=${f}`);
+  const r = await run("nsenter", [...args, "--", ...argv], { timeoutMs: 30_000, ...(signal ? { signal } : {}) });
+  return r.stdout;
+}

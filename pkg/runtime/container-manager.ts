@@ -1,0 +1,629 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, watch, type FSWatcher } from "node:fs";
+import { dirname, join, posix } from "node:path";
+import { Signal, signalToJSON, type ContainerConfig } from "../../api/gen/cri/v1/api.js";
+import type { Config } from "../config/index.js";
+import { errorMessage, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
+import { logger, withLogFields } from "../log/index.js";
+import { buildSpec, detectHostFeatures, imageRuntimeConfig, type HostFeatures, type Spec } from "../oci/index.js";
+import {
+  conmonCreate,
+  conmonReopenLog,
+  execSync,
+  podMonitorCgroup,
+  podMonitorMemory,
+  processAlive,
+  processPss,
+  readExitFile,
+  runtimeDelete,
+  runtimeKill,
+  runtimeStart,
+  runtimeState,
+  stopPodMonitors,
+  type ExecSyncResult,
+  type OciRuntime,
+} from "../shim/index.js";
+import type { MetadataStore } from "../store/index.js";
+import { CleanupStack, KeyedMutex, NameRegistrar } from "../sync/index.js";
+import { detectCgroups, oomScoreAdjFloor, writeFileAtomic, type CgroupInfo } from "../sys/index.js";
+import type { Container, ContainerImages, RootfsProvider } from "./container.js";
+import { ContainerStore } from "./container-store.js";
+import type { Sandbox } from "./sandbox.js";
+import type { SandboxManager } from "./sandbox-manager.js";
+
+export interface ContainerManagerOptions {
+  config: Config;
+  store: MetadataStore;
+  cgroupDriver: "cgroupfs" | "systemd";
+  lifetime: AbortSignal;
+  sandboxes: SandboxManager;
+}
+
+export interface ContainerFilterSpec {
+  id?: string;
+  podSandboxId?: string;
+  state?: Container["state"];
+  labels?: Record<string, string>;
+}
+
+const CREATE_TIMEOUT_MS = 120_000;
+const KILL_WAIT_MS = 30_000;
+const POLL_MS = 1000;
+
+function nowNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The cgroup parent a pod's containers and monitors live under. */
+export function podCgroupParent(sb: Sandbox): string {
+  if (sb.cgroupDriver === "systemd") return sb.cgroupParent || "system.slice";
+  return sb.cgroupParent || `/berth/pod-${sb.id}`;
+}
+
+/**
+ * Containers: create (rootfs snapshot, OCI spec, conmon + runtime create),
+ * start, stop, remove, status, exec, log reopen; exit monitoring through
+ * conmon's exit files; restart recovery. Container operations take the
+ * container's lock; create takes the pod's lock (pod before container).
+ */
+export class ContainerManager {
+  readonly #db: ContainerStore;
+  readonly #byId = new Map<string, Container>();
+  readonly #names = new NameRegistrar("container");
+  readonly #locks = new KeyedMutex(120_000);
+  readonly #root: string;
+  readonly #exitDir: string;
+  readonly #cgroups: CgroupInfo;
+  #host: HostFeatures | undefined;
+  #images: ContainerImages | undefined;
+  #rootfs: RootfsProvider | undefined;
+  #watcher: FSWatcher | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: ContainerManagerOptions) {
+    this.#db = new ContainerStore(opts.store);
+    this.#root = join(opts.config.state, "containers");
+    this.#exitDir = join(opts.config.state, "exits");
+    this.#cgroups = detectCgroups();
+    opts.sandboxes.setContainerHooks({
+      stopAll: (podId, signal) => this.stopAllOfPod(podId, signal),
+      removeAll: (podId, signal) => this.removeAllOfPod(podId, signal),
+    });
+  }
+
+  /** Plugs in the image store and the snapshotter (both built by the composition root). */
+  setImageBackend(images: ContainerImages, rootfs: RootfsProvider): void {
+    this.#images = images;
+    this.#rootfs = rootfs;
+  }
+
+  #hostFeatures(): HostFeatures {
+    if (!this.#host) {
+      const mode = this.opts.config.runtime.restrict_oom_score_adj;
+      let floor: number | undefined;
+      if (mode === "auto") {
+        const f = oomScoreAdjFloor();
+        floor = f > -1000 ? f : undefined;
+      } else if (mode === "true") {
+        floor = Math.max(oomScoreAdjFloor(), Number(readFileSync("/proc/self/oom_score_adj", "utf8").trim()));
+      }
+      this.#host = detectHostFeatures({ cgroupMode: this.#cgroups.mode, cgroupDriver: this.opts.cgroupDriver, unifiedMount: this.#cgroups.unifiedMount, oomScoreAdjFloor: floor });
+    }
+    return this.#host;
+  }
+
+  #runtimeOf(c: Container): OciRuntime {
+    return { name: c.handler.name, path: c.handler.path, root: c.handler.root };
+  }
+
+  #withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    return withLogFields({ containerId: id }, () => this.#locks.run(`container/${id}`, fn));
+  }
+
+  /** Every visible container (not those still being created). */
+  list(filter: ContainerFilterSpec = {}): Container[] {
+    let out = [...this.#byId.values()].filter((c) => c.state !== "creating");
+    for (const c of out) this.#refresh(c);
+    if (filter.id) {
+      const exact = out.filter((c) => c.id === filter.id);
+      out = exact.length > 0 ? exact : out.filter((c) => c.id.startsWith(filter.id as string));
+    }
+    if (filter.podSandboxId) {
+      const pod = filter.podSandboxId;
+      const exact = out.filter((c) => c.podSandboxId === pod);
+      out = exact.length > 0 ? exact : out.filter((c) => c.podSandboxId.startsWith(pod));
+    }
+    if (filter.state) out = out.filter((c) => c.state === filter.state);
+    if (filter.labels) {
+      const sel = Object.entries(filter.labels);
+      out = out.filter((c) => sel.every(([k, v]) => c.labels[k] === v));
+    }
+    return out;
+  }
+
+  /** A container by full id or unique id prefix; NotFound otherwise. */
+  get(idOrPrefix: string): Container {
+    if (!idOrPrefix) throw new NotFoundError("container id is empty");
+    const exact = this.#byId.get(idOrPrefix);
+    const found = (c: Container): Container => {
+      this.#refresh(c);
+      return c;
+    };
+    if (exact && exact.state !== "creating") return found(exact);
+    const matches = [...this.#byId.values()].filter((c) => c.state !== "creating" && c.id.startsWith(idOrPrefix));
+    if (matches.length === 1 && matches[0]) return found(matches[0]);
+    if (matches.length > 1) throw new NotFoundError(`container id prefix "${idOrPrefix}" is ambiguous (${matches.length} containers match)`);
+    throw new NotFoundError(`container "${idOrPrefix}" not found`);
+  }
+
+  /** The OCI spec the container runs with (from its bundle). */
+  spec(c: Container): Spec | undefined {
+    try {
+      return JSON.parse(readFileSync(join(c.bundle, "config.json"), "utf8")) as Spec;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The monitor's PSS in bytes, undefined when it no longer runs. */
+  monitorPss(c: Container): number | undefined {
+    return processAlive(c.conmonPid, c.conmonStartTime) ? processPss(c.conmonPid) : undefined;
+  }
+
+  /** The monitors of a pod with their PSS. */
+  podMonitors(sb: Sandbox): { pid: number; pssBytes: number }[] {
+    return podMonitorMemory(this.#cgroups, podMonitorCgroup(podCgroupParent(sb)));
+  }
+
+  // ---------------------------------------------------------------- create
+
+  /** CreateContainer. Everything done is undone when a step fails. */
+  async create(podSandboxId: string, config: ContainerConfig): Promise<Container> {
+    const md = config.metadata;
+    if (!md || !md.name) throw new InvalidArgumentError("CreateContainer: config.metadata.name is required");
+    if (!config.image?.image) throw new InvalidArgumentError("CreateContainer: config.image.image is required");
+    const sb = this.opts.sandboxes.get(podSandboxId);
+    const id = randomBytes(32).toString("hex");
+    return withLogFields({ podSandboxId: sb.id, containerId: id }, () =>
+      this.opts.sandboxes.withLock(sb.id, async () => {
+        if (sb.state !== "ready") throw new FailedPreconditionError(`cannot create container "${md.name}": sandbox "${sb.id}" is not ready`);
+        if (!this.#images || !this.#rootfs) throw new FailedPreconditionError("cannot create containers: no image store is configured");
+        const imageName = config.image?.image ?? "";
+        const image = this.#images.find(imageName);
+        if (!image) throw new NotFoundError(`image "${imageName}" not found: pull it first`);
+        const reservedName = [md.name, sb.name, sb.namespace, sb.uid, String(md.attempt)].join("_");
+        this.#names.reserve(reservedName, id);
+        const undo = new CleanupStack();
+        undo.push("release container name", () => this.#names.release(reservedName, id));
+        try {
+          return await this.#create(sb, id, reservedName, config, image, undo);
+        } catch (err) {
+          await undo.unwind(60_000);
+          throw err;
+        }
+      }),
+    );
+  }
+
+  async #create(sb: Sandbox, id: string, reservedName: string, config: ContainerConfig, image: NonNullable<ReturnType<ContainerImages["find"]>>, undo: CleanupStack): Promise<Container> {
+    const log = logger();
+    const rootfs = this.#rootfs as RootfsProvider;
+    const bundle = join(this.#root, id);
+    const imageCfg = imageRuntimeConfig(image.config);
+    const logPath = sb.logDirectory && config.logPath ? posix.join(sb.logDirectory, config.logPath) : "";
+    const stopSignal = config.stopSignal !== Signal.RUNTIME_DEFAULT && config.stopSignal !== Signal.UNRECOGNIZED ? signalToJSON(config.stopSignal) : imageCfg.StopSignal || "SIGTERM";
+    const c: Container = {
+      id,
+      podSandboxId: sb.id,
+      name: config.metadata?.name ?? "",
+      attempt: config.metadata?.attempt ?? 0,
+      reservedName,
+      state: "creating",
+      createdAt: nowNs(),
+      startedAt: 0n,
+      finishedAt: 0n,
+      exitCode: 0,
+      reason: "",
+      message: "",
+      image: config.image?.image ?? "",
+      imageId: image.id,
+      labels: { ...config.labels },
+      annotations: { ...config.annotations },
+      logPath,
+      bundle,
+      snapshotKey: `container-${id}`,
+      handler: sb.handler,
+      exitDir: this.#exitDir,
+      persistDir: join(bundle, "persist"),
+      pid: 0,
+      conmonPid: 0,
+      conmonStartTime: undefined,
+      stopSignal,
+      user: { uid: 0, gid: 0, additionalGids: [] },
+      config,
+    };
+    // The record comes first: a crash from here on is rolled back by recovery.
+    this.#db.insert(c);
+    this.#byId.set(id, c);
+    undo.push("delete container record", () => {
+      this.#byId.delete(id);
+      this.#db.delete(id);
+    });
+    mkdirSync(bundle, { recursive: true, mode: 0o700 });
+    undo.push("remove bundle", () => rmSync(bundle, { recursive: true, force: true }));
+    const rootfsDir = join(bundle, "rootfs");
+    mkdirSync(rootfsDir, { recursive: true });
+    undo.push("release rootfs", () => rootfs.release(c.snapshotKey, rootfsDir));
+    await rootfs.mount(c.snapshotKey, image.chainId, rootfsDir);
+
+    let targetPidNsPath: string | undefined;
+    const targetId = config.linux?.securityContext?.namespaceOptions?.targetId;
+    if (config.linux?.securityContext?.namespaceOptions?.pid === 3) {
+      const target = targetId ? this.#byId.get(targetId) : undefined;
+      if (!target || target.podSandboxId !== sb.id) throw new NotFoundError(`namespace_options.target_id "${targetId ?? ""}": no such container in pod ${sb.id}`);
+      if (target.state !== "running") throw new FailedPreconditionError(`namespace_options.target_id "${target.id}" is not running`);
+      targetPidNsPath = `/proc/${target.pid}/ns/pid`;
+    }
+    const parent = podCgroupParent(sb);
+    const { spec, user } = buildSpec({
+      id,
+      config,
+      image: imageCfg,
+      rootfs: rootfsDir,
+      sandbox: {
+        id: sb.id,
+        hostname: sb.hostname,
+        netnsPath: sb.netnsPath,
+        ipcNsPath: sb.ipcNsPath,
+        utsNsPath: sb.utsNsPath,
+        pidNsPath: sb.pidNsPath,
+        hostNetwork: sb.hostNetwork,
+        hostPid: sb.hostPid,
+        hostIpc: sb.hostIpc,
+        cgroupParent: parent,
+        hostsPath: sb.hostsPath,
+        resolvConfPath: sb.resolvConfPath,
+        hostnamePath: sb.hostnamePath,
+        shmPath: sb.shmPath,
+      },
+      host: this.#hostFeatures(),
+      targetPidNsPath,
+    });
+    spec.annotations = { ...spec.annotations, "io.kubernetes.cri.container-name": c.name, "io.kubernetes.cri.image-name": c.image };
+    c.user = { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids };
+    writeFileAtomic(join(bundle, "config.json"), JSON.stringify(spec));
+    if (logPath) mkdirSync(dirname(logPath), { recursive: true });
+
+    const rt = this.#runtimeOf(c);
+    undo.push("delete runtime container", async () => {
+      if (c.conmonPid > 0 && processAlive(c.conmonPid, c.conmonStartTime)) process.kill(c.conmonPid, "SIGKILL");
+      await runtimeDelete(rt, id);
+      rmSync(join(this.#exitDir, id), { force: true });
+    });
+    const created = await conmonCreate(
+      { conmonPath: this.opts.config.runtime.conmon_path, logLevel: "warn", cgroups: this.#cgroups, systemdCgroup: this.opts.cgroupDriver === "systemd" },
+      {
+        id,
+        name: reservedName,
+        runtime: rt,
+        bundle,
+        exitDir: this.#exitDir,
+        persistDir: c.persistDir,
+        logPath: logPath || "/dev/null",
+        tty: config.tty,
+        stdin: config.stdin,
+        stdinOnce: config.stdinOnce,
+        monitorCgroup: this.opts.cgroupDriver === "cgroupfs" ? podMonitorCgroup(parent) : undefined,
+        timeoutMs: CREATE_TIMEOUT_MS,
+      },
+    ).catch((err: unknown) => {
+      throw new FailedPreconditionError(`cannot create container "${c.name}" in pod "${sb.id}": ${errorMessage(err)}`, { cause: err });
+    });
+    c.pid = created.pid;
+    c.conmonPid = created.conmonPid;
+    c.conmonStartTime = created.conmonStartTime;
+    c.state = "created";
+    this.#db.update(c);
+    log.info({ name: reservedName, image: c.image, pid: c.pid, conmonPid: c.conmonPid }, "container created");
+    return c;
+  }
+
+  // ---------------------------------------------------------------- start
+
+  async start(id: string): Promise<void> {
+    const c = this.get(id);
+    await this.#withLock(c.id, async () => {
+      this.#refresh(c);
+      if (c.state !== "created") throw new FailedPreconditionError(`cannot start container "${c.id}": it is ${c.state}, not created`);
+      const sb = this.#sandboxOf(c);
+      if (sb && sb.state !== "ready") throw new FailedPreconditionError(`cannot start container "${c.id}": sandbox "${sb.id}" is not ready`);
+      try {
+        await runtimeStart(this.#runtimeOf(c), c.id);
+      } catch (err) {
+        c.state = "exited";
+        c.finishedAt = nowNs();
+        c.exitCode = 128;
+        c.reason = "StartError";
+        c.message = errorMessage(err);
+        this.#db.update(c);
+        await runtimeKill(this.#runtimeOf(c), c.id, "KILL", true).catch(() => undefined);
+        throw new FailedPreconditionError(`cannot start container "${c.id}": ${errorMessage(err)}`, { cause: err });
+      }
+      c.startedAt = nowNs();
+      if (c.state === "created") c.state = "running";
+      this.#db.update(c);
+      this.#refresh(c);
+      logger().info({ name: c.reservedName }, "container started");
+    });
+  }
+
+  // ---------------------------------------------------------------- exits
+
+  /** Brings a container's state up to date with its exit file and monitor; returns the state. */
+  #refresh(c: Container): Container["state"] {
+    if (c.state !== "created" && c.state !== "running") return c.state;
+    const exit = readExitFile(this.#exitDir, c.persistDir, c.id);
+    if (exit) {
+      this.#markExited(c, exit.exitCode, exit.finishedAt, exit.oomKilled ? "OOMKilled" : exit.exitCode === 0 ? "Completed" : "Error", "");
+      return c.state;
+    }
+    if (c.conmonPid > 0 && !processAlive(c.conmonPid, c.conmonStartTime)) {
+      // The monitor is gone without an exit file: the container's end can no longer be observed.
+      const again = readExitFile(this.#exitDir, c.persistDir, c.id);
+      if (again) {
+        this.#markExited(c, again.exitCode, again.finishedAt, again.oomKilled ? "OOMKilled" : again.exitCode === 0 ? "Completed" : "Error", "");
+        return c.state;
+      }
+      logger().warn({ containerId: c.id, conmonPid: c.conmonPid }, "container monitor died; killing the unmonitored container");
+      void runtimeKill(this.#runtimeOf(c), c.id, "KILL", true).catch(() => undefined);
+      this.#markExited(c, 137, nowNs(), "Error", `container monitor (conmon pid ${c.conmonPid}) exited unexpectedly; the container was killed and its exit code is unknown`);
+    }
+    return c.state;
+  }
+
+  #markExited(c: Container, exitCode: number, finishedAt: bigint, reason: string, message: string): void {
+    c.state = "exited";
+    c.exitCode = exitCode;
+    c.finishedAt = finishedAt;
+    if (c.startedAt === 0n && reason !== "StartError") c.startedAt = 0n;
+    c.reason = reason;
+    c.message = message;
+    this.#db.update(c);
+    logger().info({ containerId: c.id, name: c.reservedName, exitCode, reason }, "container exited");
+  }
+
+  /** Watches the exit dir (and polls, for events the watcher misses and for monitors that die). */
+  start_(): void {
+    mkdirSync(this.#exitDir, { recursive: true });
+    try {
+      this.#watcher = watch(this.#exitDir, (_event, name) => {
+        const c = name ? this.#byId.get(name.toString()) : undefined;
+        if (c) this.#refresh(c);
+      });
+      this.#watcher.on("error", (err) => logger().warn({ err }, "exit dir watcher failed; polling only"));
+      this.#watcher.unref();
+    } catch (err) {
+      logger().warn({ err }, "cannot watch the exit dir; polling only");
+    }
+    this.#timer = setInterval(() => {
+      for (const c of this.#byId.values()) this.#refresh(c);
+    }, POLL_MS);
+    this.#timer.unref();
+  }
+
+  async stopWatching(): Promise<void> {
+    this.#watcher?.close();
+    if (this.#timer) clearInterval(this.#timer);
+  }
+
+  async #waitExited(c: Container, ms: number, signal?: AbortSignal): Promise<boolean> {
+    const end = Date.now() + ms;
+    while (this.#refresh(c) !== "exited") {
+      if (Date.now() >= end || signal?.aborted) return false;
+      await sleep(25);
+    }
+    return true;
+  }
+
+  // ---------------------------------------------------------------- stop
+
+  /** StopContainer: stop signal, `timeoutSec` grace, then SIGKILL. Idempotent; unknown ids are fine. */
+  async stop(id: string, timeoutSec: number, signal?: AbortSignal): Promise<void> {
+    const c = this.#byId.get(id) ?? this.#tryPrefix(id);
+    if (!c || c.state === "creating") return;
+    await this.#withLock(c.id, () => this.#stopLocked(c, timeoutSec, signal));
+  }
+
+  #tryPrefix(id: string): Container | undefined {
+    try {
+      return this.get(id);
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #stopLocked(c: Container, timeoutSec: number, signal?: AbortSignal): Promise<void> {
+    if (this.#refresh(c) === "exited") return;
+    const rt = this.#runtimeOf(c);
+    if (c.state === "running" && timeoutSec > 0) {
+      await runtimeKill(rt, c.id, c.stopSignal);
+      if (await this.#waitExited(c, timeoutSec * 1000, signal)) return;
+      logger().info({ containerId: c.id, timeoutSec }, "container did not stop in its grace period; killing it");
+    }
+    await runtimeKill(rt, c.id, "KILL", true);
+    if (await this.#waitExited(c, KILL_WAIT_MS)) return;
+    // No exit file after SIGKILL: ask the runtime directly.
+    const st = await runtimeState(rt, c.id);
+    if (!st || st.status === "stopped") {
+      this.#markExited(c, 137, nowNs(), "Error", "the container's exit was not reported by its monitor");
+      return;
+    }
+    throw new FailedPreconditionError(`container "${c.id}" did not stop after SIGKILL (runtime state ${st.status})`);
+  }
+
+  // ---------------------------------------------------------------- remove
+
+  /** RemoveContainer: stops it if needed (no grace), removes its runtime state, rootfs and bundle. Idempotent. */
+  async remove(id: string, _signal?: AbortSignal): Promise<void> {
+    const c = this.#byId.get(id) ?? this.#tryPrefix(id);
+    if (!c || c.state === "creating") return;
+    await this.#withLock(c.id, async () => {
+      if (!this.#byId.has(c.id)) return;
+      await this.#stopLocked(c, 0);
+      await this.#destroy(c);
+      logger().info({ name: c.reservedName }, "container removed");
+    });
+  }
+
+  async #destroy(c: Container): Promise<void> {
+    await runtimeDelete(this.#runtimeOf(c), c.id);
+    if (c.conmonPid > 0 && processAlive(c.conmonPid, c.conmonStartTime)) {
+      try {
+        process.kill(c.conmonPid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+    }
+    if (this.#rootfs) await this.#rootfs.release(c.snapshotKey, join(c.bundle, "rootfs"));
+    else if (existsSync(join(c.bundle, "rootfs"))) throw new FailedPreconditionError(`cannot remove container "${c.id}": no snapshotter to release its rootfs`);
+    rmSync(c.bundle, { recursive: true, force: true });
+    rmSync(join(this.#exitDir, c.id), { force: true });
+    this.#db.delete(c.id);
+    this.#byId.delete(c.id);
+    this.#names.release(c.reservedName, c.id);
+  }
+
+  // ---------------------------------------------------------------- pod hooks
+
+  /** Called by StopPodSandbox with the pod's lock held: every container is killed (no grace, like containerd). */
+  async stopAllOfPod(podId: string, signal: AbortSignal): Promise<void> {
+    const cs = [...this.#byId.values()].filter((c) => c.podSandboxId === podId && c.state !== "creating");
+    await Promise.all(cs.map((c) => this.#withLock(c.id, () => this.#stopLocked(c, 0, signal))));
+    const sb = this.#sandboxOf({ podSandboxId: podId } as Container);
+    if (sb && this.opts.cgroupDriver === "cgroupfs") await stopPodMonitors(this.#cgroups, podCgroupParent(sb));
+  }
+
+  /** Called by RemovePodSandbox with the pod's lock held. */
+  async removeAllOfPod(podId: string, signal: AbortSignal): Promise<void> {
+    const cs = [...this.#byId.values()].filter((c) => c.podSandboxId === podId && c.state !== "creating");
+    await Promise.all(
+      cs.map((c) =>
+        this.#withLock(c.id, async () => {
+          if (!this.#byId.has(c.id)) return;
+          await this.#stopLocked(c, 0, signal);
+          await this.#destroy(c);
+        }),
+      ),
+    );
+    const sb = this.#sandboxOf({ podSandboxId: podId } as Container);
+    if (sb && this.opts.cgroupDriver === "cgroupfs") {
+      const parent = podCgroupParent(sb);
+      await stopPodMonitors(this.#cgroups, parent);
+      if (!sb.cgroupParent) removeCgroupEverywhere(parent);
+    }
+  }
+
+  #sandboxOf(c: Pick<Container, "podSandboxId">): Sandbox | undefined {
+    try {
+      return this.opts.sandboxes.get(c.podSandboxId);
+    } catch {
+      return undefined;
+    }
+  }
+
+  // ---------------------------------------------------------------- exec, logs
+
+  async execSync(id: string, cmd: readonly string[], timeoutSec: number): Promise<ExecSyncResult> {
+    const c = this.get(id);
+    if (cmd.length === 0) throw new InvalidArgumentError("ExecSync: cmd is required");
+    if (this.#refresh(c) !== "running") throw new FailedPreconditionError(`cannot exec in container "${c.id}": it is ${c.state}, not running`);
+    const spec = this.spec(c);
+    if (!spec) throw new FailedPreconditionError(`cannot exec in container "${c.id}": its bundle is gone`);
+    return execSync(this.#runtimeOf(c), c.id, c.bundle, spec.process as unknown as Record<string, unknown>, cmd, timeoutSec > 0 ? timeoutSec * 1000 : 0);
+  }
+
+  async reopenLog(id: string): Promise<void> {
+    const c = this.get(id);
+    if (this.#refresh(c) !== "running") throw new FailedPreconditionError(`cannot reopen the log of container "${c.id}": it is ${c.state}, not running`);
+    if (!c.logPath) return;
+    try {
+      conmonReopenLog(c.bundle);
+    } catch (err) {
+      throw new FailedPreconditionError(`cannot reopen the log of container "${c.id}": its monitor does not answer (${errorMessage(err)})`, { cause: err });
+    }
+    const end = Date.now() + 5000;
+    while (!existsSync(c.logPath) && Date.now() < end) await sleep(10);
+    if (!existsSync(c.logPath)) throw new FailedPreconditionError(`container "${c.id}": the monitor did not reopen ${c.logPath}`);
+  }
+
+  // ---------------------------------------------------------------- recovery
+
+  /**
+   * Start-up recovery: loads every container; rolls back creates a crash
+   * interrupted; reads exit files of containers that ended while berthd was
+   * down; removes bundles with no record. Runs after the pods are recovered.
+   */
+  async recover(): Promise<void> {
+    const log = logger();
+    mkdirSync(this.#root, { recursive: true, mode: 0o700 });
+    mkdirSync(this.#exitDir, { recursive: true });
+    for (const c of this.#db.all()) {
+      if (c.state === "creating") {
+        log.warn({ containerId: c.id, name: c.reservedName }, "rolling back a CreateContainer interrupted by a crash");
+        try {
+          if (c.conmonPid > 0 && processAlive(c.conmonPid, c.conmonStartTime)) process.kill(c.conmonPid, "SIGKILL");
+          await runtimeKill(this.#runtimeOf(c), c.id, "KILL", true).catch(() => undefined);
+          await this.#destroyRecord(c);
+        } catch (err) {
+          log.error({ err, containerId: c.id }, "rollback of an interrupted container failed; keeping its record");
+          this.#byId.set(c.id, c);
+          this.#names.reserve(c.reservedName, c.id);
+        }
+        continue;
+      }
+      this.#byId.set(c.id, c);
+      this.#names.reserve(c.reservedName, c.id);
+      const before = c.state;
+      this.#refresh(c);
+      if (before !== c.state) log.info({ containerId: c.id, exitCode: c.exitCode, reason: c.reason }, "container exited while berthd was down");
+    }
+    for (const name of existsSync(this.#root) ? readdirSync(this.#root) : []) {
+      if (this.#byId.has(name)) continue;
+      log.warn({ containerId: name }, "removing a container bundle with no record");
+      await this.#destroyRecord({ id: name, bundle: join(this.#root, name), snapshotKey: `container-${name}`, handler: undefined } as unknown as Container);
+    }
+    this.start_();
+    log.info({ containers: this.#byId.size }, "containers recovered");
+  }
+
+  /** Removes what a container may have left (runtime state, rootfs, bundle, record) without taking locks. */
+  async #destroyRecord(c: Container): Promise<void> {
+    if (c.handler) await runtimeDelete(this.#runtimeOf(c), c.id).catch(() => undefined);
+    if (this.#rootfs) await this.#rootfs.release(c.snapshotKey, join(c.bundle, "rootfs"));
+    rmSync(c.bundle, { recursive: true, force: true });
+    rmSync(join(this.#exitDir, c.id), { force: true });
+    this.#db.delete(c.id);
+    this.#byId.delete(c.id);
+  }
+}
+
+/** Removes an (empty) cgroupfs cgroup berth created, from every hierarchy. */
+function removeCgroupEverywhere(path: string): void {
+  let hierarchies: string[];
+  try {
+    hierarchies = readdirSync("/sys/fs/cgroup");
+  } catch {
+    return;
+  }
+  for (const h of hierarchies) {
+    try {
+      rmdirSync(join("/sys/fs/cgroup", h, path));
+    } catch {
+      /* not there or not empty */
+    }
+  }
+}

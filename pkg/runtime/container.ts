@@ -1,0 +1,72 @@
+import type { ContainerConfig } from "../../api/gen/cri/v1/api.js";
+import type { ImageConfigFile } from "../oci/index.js";
+import type { RuntimeHandlerInfo } from "./sandbox.js";
+
+/**
+ * "creating" while CreateContainer works (never shown; rolled back after a
+ * crash); then created → running → exited.
+ */
+export type ContainerState = "creating" | "created" | "running" | "exited";
+
+/** A container as the runtime keeps it (persisted in SQLite). Times are ns since the epoch, 0n = unset. */
+export interface Container {
+  id: string;
+  podSandboxId: string;
+  name: string;
+  attempt: number;
+  /** The reserved name: container_pod_namespace_uid_attempt. */
+  reservedName: string;
+  state: ContainerState;
+  createdAt: bigint;
+  startedAt: bigint;
+  finishedAt: bigint;
+  exitCode: number;
+  reason: string;
+  message: string;
+  /** The image as the request named it. */
+  image: string;
+  /** The image id (config digest). */
+  imageId: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  /** Absolute log path, "" when the pod has no log directory or the container no log path. */
+  logPath: string;
+  /** <state>/containers/<id>: config.json, rootfs (mount point), conmon's files. */
+  bundle: string;
+  snapshotKey: string;
+  handler: RuntimeHandlerInfo;
+  /** Where conmon writes the exit code (shared dir) and the OOM marker (per container). */
+  exitDir: string;
+  persistDir: string;
+  pid: number;
+  conmonPid: number;
+  conmonStartTime: string | undefined;
+  /** Signal name sent first by StopContainer (from the request, else the image, else SIGTERM). */
+  stopSignal: string;
+  user: { uid: number; gid: number; additionalGids: number[] };
+  /** The CRI config the container was created from. */
+  config: ContainerConfig;
+}
+
+/** An image as the container layer needs it. */
+export interface ContainerImage {
+  id: string;
+  repoTags: string[];
+  repoDigests: string[];
+  config: ImageConfigFile;
+  /** The snapshot the container's rootfs is prepared on. */
+  chainId: string;
+}
+
+/** Looks images up by any reference form or id. */
+export interface ContainerImages {
+  find(refOrId: string): ContainerImage | undefined;
+}
+
+/** Prepares and releases container root filesystems (active overlay snapshots). */
+export interface RootfsProvider {
+  /** Creates the active snapshot `key` on top of `chainId` and mounts it at target. */
+  mount(key: string, chainId: string, target: string): Promise<void>;
+  /** Unmounts target and removes snapshot `key`; both may already be gone. */
+  release(key: string, target: string): Promise<void>;
+}

@@ -1,0 +1,411 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { PodSandboxConfig } from "../../api/gen/cri/v1/api.js";
+import { CniManager, parseBandwidth, type CniPortMapping } from "../cni/index.js";
+import type { Config } from "../config/index.js";
+import { errorMessage, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
+import { logger, withLogFields } from "../log/index.js";
+import { ensurePrivateDir, isPinned, pidInitAlive, pinNamespaces, runInNamespaces, startPidInit, stopPidInit, unpinNamespaces, type PinnedKind } from "../netns/index.js";
+import type { MetadataStore } from "../store/index.js";
+import { CleanupStack, KeyedMutex, NameRegistrar } from "../sync/index.js";
+import { mount, unmountAll } from "../sys/index.js";
+import { hostHostname, validateDns, validateHostname, writeHostnameFile, writeHosts, writeResolvConf, type DnsSettings } from "./pod-files.js";
+import type { ContainerHooks, RuntimeHandlerInfo, Sandbox } from "./sandbox.js";
+import { SandboxStore } from "./sandbox-store.js";
+import { validateSysctls } from "./sysctl.js";
+
+/** A RunPodSandbox request after CRI translation. */
+export interface SandboxSpec {
+  name: string;
+  namespace: string;
+  uid: string;
+  attempt: number;
+  hostname: string;
+  logDirectory: string;
+  dns: DnsSettings | undefined;
+  portMappings: CniPortMapping[];
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  hostNetwork: boolean;
+  hostIpc: boolean;
+  /** "pod": one PID namespace for the pod (with an init); "container": one per container; "host". */
+  pidMode: "pod" | "container" | "host";
+  sysctls: Record<string, string>;
+  cgroupParent: string;
+  /** As requested; "" selects the default handler. */
+  runtimeHandler: string;
+  config: PodSandboxConfig;
+}
+
+export interface SandboxManagerOptions {
+  config: Config;
+  store: MetadataStore;
+  cgroupDriver: "cgroupfs" | "systemd";
+  /** Aborted when berthd shuts down. */
+  lifetime: AbortSignal;
+}
+
+const SHM_SIZE = "65536k";
+const NOOP_HOOKS: ContainerHooks = { stopAll: async () => undefined, removeAll: async () => undefined };
+
+function nowNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
+}
+
+/**
+ * Pod sandboxes: their namespaces, files, network and records. Every pod
+ * operation runs under the pod's lock; names are reserved synchronously.
+ */
+export class SandboxManager {
+  readonly cni: CniManager;
+  /** One lock per pod id: container operations on a pod take it too (pod before container). */
+  readonly locks = new KeyedMutex(120_000);
+  readonly #names = new NameRegistrar("sandbox");
+  readonly #db: SandboxStore;
+  readonly #byId = new Map<string, Sandbox>();
+  readonly #root: string;
+  #hooks: ContainerHooks = NOOP_HOOKS;
+
+  constructor(private readonly opts: SandboxManagerOptions) {
+    const cfg = opts.config;
+    this.#root = join(cfg.state, "sandboxes");
+    this.cni = new CniManager({
+      confDir: cfg.cni.conf_dir,
+      binDirs: cfg.cni.bin_dirs,
+      cacheDir: cfg.cni.cache_dir || join(cfg.state, "cni-cache"),
+      timeoutMs: cfg.cni.plugin_timeout_seconds * 1000,
+    });
+    this.#db = new SandboxStore(opts.store);
+  }
+
+  /** The container layer's hooks, called by stop and remove. */
+  setContainerHooks(hooks: ContainerHooks): void {
+    this.#hooks = hooks;
+  }
+
+  /** Runs fn with the pod's lock held. */
+  withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(`sandbox/${id}`, fn);
+  }
+
+  /** Every visible pod (not those still being created). */
+  list(): Sandbox[] {
+    return [...this.#byId.values()].filter((s) => s.state !== "creating");
+  }
+
+  /** A pod by full id or unique id prefix; NotFound otherwise. */
+  get(idOrPrefix: string): Sandbox {
+    if (!idOrPrefix) throw new NotFoundError("sandbox id is empty");
+    const exact = this.#byId.get(idOrPrefix);
+    if (exact && exact.state !== "creating") return exact;
+    const matches = this.list().filter((s) => s.id.startsWith(idOrPrefix));
+    if (matches.length === 1 && matches[0]) return matches[0];
+    if (matches.length > 1) throw new NotFoundError(`sandbox id prefix "${idOrPrefix}" is ambiguous (${matches.length} pods match)`);
+    throw new NotFoundError(`sandbox "${idOrPrefix}" not found`);
+  }
+
+  #handler(requested: string): RuntimeHandlerInfo {
+    const cfg = this.opts.config.runtime;
+    const name = requested || cfg.default_handler;
+    const h = cfg.handlers[name];
+    if (!h) {
+      const known = Object.keys(cfg.handlers).sort().join(", ");
+      throw new InvalidArgumentError(`runtime handler "${name}" is not configured (known: ${known || "none"})`);
+    }
+    return { name, path: h.path, root: h.root || join(this.opts.config.state, "runtime", name) };
+  }
+
+  #validateCgroupParent(parent: string): void {
+    if (!parent) return;
+    if (this.opts.cgroupDriver === "systemd") {
+      if (!/^[A-Za-z0-9_.:@\\-]+\.slice$/.test(parent)) {
+        throw new InvalidArgumentError(`linux.cgroup_parent "${parent}" is not a systemd slice name (e.g. kubepods-besteffort.slice); the cgroup driver is systemd`);
+      }
+    } else if (!parent.startsWith("/") || parent.split("/").includes("..")) {
+      throw new InvalidArgumentError(`linux.cgroup_parent "${parent}" must be an absolute cgroup path (e.g. /kubepods/besteffort); the cgroup driver is cgroupfs`);
+    }
+  }
+
+  /** Config defaults (runtime.default_sysctls) that apply to this pod, then the pod's own. */
+  #sysctls(spec: SandboxSpec): Record<string, string> {
+    const merged: Record<string, string> = {};
+    for (const kv of this.opts.config.runtime.default_sysctls) {
+      const i = kv.indexOf("=");
+      if (i > 0) merged[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+    try {
+      validateSysctls(merged, { hostNetwork: spec.hostNetwork, hostIpc: spec.hostIpc });
+    } catch {
+      for (const k of Object.keys(merged)) delete merged[k]; // defaults that do not fit this pod are skipped
+    }
+    return validateSysctls({ ...merged, ...spec.sysctls }, { hostNetwork: spec.hostNetwork, hostIpc: spec.hostIpc });
+  }
+
+  /**
+   * RunPodSandbox. Validates, reserves the name, records the pod as "creating",
+   * builds it step by step (each step's undo registered at once) and marks it
+   * ready. Any failure undoes everything and rethrows.
+   */
+  async run(spec: SandboxSpec): Promise<Sandbox> {
+    if (!spec.name || !spec.namespace || !spec.uid) throw new InvalidArgumentError("sandbox metadata needs name, namespace and uid");
+    const handler = this.#handler(spec.runtimeHandler);
+    this.#validateCgroupParent(spec.cgroupParent);
+    const sysctls = this.#sysctls(spec);
+    if (spec.hostname) validateHostname(spec.hostname);
+    if (spec.dns) validateDns(spec.dns);
+    const bandwidth = parseBandwidth(spec.annotations);
+    for (const p of spec.portMappings) {
+      if (p.containerPort <= 0 || p.containerPort > 65535) throw new InvalidArgumentError(`port_mappings: container_port ${p.containerPort} is out of range`);
+      if (p.hostPort < 0 || p.hostPort > 65535) throw new InvalidArgumentError(`port_mappings: host_port ${p.hostPort} is out of range`);
+    }
+
+    const id = randomBytes(32).toString("hex");
+    const reservedName = `${spec.name}_${spec.namespace}_${spec.uid}_${spec.attempt}`;
+    this.#names.reserve(reservedName, id);
+    const dir = join(this.#root, id);
+    const hostname = spec.hostNetwork ? hostHostname() : spec.hostname || hostHostname();
+    const sb: Sandbox = {
+      id,
+      name: spec.name,
+      namespace: spec.namespace,
+      uid: spec.uid,
+      attempt: spec.attempt,
+      reservedName,
+      state: "creating",
+      createdAt: nowNs(),
+      dir,
+      netnsPath: undefined,
+      ipcNsPath: undefined,
+      utsNsPath: undefined,
+      pidNsPath: undefined,
+      pidInit: undefined,
+      hostNetwork: spec.hostNetwork,
+      hostPid: spec.pidMode === "host",
+      hostIpc: spec.hostIpc,
+      cgroupParent: spec.cgroupParent,
+      cgroupDriver: this.opts.cgroupDriver,
+      logDirectory: spec.logDirectory,
+      runtimeHandler: spec.runtimeHandler,
+      handler,
+      hostname,
+      hostsPath: join(dir, "hosts"),
+      resolvConfPath: join(dir, "resolv.conf"),
+      hostnamePath: join(dir, "hostname"),
+      shmPath: spec.hostIpc ? "/dev/shm" : join(dir, "shm"),
+      ips: [],
+      networkAttached: false,
+      sysctls,
+      labels: spec.labels,
+      annotations: spec.annotations,
+      config: spec.config,
+    };
+    return withLogFields({ podSandboxId: id }, () => this.withLock(id, () => this.#create(sb, spec, bandwidth)));
+  }
+
+  async #create(sb: Sandbox, spec: SandboxSpec, bandwidth: ReturnType<typeof parseBandwidth>): Promise<Sandbox> {
+    const stack = new CleanupStack();
+    // The build runs under the daemon's lifetime, not the request: a client that gives up does not leave half a pod.
+    const signal = this.opts.lifetime;
+    const log = logger();
+    try {
+      stack.push("release name", () => this.#names.release(sb.reservedName, sb.id));
+      this.#db.insert(sb);
+      this.#byId.set(sb.id, sb);
+      stack.push("delete record", () => {
+        this.#db.delete(sb.id);
+        this.#byId.delete(sb.id);
+      });
+      mkdirSync(sb.dir, { recursive: true, mode: 0o711 });
+      stack.push("remove pod dir", async () => {
+        await unmountAll(sb.dir);
+        rmSync(sb.dir, { recursive: true, force: true });
+      });
+      if (sb.logDirectory && !existsSync(sb.logDirectory)) {
+        const created = mkdirSync(sb.logDirectory, { recursive: true, mode: 0o755 });
+        if (created) stack.push("remove log dir", () => rmSync(created, { recursive: true, force: true }));
+      }
+
+      const kinds: PinnedKind[] = [];
+      if (!sb.hostNetwork) kinds.push("net", "uts");
+      if (!sb.hostIpc) kinds.push("ipc");
+      stack.push("unpin namespaces", () => unpinNamespaces(sb.dir));
+      const pins = await pinNamespaces(sb.dir, kinds, sb.hostname, signal);
+      sb.netnsPath = pins.net;
+      sb.utsNsPath = pins.uts;
+      sb.ipcNsPath = pins.ipc;
+
+      if (spec.pidMode === "pod") {
+        // Recorded before the init starts, so a crash in between still finds (and stops) it.
+        sb.pidNsPath = join(sb.dir, "pid");
+        this.#db.update(sb);
+        stack.push("stop pid init", () => stopPidInit({ holderPid: sb.pidInit?.holderPid ?? 0, initPid: sb.pidInit?.initPid ?? 0, nsPath: join(sb.dir, "pid") }));
+        const init = await startPidInit(sb.dir, signal);
+        sb.pidInit = { holderPid: init.holderPid, initPid: init.initPid };
+        this.#db.update(sb);
+      }
+
+      await this.#applySysctls(sb, signal);
+
+      if (!sb.hostIpc) {
+        mkdirSync(sb.shmPath, { recursive: true, mode: 0o1777 });
+        stack.push("unmount shm", () => unmountAll(sb.shmPath));
+        await mount("shm", sb.shmPath, "tmpfs", ["nosuid", "nodev", "noexec", "mode=1777", `size=${SHM_SIZE}`], signal);
+      }
+
+      writeHostnameFile(sb.hostnamePath, sb.hostname);
+      writeResolvConf(sb.resolvConfPath, spec.dns);
+
+      if (!sb.hostNetwork && sb.netnsPath) {
+        stack.push("CNI DEL", (s) => this.cni.teardown(sb.id, s));
+        const net = await this.cni.setup(
+          { id: sb.id, name: sb.name, namespace: sb.namespace, uid: sb.uid, netns: sb.netnsPath, portMappings: spec.portMappings, ...(bandwidth ? { bandwidth } : {}) },
+          signal,
+        );
+        sb.ips = net.ips;
+        sb.networkAttached = true;
+      }
+      writeHosts(sb.hostsPath, { hostNetwork: sb.hostNetwork, hostname: sb.hostname, ip: sb.ips[0] });
+
+      sb.state = "ready";
+      this.#db.update(sb);
+      stack.commit();
+      log.info({ name: sb.reservedName, ips: sb.ips, handler: sb.handler.name }, "sandbox ready");
+      return sb;
+    } catch (err) {
+      log.warn({ err: errorMessage(err), name: sb.reservedName }, "RunPodSandbox failed; rolling back");
+      await stack.unwind();
+      throw err;
+    }
+  }
+
+  async #applySysctls(sb: Sandbox, signal: AbortSignal): Promise<void> {
+    const entries = Object.entries(sb.sysctls);
+    if (entries.length === 0) return;
+    const ns: Partial<Record<"net" | "ipc", string>> = {};
+    if (sb.netnsPath) ns.net = sb.netnsPath;
+    if (sb.ipcNsPath) ns.ipc = sb.ipcNsPath;
+    try {
+      await runInNamespaces(ns, ["sysctl", "-q", "-w", ...entries.map(([k, v]) => `${k}=${v}`)], signal);
+    } catch (err) {
+      throw new InvalidArgumentError(`cannot apply linux.sysctls ${entries.map(([k, v]) => `${k}=${v}`).join(", ")}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  /**
+   * StopPodSandbox: stops the pod's containers, detaches it from the network,
+   * unmounts its shm and ends its PID namespace. Idempotent; an unknown id is fine.
+   */
+  async stop(id: string, signal: AbortSignal): Promise<void> {
+    const sb = this.#byId.get(id);
+    if (!sb || sb.state === "creating") return;
+    await withLogFields({ podSandboxId: id }, () => this.withLock(id, () => this.#stopLocked(sb, signal)));
+  }
+
+  async #stopLocked(sb: Sandbox, signal: AbortSignal): Promise<void> {
+    await this.#hooks.stopAll(sb.id, signal);
+    await this.#release(sb, signal);
+    if (sb.state !== "notready") {
+      sb.state = "notready";
+      this.#db.update(sb);
+      logger().info({ name: sb.reservedName }, "sandbox stopped");
+    }
+  }
+
+  /** Undoes what a running pod holds besides its pinned namespaces and files (repeatable). */
+  async #release(sb: Sandbox, signal: AbortSignal): Promise<void> {
+    await this.cni.teardown(sb.id, signal);
+    if (sb.networkAttached) {
+      sb.networkAttached = false;
+      this.#db.update(sb);
+    }
+    if (!sb.hostIpc) await unmountAll(sb.shmPath);
+    if (sb.pidNsPath) await stopPidInit({ holderPid: sb.pidInit?.holderPid ?? 0, initPid: sb.pidInit?.initPid ?? 0, nsPath: sb.pidNsPath });
+  }
+
+  /** RemovePodSandbox: removes the pod's containers, stops it if needed, frees everything. Idempotent. */
+  async remove(id: string, signal: AbortSignal): Promise<void> {
+    const sb = this.#byId.get(id);
+    if (!sb || sb.state === "creating") return;
+    await withLogFields({ podSandboxId: id }, () =>
+      this.withLock(id, async () => {
+        if (!this.#byId.has(id)) return;
+        await this.#hooks.removeAll(sb.id, signal);
+        await this.#stopLocked(sb, signal);
+        await this.#destroy(sb);
+        logger().info({ name: sb.reservedName }, "sandbox removed");
+      }),
+    );
+  }
+
+  /** Unpins namespaces, removes the pod's dir, record and name. */
+  async #destroy(sb: Sandbox): Promise<void> {
+    await unpinNamespaces(sb.dir);
+    await unmountAll(sb.dir);
+    rmSync(sb.dir, { recursive: true, force: true });
+    this.#db.delete(sb.id);
+    this.#byId.delete(sb.id);
+    this.#names.release(sb.reservedName, sb.id);
+  }
+
+  /**
+   * Start-up recovery: loads every pod, rolls back those a crash caught in
+   * "creating", marks pods whose namespaces or init are gone not ready, and
+   * removes leftovers that have no record (pod dirs, CNI attachments).
+   */
+  async recover(): Promise<void> {
+    const log = logger();
+    await ensurePrivateDir(this.#root);
+    const signal = AbortSignal.timeout(120_000);
+    for (const sb of this.#db.all()) {
+      if (sb.state === "creating") {
+        log.warn({ podSandboxId: sb.id, name: sb.reservedName }, "rolling back a RunPodSandbox interrupted by a crash");
+        try {
+          await this.#release(sb, signal);
+          await this.#destroy(sb);
+        } catch (err) {
+          log.error({ err, podSandboxId: sb.id }, "rollback of an interrupted sandbox failed; keeping its record for the next start");
+          this.#byId.set(sb.id, sb);
+          this.#names.reserve(sb.reservedName, sb.id);
+        }
+        continue;
+      }
+      this.#byId.set(sb.id, sb);
+      this.#names.reserve(sb.reservedName, sb.id);
+      if (sb.state === "ready") {
+        const lost: string[] = [];
+        if (sb.netnsPath && !isPinned(sb.netnsPath)) lost.push("network namespace");
+        if (sb.ipcNsPath && !isPinned(sb.ipcNsPath)) lost.push("IPC namespace");
+        if (sb.pidNsPath && sb.pidInit && !pidInitAlive({ ...sb.pidInit, nsPath: sb.pidNsPath })) lost.push("PID namespace init");
+        if (lost.length) {
+          log.warn({ podSandboxId: sb.id, lost }, "sandbox lost its namespaces while berthd was down; marking it not ready");
+          sb.state = "notready";
+          this.#db.update(sb);
+        }
+      }
+    }
+    // Leftovers without a record: a crash between creating a resource and recording it cannot happen
+    // (the record comes first), but a record deleted before its dir was removed can.
+    if (existsSync(this.#root)) {
+      for (const name of readdirSync(this.#root)) {
+        if (this.#byId.has(name)) continue;
+        const dir = join(this.#root, name);
+        log.warn({ dir }, "removing a sandbox dir with no record");
+        if (existsSync(join(dir, "pid"))) await stopPidInit({ holderPid: 0, initPid: 0, nsPath: join(dir, "pid") });
+        await unpinNamespaces(dir);
+        await unmountAll(dir);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+    for (const id of this.cni.cachedIds()) {
+      if (this.#byId.has(id)) continue;
+      log.warn({ podSandboxId: id }, "releasing a CNI attachment with no sandbox record");
+      try {
+        await this.cni.teardown(id, signal);
+      } catch (err) {
+        log.error({ err, podSandboxId: id }, "CNI DEL of a leftover attachment failed");
+      }
+    }
+    log.info({ sandboxes: this.#byId.size }, "sandboxes recovered");
+  }
+}

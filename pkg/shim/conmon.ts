@@ -1,0 +1,197 @@
+import { spawn } from "node:child_process";
+import { closeSync, mkdirSync, openSync, readFileSync, constants, writeSync, existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
+import { logger } from "../log/index.js";
+import { joinCgroup, type CgroupInfo } from "../sys/index.js";
+import type { OciRuntime } from "./oci-runtime.js";
+import { processStartTime } from "./proc.js";
+
+export interface ConmonOptions {
+  conmonPath: string;
+  logLevel: "debug" | "info" | "warn" | "error";
+  cgroups: CgroupInfo;
+  systemdCgroup: boolean;
+}
+
+export interface ConmonCreateRequest {
+  id: string;
+  name: string;
+  runtime: OciRuntime;
+  bundle: string;
+  /** Where conmon writes `<id>` with the exit code. */
+  exitDir: string;
+  /** Per-container dir: conmon's `oom` marker and `exit` file. */
+  persistDir: string;
+  logPath: string;
+  tty: boolean;
+  stdin: boolean;
+  stdinOnce: boolean;
+  /** cgroupfs path the monitor joins (the pod's monitor group), undefined to stay put. */
+  monitorCgroup: string | undefined;
+  timeoutMs: number;
+}
+
+export interface ConmonCreated {
+  /** The container's init pid (host namespace). */
+  pid: number;
+  conmonPid: number;
+  conmonStartTime: string | undefined;
+}
+
+interface SyncMessage {
+  data?: number;
+  pid?: number;
+  message?: string;
+}
+
+function readSync(stream: Readable, timeoutMs: number): Promise<SyncMessage> {
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    const done = (err: Error | undefined, msg?: SyncMessage): void => {
+      clearTimeout(timer);
+      stream.removeAllListeners("data");
+      stream.removeAllListeners("end");
+      stream.removeAllListeners("error");
+      if (err) reject(err);
+      else resolve(msg as SyncMessage);
+    };
+    const timer = setTimeout(() => done(new Error(`no answer from conmon within ${timeoutMs} ms`)), timeoutMs);
+    stream.on("data", (chunk: Buffer) => {
+      buf += chunk.toString("utf8");
+      const nl = buf.indexOf("\n");
+      if (nl < 0) return;
+      try {
+        done(undefined, JSON.parse(buf.slice(0, nl)) as SyncMessage);
+      } catch (err) {
+        done(new Error(`conmon sent an unreadable sync message ${JSON.stringify(buf.slice(0, 200))}`, { cause: err }));
+      }
+    });
+    stream.on("end", () => done(new Error(buf.trim() === "" ? "conmon closed its sync pipe without an answer" : `conmon sent ${JSON.stringify(buf.slice(0, 200))}`)));
+    stream.on("error", (err) => done(err));
+  });
+}
+
+/**
+ * Starts one conmon for a container the way CRI-O does: conmon forks into the
+ * background, runs `<runtime> create`, and reports the container pid (or the
+ * runtime's error) as JSON on the sync pipe. Before it does anything it waits
+ * on the start pipe, so it can be moved into the pod's monitor cgroup first.
+ */
+export async function conmonCreate(opts: ConmonOptions, req: ConmonCreateRequest): Promise<ConmonCreated> {
+  mkdirSync(req.exitDir, { recursive: true });
+  mkdirSync(req.persistDir, { recursive: true });
+  const pidFile = join(req.bundle, "pidfile");
+  const conmonPidFile = join(req.bundle, "conmon.pid");
+  rmSync(pidFile, { force: true });
+  rmSync(conmonPidFile, { force: true });
+  const args = [
+    "--api-version", "1",
+    "-c", req.id,
+    "-u", req.id,
+    "-n", req.name,
+    "-r", req.runtime.path,
+    "-b", req.bundle,
+    "-p", pidFile,
+    "-P", conmonPidFile,
+    "-l", `k8s-file:${req.logPath}`,
+    "--exit-dir", req.exitDir,
+    "--persist-dir", req.persistDir,
+    "--socket-dir-path", join(req.bundle, "sock"),
+    "--full-attach",
+    "--log-level", opts.logLevel,
+    "--runtime-arg", `--root=${req.runtime.root}`,
+  ];
+  if (req.tty) args.push("-t");
+  if (req.stdin) args.push("-i");
+  if (req.stdin && !req.stdinOnce) args.push("--leave-stdin-open");
+  if (opts.systemdCgroup) args.push("-s");
+
+  const errFile = join(req.bundle, "conmon.stderr");
+  const errFd = openSync(errFile, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
+  let child;
+  try {
+    child = spawn(opts.conmonPath, args, {
+      cwd: req.bundle,
+      detached: true,
+      env: { ...process.env, _OCI_SYNCPIPE: "3", _OCI_STARTPIPE: "4" },
+      stdio: ["ignore", errFd, errFd, "pipe", "pipe"],
+    });
+  } finally {
+    closeSync(errFd);
+  }
+  const syncStream = child.stdio[3] as Readable;
+  const startStream = child.stdio[4] as Writable;
+  const exited = new Promise<number | null>((resolve) => {
+    child.once("exit", (code) => resolve(code));
+    child.once("error", () => resolve(-1));
+  });
+  const log = logger();
+  try {
+    if (child.pid === undefined) throw new Error(`cannot run conmon at ${opts.conmonPath}`);
+    if (req.monitorCgroup !== undefined) {
+      try {
+        joinCgroup(opts.cgroups, req.monitorCgroup, child.pid);
+      } catch (err) {
+        log.warn({ containerId: req.id, cgroup: req.monitorCgroup, err }, "cannot move conmon into the pod's monitor cgroup");
+      }
+    }
+    const syncPromise = readSync(syncStream, req.timeoutMs);
+    startStream.write("0");
+    const first = await Promise.race([syncPromise, exited.then((code) => ({ exited: code }))]);
+    let msg: SyncMessage;
+    if ("exited" in first) {
+      if (first.exited !== 0) {
+        throw new Error(`conmon exited with ${first.exited}: ${readTail(errFile)}`);
+      }
+      msg = await syncPromise;
+    } else msg = first;
+    const pid = msg.data ?? msg.pid ?? -1;
+    if (pid <= 0) {
+      throw new Error(`${req.runtime.name} create failed: ${msg.message ?? readTail(errFile) ?? "no message"}`);
+    }
+    const conmonPid = Number(readFileSync(conmonPidFile, "utf8").trim());
+    return { pid, conmonPid, conmonStartTime: processStartTime(conmonPid) };
+  } catch (err) {
+    // Leave nothing running: the daemonized conmon (if any) dies with this create.
+    try {
+      if (existsSync(conmonPidFile)) process.kill(Number(readFileSync(conmonPidFile, "utf8").trim()), "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+    throw err;
+  } finally {
+    syncStream.destroy();
+    startStream.destroy();
+    child.unref();
+  }
+}
+
+function readTail(file: string): string {
+  try {
+    const text = readFileSync(file, "utf8").trim();
+    return text.slice(-2000);
+  } catch {
+    return "";
+  }
+}
+
+/** Asks conmon (through its control fifo) to reopen the container log file. */
+export function conmonReopenLog(bundle: string): void {
+  writeCtl(bundle, "2 0 0\n");
+}
+
+/** Tells conmon (through its control fifo) the terminal size. */
+export function conmonResize(bundle: string, height: number, width: number): void {
+  writeCtl(bundle, `1 ${height} ${width}\n`);
+}
+
+function writeCtl(bundle: string, line: string): void {
+  // Non-blocking: with conmon gone there is no reader and open fails (ENXIO) instead of hanging.
+  const fd = openSync(join(bundle, "ctl"), constants.O_WRONLY | constants.O_NONBLOCK);
+  try {
+    writeSync(fd, line);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,38 @@
+import { readFileSync } from "node:fs";
+
+/** The start time of a process (field 22 of /proc/PID/stat, clock ticks since boot), undefined if gone. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether pid still runs and is the same process (same start time) as when recorded. */
+export function processAlive(pid: number, startTime: string | undefined): boolean {
+  if (pid <= 0) return false;
+  const now = processStartTime(pid);
+  if (now === undefined) return false;
+  if (startTime !== undefined && now !== startTime) return false;
+  try {
+    const state = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const s = state.slice(state.lastIndexOf(")") + 2, state.lastIndexOf(")") + 3);
+    return s !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** Proportional set size of a process in bytes (/proc/PID/smaps_rollup), undefined if gone. */
+export function processPss(pid: number): number | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+    const m = /^Pss:\s+(\d+) kB/m.exec(text);
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,160 @@
+// Entry point of the worker thread that applies one layer: read the blob,
+// decompress, hash the uncompressed stream, extract into the diff directory,
+// check the digest against the diff ID, flush the filesystem, measure the
+// result. Everything here may block: it blocks this worker, never berthd's
+// event loop. The main thread asks it to stop through a shared flag.
+
+import { createHash } from "node:crypto";
+import { closeSync, createReadStream, lstatSync, openSync, readdirSync } from "node:fs";
+import { pipeline } from "node:stream/promises";
+import { parentPort, workerData } from "node:worker_threads";
+import { createGunzip } from "node:zlib";
+import { Decompress as ZstdDecompress } from "fzstd";
+import { syncfs } from "../sys/index.js";
+import { LayerApplier, LayerContentError, LayerIoError } from "./layer-applier.js";
+import { TarFormatError, TarReader } from "./tar-reader.js";
+import type { ApplyRequest, WorkerReply, WorkerRequest } from "./worker-protocol.js";
+
+class Aborted extends Error {
+  override readonly name = "Aborted";
+}
+
+const READ_CHUNK = 1 << 20;
+
+class DecompressError extends Error {
+  override readonly name = "DecompressError";
+}
+
+function isOurs(err: unknown): boolean {
+  return err instanceof Aborted || err instanceof LayerContentError || err instanceof TarFormatError || err instanceof LayerIoError || (err as NodeJS.ErrnoException).syscall !== undefined;
+}
+
+async function forEachChunk(req: ApplyRequest, onChunk: (c: Uint8Array) => void): Promise<void> {
+  const file = createReadStream(req.blobPath, { highWaterMark: READ_CHUNK });
+  switch (req.compression) {
+    case "none":
+      for await (const c of file) onChunk(c as Buffer);
+      return;
+    case "gzip":
+      // pipeline reports an AbortError when the consumer throws: keep the consumer's own error
+      let consumerError: unknown;
+      try {
+        await pipeline(file, createGunzip({ chunkSize: 256 * 1024 }), async (source: AsyncIterable<Buffer>) => {
+          try {
+            for await (const c of source) onChunk(c);
+          } catch (err) {
+            consumerError = err;
+            throw err;
+          }
+        });
+      } catch (err) {
+        if (consumerError !== undefined) throw consumerError;
+        const code = (err as NodeJS.ErrnoException).code;
+        if (typeof code === "string" && code.startsWith("Z_")) {
+          throw new DecompressError(`layer ${req.layerName}: gzip stream is corrupt or truncated: ${(err as Error).message}`, { cause: err });
+        }
+        throw err;
+      }
+      return;
+    case "zstd": {
+      const d = new ZstdDecompress((c) => onChunk(c));
+      const push = (c: Uint8Array, final: boolean): void => {
+        try {
+          d.push(c, final);
+        } catch (err) {
+          if (isOurs(err)) throw err;
+          throw new DecompressError(`layer ${req.layerName}: zstd stream is corrupt or truncated: ${(err as Error).message}`, { cause: err });
+        }
+      };
+      for await (const c of file) push(c as Buffer, false);
+      push(new Uint8Array(0), true);
+      return;
+    }
+  }
+}
+
+function usage(dir: string): { bytes: number; inodes: number } {
+  const seen = new Set<string>();
+  let bytes = 0;
+  let inodes = 0;
+  const walk = (p: string): void => {
+    const st = lstatSync(p);
+    if (st.nlink > 1 && !st.isDirectory()) {
+      const key = `${st.dev}:${st.ino}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+    }
+    inodes++;
+    bytes += st.blocks * 512;
+    if (st.isDirectory()) for (const name of readdirSync(p)) walk(`${p}/${name}`);
+  };
+  walk(dir);
+  return { bytes, inodes };
+}
+
+async function apply(req: ApplyRequest, stop: Int32Array): Promise<WorkerReply> {
+  const started = performance.now();
+  const hash = createHash("sha256");
+  const applier = new LayerApplier({ root: req.dir, lowers: req.lowers, layer: req.layerName });
+  const reader = new TarReader(applier);
+  let tarBytes = 0;
+  try {
+    await forEachChunk(req, (c) => {
+      if (Atomics.load(stop, 0) !== 0) throw new Aborted("apply aborted");
+      hash.update(c);
+      tarBytes += c.byteLength;
+      reader.push(c);
+    });
+    if (tarBytes > 0 || req.compression !== "none") reader.finish();
+    applier.finish();
+  } finally {
+    applier.abort();
+  }
+  const digest = `sha256:${hash.digest("hex")}`;
+  if (digest !== req.diffId) {
+    throw new LayerContentError(`layer ${req.layerName}: uncompressed digest ${digest} does not match diff_id ${req.diffId}`);
+  }
+  const extractMs = performance.now() - started;
+  if (req.sync) {
+    const fd = openSync(req.dir, "r");
+    try {
+      syncfs(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  const du = usage(req.dir);
+  return {
+    ok: true,
+    result: {
+      tarBytes,
+      diskBytes: du.bytes,
+      inodes: du.inodes,
+      entries: applier.stats.entries,
+      whiteouts: applier.stats.whiteouts,
+      opaques: applier.stats.opaques,
+      skippedXattrs: applier.stats.skippedXattrs,
+      extractMs: Math.round(extractMs),
+      totalMs: Math.round(performance.now() - started),
+    },
+  };
+}
+
+function classify(err: unknown): WorkerReply {
+  const e = err as NodeJS.ErrnoException;
+  const message = e instanceof Error ? e.message : String(err);
+  if (err instanceof Aborted) return { ok: false, kind: "aborted", message };
+  if (err instanceof LayerContentError || err instanceof TarFormatError || err instanceof DecompressError) {
+    return { ok: false, kind: "invalid", message };
+  }
+  if (e.code === "ENOSPC" || e.code === "EDQUOT") return { ok: false, kind: "no-space", message };
+  if (e.code === "ENOENT" && e.path === (workerData as WorkerRequest).blobPath) return { ok: false, kind: "blob-missing", message };
+  return { ok: false, kind: "io", message };
+}
+
+const req = workerData as WorkerRequest;
+const stop = new Int32Array(req.stop);
+apply(req, stop).then(
+  (reply) => parentPort?.postMessage(reply),
+  (err: unknown) => parentPort?.postMessage(classify(err)),
+);

@@ -1,0 +1,350 @@
+// Writes the entries of one layer into its own diff directory (the overlay
+// upper of that layer), synchronously: it runs inside the apply worker.
+//
+// Confinement follows containerd: every name is cleaned as if rooted at the
+// diff directory, the parent directories are resolved component by component
+// inside the root (a symlink is read and followed as if the root were "/"),
+// the final component itself is never followed, and hard link targets are
+// resolved the same way and must already exist in this layer. OCI whiteouts
+// become overlay whiteouts: ".wh.name" a 0/0 character device, ".wh..wh..opq"
+// the xattr trusted.overlay.opaque=y on the directory.
+
+import {
+  chmodSync,
+  closeSync,
+  constants as fsConstants,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeSync,
+  type Stats,
+} from "node:fs";
+import { posix } from "node:path";
+import { S_IFBLK, S_IFCHR, S_IFIFO, lsetxattr, makedev, mknod, llistxattr, lgetxattr } from "../sys/index.js";
+import type { TarHeader, TarSink } from "./tar-reader.js";
+
+export const WHITEOUT_PREFIX = ".wh.";
+export const WHITEOUT_META_PREFIX = ".wh..wh.";
+export const OPAQUE_WHITEOUT = ".wh..wh..opq";
+export const OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque";
+
+const MAX_SYMLINKS = 255;
+
+/** The layer's content is not acceptable (escapes, bad whiteouts, dangling hard links). */
+export class LayerContentError extends Error {
+  override readonly name = "LayerContentError";
+}
+
+/** A filesystem operation failed while writing an entry; `code` keeps the errno name. */
+export class LayerIoError extends Error {
+  override readonly name = "LayerIoError";
+  readonly code: string | undefined;
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+    this.code = (cause as NodeJS.ErrnoException).code;
+  }
+}
+
+export interface ApplierOptions {
+  /** The diff directory being filled (absolute, no trailing slash). */
+  root: string;
+  /** Diff directories of the parent chain, topmost first: attributes of implied directories come from them. */
+  lowers: readonly string[];
+  /** How errors name the layer (its digest). */
+  layer: string;
+}
+
+export interface ApplierStats {
+  entries: number;
+  whiteouts: number;
+  opaques: number;
+  skippedXattrs: number;
+}
+
+function lstatOrUndefined(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw err;
+  }
+}
+
+function splitRel(rel: string): string[] {
+  return rel.split("/").filter((p) => p !== "" && p !== ".");
+}
+
+/**
+ * Resolves `rel` inside `root`, following symlinks as if `root` were "/":
+ * absolute link targets restart at root, ".." never climbs above it. The
+ * result is absolute and below (or equal to) root; components that do not
+ * exist are kept as they are.
+ */
+export function resolveInRoot(root: string, rel: string): string {
+  let todo = splitRel(rel);
+  const done: string[] = [];
+  let links = 0;
+  while (todo.length > 0) {
+    const part = todo.shift() as string;
+    if (part === "..") {
+      done.pop();
+      continue;
+    }
+    const full = `${root}/${[...done, part].join("/")}`;
+    const st = lstatOrUndefined(full);
+    if (st?.isSymbolicLink()) {
+      if (++links > MAX_SYMLINKS) throw new LayerContentError(`too many levels of symbolic links resolving ${JSON.stringify(rel)}`);
+      const target = readlinkSync(full);
+      if (target.startsWith("/")) done.length = 0;
+      todo = [...splitRel(target), ...todo];
+      continue;
+    }
+    done.push(part);
+  }
+  return done.length === 0 ? root : `${root}/${done.join("/")}`;
+}
+
+export class LayerApplier implements TarSink {
+  readonly #root: string;
+  readonly #lowers: readonly string[];
+  readonly #layer: string;
+  /** Parent (relative, as written) → its resolved absolute path, known to be a real directory. */
+  readonly #dirCache = new Map<string, string>();
+  /** Directories whose times are set at the end (creating entries in them changes their mtime). */
+  readonly #dirTimes: Array<{ path: string; atime: number; mtime: number }> = [];
+  #fd: number | undefined;
+  #file: { path: string; h: TarHeader; written: number } | undefined;
+  readonly stats: ApplierStats = { entries: 0, whiteouts: 0, opaques: 0, skippedXattrs: 0 };
+
+  constructor(opts: ApplierOptions) {
+    this.#root = opts.root;
+    this.#lowers = opts.lowers;
+    this.#layer = opts.layer;
+  }
+
+  #fail(h: TarHeader, what: string, cause?: unknown): LayerContentError {
+    return new LayerContentError(`layer ${this.#layer}: entry ${JSON.stringify(h.name)}: ${what}`, cause === undefined ? undefined : { cause });
+  }
+
+  entry(h: TarHeader): void {
+    this.stats.entries++;
+    try {
+      this.#entry(h);
+    } catch (err) {
+      if (err instanceof LayerContentError) throw err;
+      throw new LayerIoError(`layer ${this.#layer}: entry ${JSON.stringify(h.name)}: ${(err as Error).message}`, err);
+    }
+  }
+
+  #entry(h: TarHeader): void {
+    const rel = posix.normalize(`/${h.name}`).replace(/^\/+/, "").replace(/\/+$/, "");
+    if (rel === "" || rel === ".") return; // the root itself: the diff dir keeps its own attributes
+    const slash = rel.lastIndexOf("/");
+    const parentRel = slash < 0 ? "" : rel.slice(0, slash);
+    const base = rel.slice(slash + 1);
+
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      const parent = this.#parentDir(parentRel);
+      if (base === OPAQUE_WHITEOUT) {
+        lsetxattr(parent, OVERLAY_OPAQUE_XATTR, Buffer.from("y"));
+        this.stats.opaques++;
+        return;
+      }
+      if (base.startsWith(WHITEOUT_META_PREFIX)) return; // other AUFS metadata (.wh..wh.plnk …): nothing to apply
+      const original = base.slice(WHITEOUT_PREFIX.length);
+      if (original === "" || original === "." || original === "..") throw this.#fail(h, "invalid whiteout name");
+      const target = `${parent}/${original}`;
+      this.#removeExisting(target);
+      mknod(target, S_IFCHR, 0n);
+      lchownSync(target, h.uid, h.gid);
+      this.stats.whiteouts++;
+      return;
+    }
+
+    const parent = this.#parentDir(parentRel);
+    const path = `${parent}/${base}`;
+    const existing = lstatOrUndefined(path);
+    if (existing && !(existing.isDirectory() && h.type === "dir")) this.#removeExisting(path);
+
+    switch (h.type) {
+      case "dir":
+        if (!existing?.isDirectory()) mkdirSync(path, { mode: 0o700 });
+        this.#dirCache.set(rel, path);
+        break;
+      case "file":
+        this.#fd = openSync(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
+        this.#file = { path, h, written: 0 };
+        return; // metadata once the body is written
+      case "symlink":
+        symlinkSync(h.linkname, path);
+        break;
+      case "link":
+        linkSync(this.#hardlinkTarget(h), path);
+        break;
+      case "char":
+        mknod(path, S_IFCHR | h.mode, makedev(h.devmajor, h.devminor));
+        break;
+      case "block":
+        mknod(path, S_IFBLK | h.mode, makedev(h.devmajor, h.devminor));
+        break;
+      case "fifo":
+        mknod(path, S_IFIFO | h.mode, 0n);
+        break;
+    }
+    this.#metadata(path, h);
+  }
+
+  data(chunk: Uint8Array): void {
+    const fd = this.#fd;
+    const file = this.#file;
+    if (fd === undefined || file === undefined) return;
+    let off = 0;
+    try {
+      while (off < chunk.byteLength) off += writeSync(fd, chunk, off, chunk.byteLength - off);
+    } catch (err) {
+      throw new LayerIoError(`layer ${this.#layer}: entry ${JSON.stringify(file.h.name)}: ${(err as Error).message}`, err);
+    }
+    file.written += chunk.byteLength;
+  }
+
+  end(): void {
+    const fd = this.#fd;
+    const file = this.#file;
+    if (fd === undefined || file === undefined) return;
+    this.#fd = undefined;
+    this.#file = undefined;
+    try {
+      closeSync(fd);
+      this.#metadata(file.path, file.h);
+    } catch (err) {
+      throw new LayerIoError(`layer ${this.#layer}: entry ${JSON.stringify(file.h.name)}: ${(err as Error).message}`, err);
+    }
+  }
+
+  /** Closes a file left open by an error. */
+  abort(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
+    this.#file = undefined;
+  }
+
+  /** Sets the deferred directory times; call after the last entry. */
+  finish(): void {
+    for (const d of this.#dirTimes) {
+      try {
+        lutimesSync(d.path, d.atime, d.mtime);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      }
+    }
+  }
+
+  #removeExisting(path: string): void {
+    if (lstatOrUndefined(path) === undefined) return;
+    rmSync(path, { recursive: true, force: true });
+    this.#dirCache.clear();
+  }
+
+  #metadata(path: string, h: TarHeader): void {
+    lchownSync(path, h.uid, h.gid);
+    for (const [name, value] of h.xattrs) {
+      // only the whiteout conversion may write overlay's own attributes
+      if (name.startsWith("trusted.overlay.")) {
+        this.stats.skippedXattrs++;
+        continue;
+      }
+      try {
+        lsetxattr(path, name, value);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        const plain = h.type === "file" || h.type === "dir" || h.type === "link";
+        if (code === "ENOTSUP" || (code === "EPERM" && name.startsWith("user.") && !plain)) {
+          this.stats.skippedXattrs++;
+          continue;
+        }
+        throw err;
+      }
+    }
+    const atime = h.atime ?? h.mtime;
+    if (h.type === "symlink") {
+      lutimesSync(path, atime, h.mtime);
+      return;
+    }
+    // after chown, which clears setuid/setgid
+    chmodSync(path, h.mode);
+    if (h.type === "dir") this.#dirTimes.push({ path, atime, mtime: h.mtime });
+    else lutimesSync(path, atime, h.mtime);
+  }
+
+  /** Resolves a parent directory inside the root and creates what is missing. */
+  #parentDir(parentRel: string): string {
+    if (parentRel === "") return this.#root;
+    const cached = this.#dirCache.get(parentRel);
+    if (cached !== undefined) return cached;
+    const abs = resolveInRoot(this.#root, parentRel);
+    this.#mkparents(abs);
+    this.#dirCache.set(parentRel, abs);
+    return abs;
+  }
+
+  #mkparents(abs: string): void {
+    if (abs === this.#root) return;
+    const parts = abs.slice(this.#root.length + 1).split("/");
+    let cur = this.#root;
+    for (const part of parts) {
+      cur = `${cur}/${part}`;
+      const st = lstatOrUndefined(cur);
+      if (st?.isDirectory()) continue;
+      if (st) throw new LayerContentError(`layer ${this.#layer}: ${JSON.stringify(cur.slice(this.#root.length))} is not a directory`);
+      mkdirSync(cur, { mode: 0o755 });
+      this.#copyFromLower(cur.slice(this.#root.length + 1), cur);
+    }
+  }
+
+  /** An implied directory takes the attributes the same directory has in the layers below. */
+  #copyFromLower(rel: string, path: string): void {
+    for (const lower of this.#lowers) {
+      const lp = resolveInRoot(lower, rel);
+      const st = lstatOrUndefined(lp);
+      if (st === undefined) continue;
+      if (!st.isDirectory()) return; // replaced or whited out below: keep the defaults
+      lchownSync(path, st.uid, st.gid);
+      chmodSync(path, st.mode & 0o7777);
+      for (const name of llistxattr(lp)) {
+        if (name.startsWith("trusted.overlay.")) continue;
+        const v = lgetxattr(lp, name);
+        if (v !== undefined) lsetxattr(path, name, v);
+      }
+      this.#dirTimes.push({ path, atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000 });
+      return;
+    }
+  }
+
+  #hardlinkTarget(h: TarHeader): string {
+    const raw = h.linkname;
+    if (raw === "") throw this.#fail(h, "hard link has no target");
+    const lexical = posix.normalize(raw);
+    if (!raw.startsWith("/") && (lexical === ".." || lexical.startsWith("../"))) {
+      throw this.#fail(h, `hard link target ${JSON.stringify(raw)} lies outside the snapshot`);
+    }
+    const rel = posix.normalize(`/${raw}`).replace(/^\/+/, "").replace(/\/+$/, "");
+    if (rel === "" || rel === ".") throw this.#fail(h, `hard link target ${JSON.stringify(raw)} is the root directory`);
+    const slash = rel.lastIndexOf("/");
+    const parent = slash < 0 ? this.#root : resolveInRoot(this.#root, rel.slice(0, slash));
+    const target = `${parent}/${rel.slice(slash + 1)}`;
+    if (target !== this.#root && !target.startsWith(`${this.#root}/`)) {
+      throw this.#fail(h, `hard link target ${JSON.stringify(raw)} lies outside the snapshot`);
+    }
+    const st = lstatOrUndefined(target);
+    if (st === undefined) throw this.#fail(h, `hard link target ${JSON.stringify(raw)} is not in the layer`);
+    if (st.isDirectory()) throw this.#fail(h, `hard link target ${JSON.stringify(raw)} is a directory`);
+    return target;
+  }
+}

@@ -1,0 +1,149 @@
+import { createRequire } from "node:module";
+import { constants as osConstants } from "node:os";
+
+// Filesystem system calls Node's fs module does not offer (mknod, xattrs,
+// syncfs, mount, umount2), called through koffi. Safe to use from worker
+// threads: each thread loads its own bindings, and errno is read on the
+// calling thread right after the call.
+
+interface Koffi {
+  load(path: string): { func(decl: string): (...args: unknown[]) => number };
+  errno(): number;
+}
+
+interface Libc {
+  mknod: (path: string, mode: number, dev: bigint) => number;
+  lsetxattr: (path: string, name: string, value: Buffer, size: number, flags: number) => number;
+  lgetxattr: (path: string, name: string, value: Buffer | null, size: number) => number;
+  llistxattr: (path: string, list: Buffer | null, size: number) => number;
+  syncfs: (fd: number) => number;
+  mount: (source: string | null, target: string, fstype: string | null, flags: bigint, data: string | null) => number;
+  umount2: (target: string, flags: number) => number;
+}
+
+let cached: { koffi: Koffi; libc: Libc } | undefined;
+
+function libc(): { koffi: Koffi; libc: Libc } {
+  if (cached) return cached;
+  const require = createRequire(import.meta.url);
+  const koffi = require("koffi") as Koffi;
+  const lib = koffi.load("libc.so.6");
+  const bound = {
+    mknod: lib.func("int mknod(const char *path, uint32_t mode, uint64_t dev)"),
+    lsetxattr: lib.func("int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)"),
+    lgetxattr: lib.func("intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)"),
+    llistxattr: lib.func("intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)"),
+    syncfs: lib.func("int syncfs(int fd)"),
+    mount: lib.func("int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)"),
+    umount2: lib.func("int umount2(const char *target, int flags)"),
+  } as unknown as Libc;
+  cached = { koffi, libc: bound };
+  return cached;
+}
+
+const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
+
+/** An error shaped like Node's fs errors (code, errno, syscall, path). */
+export class SyscallError extends Error {
+  readonly code: string;
+  readonly errno: number;
+  constructor(
+    readonly syscall: string,
+    errno: number,
+    readonly path?: string,
+  ) {
+    const code = errnoNames.get(errno) ?? `E${errno}`;
+    super(`${syscall}${path !== undefined ? ` ${JSON.stringify(path)}` : ""}: ${code}`);
+    this.name = "SyscallError";
+    this.code = code;
+    this.errno = errno;
+  }
+}
+
+function check(ret: number, syscall: string, path?: string): number {
+  if (ret < 0) throw new SyscallError(syscall, libc().koffi.errno(), path);
+  return ret;
+}
+
+export const S_IFIFO = 0o010000;
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+
+/** glibc's makedev(3). */
+export function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major >>> 0);
+  const mi = BigInt(minor >>> 0);
+  return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);
+}
+
+/** mknod(2): creates a device node or fifo; `mode` includes the S_IF* type bits. */
+export function mknod(path: string, mode: number, dev: bigint = 0n): void {
+  check(libc().libc.mknod(path, mode, dev), "mknod", path);
+}
+
+/** lsetxattr(2): sets an extended attribute without following a final symlink. */
+export function lsetxattr(path: string, name: string, value: Uint8Array): void {
+  const buf = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  check(libc().libc.lsetxattr(path, name, buf, buf.byteLength, 0), "lsetxattr", path);
+}
+
+/** lgetxattr(2): the value of one attribute, or undefined when the file has none by that name. */
+export function lgetxattr(path: string, name: string): Buffer | undefined {
+  const { libc: c, koffi } = libc();
+  for (;;) {
+    const size = c.lgetxattr(path, name, null, 0);
+    if (size < 0) {
+      const e = koffi.errno();
+      if (errnoNames.get(e) === "ENODATA") return undefined;
+      throw new SyscallError("lgetxattr", e, path);
+    }
+    const buf = Buffer.alloc(size);
+    const got = c.lgetxattr(path, name, buf, size);
+    if (got >= 0) return buf.subarray(0, got);
+    const e = koffi.errno();
+    if (errnoNames.get(e) !== "ERANGE") throw new SyscallError("lgetxattr", e, path);
+  }
+}
+
+/** llistxattr(2): the names of a file's extended attributes (empty when the filesystem has none). */
+export function llistxattr(path: string): string[] {
+  const { libc: c, koffi } = libc();
+  for (;;) {
+    const size = c.llistxattr(path, null, 0);
+    if (size < 0) {
+      const e = koffi.errno();
+      if (errnoNames.get(e) === "ENOTSUP") return [];
+      throw new SyscallError("llistxattr", e, path);
+    }
+    if (size === 0) return [];
+    const buf = Buffer.alloc(size);
+    const got = c.llistxattr(path, buf, size);
+    if (got >= 0) return buf.subarray(0, got).toString("latin1").split("\0").filter((n) => n !== "");
+    const e = koffi.errno();
+    if (errnoNames.get(e) !== "ERANGE") throw new SyscallError("llistxattr", e, path);
+  }
+}
+
+/** syncfs(2): flushes the filesystem that holds the open file descriptor. */
+export function syncfs(fd: number): void {
+  check(libc().libc.syncfs(fd), "syncfs");
+}
+
+export const MS_RDONLY = 0x1;
+export const MS_NOSUID = 0x2;
+export const MS_NODEV = 0x4;
+export const MS_NOEXEC = 0x8;
+export const MS_REMOUNT = 0x20;
+export const MS_BIND = 0x1000;
+export const MS_REC = 0x4000;
+export const MNT_DETACH = 0x2;
+
+/** mount(2). */
+export function mountSyscall(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void {
+  check(libc().libc.mount(source, target, fstype, BigInt(flags), data), "mount", target);
+}
+
+/** umount2(2). */
+export function umount2(target: string, flags: number): void {
+  check(libc().libc.umount2(target, flags), "umount2", target);
+}

@@ -1,0 +1,91 @@
+import { spawn } from "node:child_process";
+import { logger } from "../log/index.js";
+
+export interface CaptureOptions {
+  /** Bytes kept per stream; the rest is read and dropped so the process never blocks. */
+  maxBytes: number;
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** After this many ms `onTimeout` runs (it should make the process end). */
+  timeoutMs?: number;
+  onTimeout?: () => void;
+  signal?: AbortSignal;
+}
+
+export interface CaptureResult {
+  exitCode: number;
+  stdout: Buffer;
+  stderr: Buffer;
+  timedOut: boolean;
+  truncated: boolean;
+}
+
+class Capped {
+  readonly #chunks: Buffer[] = [];
+  #size = 0;
+  truncated = false;
+  constructor(private readonly max: number) {}
+  push(b: Buffer): void {
+    const room = this.max - this.#size;
+    if (room <= 0) {
+      this.truncated = true;
+      return;
+    }
+    const take = b.length > room ? b.subarray(0, room) : b;
+    if (take.length < b.length) this.truncated = true;
+    this.#chunks.push(take);
+    this.#size += take.length;
+  }
+  get buffer(): Buffer {
+    return Buffer.concat(this.#chunks);
+  }
+}
+
+/**
+ * Runs a command and captures stdout/stderr up to maxBytes each while draining
+ * the rest (for exec in containers, whose output size we do not control).
+ * Exit by signal N reports 128+N, as a shell would.
+ */
+export function runCapture(file: string, args: readonly string[], opts: CaptureOptions): Promise<CaptureResult> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: opts.env ? { ...process.env, ...opts.env } : process.env,
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    });
+    const out = new Capped(opts.maxBytes);
+    const err = new Capped(opts.maxBytes);
+    child.stdout.on("data", (b: Buffer) => out.push(b));
+    child.stderr.on("data", (b: Buffer) => err.push(b));
+    let timedOut = false;
+    const timer =
+      opts.timeoutMs !== undefined && opts.timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            opts.onTimeout?.();
+          }, opts.timeoutMs)
+        : undefined;
+    const onAbort = (): void => {
+      child.kill("SIGKILL");
+    };
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    child.on("error", (e) => {
+      if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+      reject(e);
+    });
+    child.on("close", (code, sig) => {
+      if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+      const exitCode = code ?? (sig ? 128 + (signalNumber(sig) ?? 9) : 255);
+      logger().debug({ argv: [file, ...args], exitCode, timedOut, durationMs: Math.round(performance.now() - started) }, "captured command ran");
+      resolve({ exitCode, stdout: out.buffer, stderr: err.buffer, timedOut, truncated: out.truncated || err.truncated });
+    });
+  });
+}
+
+function signalNumber(sig: NodeJS.Signals): number | undefined {
+  const map: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGUSR1: 10, SIGUSR2: 12, SIGPIPE: 13, SIGABRT: 6, SIGSEGV: 11 };
+  return map[sig];
+}

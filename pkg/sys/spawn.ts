@@ -1,0 +1,54 @@
+import { spawn } from "node:child_process";
+import { readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { logger } from "../log/index.js";
+
+/**
+ * Starts a long-lived process in its own session, detached from berthd (it
+ * survives a berthd restart or kill -9). Returns its pid.
+ */
+export function spawnDetached(file: string, args: readonly string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { detached: true, stdio: "ignore" });
+    child.once("error", (err) => reject(new Error(`cannot start ${file}: ${err.message}`, { cause: err })));
+    child.once("spawn", () => {
+      logger().debug({ argv: [file, ...args], pid: child.pid }, "started detached process");
+      child.unref();
+      if (child.pid === undefined) reject(new Error(`cannot start ${file}: no pid`));
+      else resolve(child.pid);
+    });
+  });
+}
+
+/** The direct children of a process (from /proc/PID/task/*\/children). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const s = readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim();
+      if (s) out.push(...s.split(/\s+/).map(Number));
+    }
+  } catch {
+    // gone
+  }
+  return out;
+}
+
+/** The namespace a process is in, e.g. "pid:[4026532177]", or undefined when it is gone. */
+export function namespaceOf(pid: number, kind: string): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/${kind}`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when the process exists and is not a zombie. */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
