@@ -3,6 +3,7 @@ import type { ImageService } from "../image/index.js";
 import type { MetadataStore } from "../store/index.js";
 import type { CgroupInfo } from "../sys/index.js";
 import type { RuntimeCore } from "../runtime/index.js";
+import type { StatsProvider } from "./stats-convert.js";
 
 /** What the CRI handlers need from the rest of the daemon (built in cmd/berthd/daemon.ts). */
 export interface CriDeps {
@@ -15,4 +16,6 @@ export interface CriDeps {
   runtime: RuntimeCore;
   /** Images: pull, list, status, remove, fs info; `images.get(ref)` for container creation. */
   images: ImageService;
+  /** Container and pod stats from the background collector's cache. */
+  stats: StatsProvider;
 }

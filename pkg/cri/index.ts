@@ -4,3 +4,4 @@ export { CriClient, type RuntimeApi, type ImageApi, type CallOpts } from "./clie
 export { messageTypesOf } from "./messages.js";
 export type { CriDeps } from "./deps.js";
 export { cgroupDriverOf } from "./runtime-config.js";
+export { runtimeStatsSource } from "./stats-source.js";

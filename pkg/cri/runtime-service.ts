@@ -16,6 +16,9 @@ import { containerStatus } from "./container-status.js";
 import { listContainers } from "./container-list.js";
 import { execSync } from "./container-exec-sync.js";
 import { reopenContainerLog } from "./container-reopen-log.js";
+import { containerStats, listContainerStats } from "./stats-container.js";
+import { podSandboxStats, listPodSandboxStats } from "./stats-pod.js";
+import { listMetricDescriptors, listPodSandboxMetrics } from "./stats-metrics.js";
 
 /** The RuntimeService methods berth implements; the rest answer UNIMPLEMENTED. */
 export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
@@ -36,5 +39,11 @@ export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
     listContainers: listContainers(deps),
     execSync: execSync(deps),
     reopenContainerLog: reopenContainerLog(deps),
+    containerStats: containerStats(deps.stats),
+    listContainerStats: listContainerStats(deps.stats),
+    podSandboxStats: podSandboxStats(deps.stats),
+    listPodSandboxStats: listPodSandboxStats(deps.stats),
+    listMetricDescriptors: listMetricDescriptors(),
+    listPodSandboxMetrics: listPodSandboxMetrics(deps.stats),
   };
 }
