@@ -8,9 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData } from "@grpc/grpc-js";
 import { ListContainerStatsResponse, RuntimeServiceService, type ListContainerStatsRequest } from "../../api/gen/cri/v1/api.js";
-import { CriClient } from "../../pkg/cri/client.js";
-import { InflightTracker, ReadinessGate, unary } from "../../pkg/cri/instrument.js";
-import { listContainerStats } from "../../pkg/cri/stats-container.js";
+import { CriClient, listContainerStats } from "../../pkg/cri/index.js";
 import { setRootLogger } from "../../pkg/log/index.js";
 import { StatsCollector, detectCgroupLayout, readNetDevViaNsenter, readNetDevViaPids, type StatsContainerInfo } from "../../pkg/stats/index.js";
 
@@ -99,10 +97,13 @@ async function main(): Promise<void> {
   // Over a real gRPC unix socket, as kubelet calls it.
   const dir = mkdtempSync(join(tmpdir(), "berth-bench-"));
   const socket = join(dir, "s.sock");
-  const gate = new ReadinessGate();
-  gate.open();
   const server = new Server();
-  const handler = unary<ListContainerStatsRequest, ListContainerStatsResponse>({ service: "runtime", gate, inflight: new InflightTracker() }, "ListContainerStats", async (req, ctx) => ListContainerStatsResponse.fromPartial(await h(req, ctx)));
+  const handler = (call: ServerUnaryCall<ListContainerStatsRequest, ListContainerStatsResponse>, cb: sendUnaryData<ListContainerStatsResponse>): void => {
+    h(call.request, { signal: new AbortController().signal, reqId: "b", method: "ListContainerStats" }).then(
+      (r) => cb(null, ListContainerStatsResponse.fromPartial(r)),
+      (e: Error) => cb(e),
+    );
+  };
   server.addService({ listContainerStats: RuntimeServiceService.listContainerStats }, { listContainerStats: handler as (call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => void });
   await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socket}`, ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())));
   const client = new CriClient(socket);
