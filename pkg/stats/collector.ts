@@ -26,7 +26,7 @@ export interface StatsCollectorOptions {
   intervalSeconds: number;
   /** Override of the period in ms (tests, benchmarks). */
   intervalMs?: number;
-  /** How often writable layers are walked, ms (default: 3 × interval, at least 30 s). */
+  /** How often writable layers are walked, ms (default: 3 × interval). */
   diskIntervalMs?: number;
   /** Bound of one writable-layer walk, entries (default 1,000,000). */
   diskMaxEntries?: number;
@@ -80,7 +80,7 @@ export class StatsCollector {
     this.#source = opts.source;
     this.#layout = opts.layout ?? detectCgroupLayout();
     this.#intervalMs = opts.intervalMs ?? opts.intervalSeconds * 1000;
-    this.#diskIntervalMs = opts.diskIntervalMs ?? Math.max(3 * this.#intervalMs, 30_000);
+    this.#diskIntervalMs = opts.diskIntervalMs ?? 3 * this.#intervalMs;
     this.#diskMaxEntries = opts.diskMaxEntries ?? 1_000_000;
     this.#netnsExec = opts.netnsExec ?? true;
     this.#batch = opts.batchSize ?? 25;
