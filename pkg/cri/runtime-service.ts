@@ -19,6 +19,9 @@ import { reopenContainerLog } from "./container-reopen-log.js";
 import { containerStats, listContainerStats } from "./stats-container.js";
 import { podSandboxStats, listPodSandboxStats } from "./stats-pod.js";
 import { listMetricDescriptors, listPodSandboxMetrics } from "./stats-metrics.js";
+import { getContainerEvents } from "./events-get.js";
+import { podSandboxStatusOf } from "./sandbox-convert.js";
+import { containerStatusOf } from "./container-convert.js";
 
 /** The RuntimeService methods berth implements; the rest answer UNIMPLEMENTED. */
 export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
@@ -45,5 +48,6 @@ export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
     listPodSandboxStats: listPodSandboxStats(deps.stats),
     listMetricDescriptors: listMetricDescriptors(),
     listPodSandboxMetrics: listPodSandboxMetrics(deps.stats),
+    getContainerEvents: getContainerEvents(deps.events, { converters: { podStatus: podSandboxStatusOf, containerStatus: containerStatusOf }, lifetime: deps.lifetime }),
   };
 }

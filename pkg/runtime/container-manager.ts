@@ -28,6 +28,7 @@ import { CleanupStack, KeyedMutex, NameRegistrar } from "../sync/index.js";
 import { detectCgroups, oomScoreAdjFloor, writeFileAtomic, type CgroupInfo } from "../sys/index.js";
 import type { Container, ContainerImages, RootfsProvider } from "./container.js";
 import { ContainerStore } from "./container-store.js";
+import { eventTimeNs, type ContainerEvent, type ContainerEventKind, type EventBus } from "../events/index.js";
 import type { Sandbox } from "./sandbox.js";
 import type { SandboxManager } from "./sandbox-manager.js";
 
@@ -37,6 +38,8 @@ export interface ContainerManagerOptions {
   cgroupDriver: "cgroupfs" | "systemd";
   lifetime: AbortSignal;
   sandboxes: SandboxManager;
+  /** Lifecycle events for GetContainerEvents (snapshots of the pod and its containers). */
+  events?: EventBus<ContainerEvent<Sandbox, Container>> | undefined;
 }
 
 export interface ContainerFilterSpec {
@@ -329,6 +332,7 @@ export class ContainerManager {
     c.state = "created";
     this.#db.update(c);
     log.info({ name: reservedName, image: c.image, pid: c.pid, conmonPid: c.conmonPid }, "container created");
+    this.#publish(c, "created");
     return c;
   }
 
@@ -350,12 +354,14 @@ export class ContainerManager {
         c.reason = "StartError";
         c.message = errorMessage(err);
         this.#db.update(c);
+        this.#publish(c, "stopped");
         await runtimeKill(this.#runtimeOf(c), c.id, "KILL", true).catch(() => undefined);
         throw new FailedPreconditionError(`cannot start container "${c.id}": ${errorMessage(err)}`, { cause: err });
       }
       c.startedAt = nowNs();
       if (c.state === "created") c.state = "running";
       this.#db.update(c);
+      this.#publish(c, "started");
       this.#refresh(c);
       logger().info({ name: c.reservedName }, "container started");
     });
@@ -394,6 +400,23 @@ export class ContainerManager {
     c.message = message;
     this.#db.update(c);
     logger().info({ containerId: c.id, name: c.reservedName, exitCode, reason }, "container exited");
+    this.#publish(c, "stopped");
+  }
+
+  /** Publishes a lifecycle event with snapshots of the pod and its containers (only when someone listens). */
+  #publish(c: Container, kind: ContainerEventKind): void {
+    const bus = this.opts.events;
+    if (!bus || bus.subscriberCount === 0) return;
+    const sb = this.#sandboxOf(c);
+    const pod = [...this.#byId.values()].filter((x) => x.podSandboxId === c.podSandboxId && x.state !== "creating");
+    if (kind === "deleted") pod.push(c);
+    bus.publish({
+      containerId: c.id,
+      kind,
+      createdAtNs: eventTimeNs(),
+      podSandboxStatus: sb ? structuredClone(sb) : undefined,
+      containersStatuses: pod.map((x) => structuredClone(x)),
+    });
   }
 
   /** Watches the exit dir (and polls, for events the watcher misses and for monitors that die). */
@@ -495,6 +518,7 @@ export class ContainerManager {
     this.#db.delete(c.id);
     this.#byId.delete(c.id);
     this.#names.release(c.reservedName, c.id);
+    this.#publish(c, "deleted");
   }
 
   // ---------------------------------------------------------------- pod hooks
