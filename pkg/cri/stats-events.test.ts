@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { spawn, type ChildProcess } from "node:child_process";
 import { Server, ServerCredentials, type ServerWritableStream } from "@grpc/grpc-js";
 import {
   ContainerEventResponse,
@@ -133,6 +134,7 @@ test("ListMetricDescriptors / ListPodSandboxMetrics: every metric has a descript
 
 interface Harness {
   client: CriClient;
+  socket: string;
   close(): Promise<void>;
 }
 
@@ -157,6 +159,7 @@ async function serveEvents(t: { after(fn: () => Promise<void>): void }, bus: Ret
   const client = new CriClient(socket);
   const h = {
     client,
+    socket,
     close: async () => {
       client.close();
       server.forceShutdown();
@@ -200,28 +203,48 @@ test("GetContainerEvents over gRPC: a full lifecycle arrives in order with statu
   await waitFor(() => bus.subscriberCount === 0);
 });
 
-test("GetContainerEvents: a client that never reads does not block publishers; drops are counted, memory bounded", async (t) => {
+/** A GetContainerEvents client in its own process, so it can be frozen with SIGSTOP (it then reads nothing). */
+function childClient(t: { after(fn: () => void): void }, socket: string): ChildProcess {
+  const dir = mkdtempSync(join(tmpdir(), "berth-events-client-"));
+  const script = join(dir, "client.mjs");
+  const clientModule = new URL("./client.js", import.meta.url).href;
+  writeFileSync(
+    script,
+    `import { CriClient } from ${JSON.stringify(clientModule)};
+const s = new CriClient(${JSON.stringify(socket)}).runtime.getContainerEvents({});
+s.on("data", () => {});
+s.on("error", () => {});
+setInterval(() => {}, 1000);
+`,
+  );
+  const child = spawn(process.execPath, [script], { stdio: "ignore" });
+  t.after(() => {
+    child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return child;
+}
+
+test("GetContainerEvents: a frozen client does not block publishers; the handler stops writing, drops are counted", async (t) => {
   const bus = containerEventBus<{ state: number }, { id: string; state: number }>(50);
-  const { client } = await serveEvents(t, bus);
+  const { socket } = await serveEvents(t, bus);
   const before = (await registry.getSingleMetric("berth_events_dropped_total")?.get())?.values.reduce((a, v) => a + v.value, 0) ?? 0;
-  const stream = client.runtime.getContainerEvents({});
-  stream.on("error", () => {}); // CANCELLED after cancel()
-  stream.pause(); // never reads
+  const child = childClient(t, socket);
   await waitFor(() => bus.subscriberCount === 1);
-  const big = Array.from({ length: 20 }, (_, i) => ({ id: `container-${i}-${"x".repeat(100)}`, state: 1 }));
-  const N = 20_000;
+  child.kill("SIGSTOP"); // alive, connected, reads nothing
+  const big = Array.from({ length: 20 }, (_, i) => ({ id: `container-${i}-${"x".repeat(1000)}`, state: 1 }));
+  const N = 5000; // ≈ 100 MB of messages
   const started = performance.now();
   for (let i = 0; i < N; i++) {
     bus.publish({ containerId: `c${i}`, kind: "started", createdAtNs: eventTimeNs(), podSandboxStatus: { state: 0 }, containersStatuses: big });
-    if (i % 200 === 199) await new Promise((r) => setImmediate(r)); // let the server try to write
+    if (i % 20 === 19) await new Promise((r) => setTimeout(r, 1)); // give the handler every chance to write
   }
   const ms = performance.now() - started;
-  await new Promise((r) => setTimeout(r, 100));
   const after = (await registry.getSingleMetric("berth_events_dropped_total")?.get())?.values.reduce((a, v) => a + v.value, 0) ?? 0;
   const dropped = after - before;
-  // HTTP/2 flow control stops the server after some MB; the rest must be dropped, not buffered.
-  assert.ok(dropped > N / 2, `dropped ${dropped} of ${N}`);
-  console.log(`# ${N} events (~2.4 KB each) published past a stalled client in ${ms.toFixed(0)} ms; ${dropped} dropped`);
-  stream.cancel();
-  await waitFor(() => bus.subscriberCount === 0);
+  // In flight at most: the subscription's 50, the call's 16-message buffer and what the socket holds.
+  assert.ok(dropped >= N - 200, `dropped ${dropped} of ${N}: the handler must wait for the call to drain`);
+  console.log(`# ${N} events (~20 KB each) published past a frozen client in ${ms.toFixed(0)} ms; ${dropped} dropped`);
+  child.kill("SIGKILL");
+  await waitFor(() => bus.subscriberCount === 0); // the dead client's call is cancelled and its subscription closed
 });

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmdirSync } from "node:fs";
-import { StatsCollector, detectCgroupLayout, readCgroup, type CgroupLayout } from "./index.js";
+import { StatsCollector, detectCgroupLayout, netnsInode, readCgroup, readNetDevViaNsenter, readNetDevViaPids, type CgroupLayout } from "./index.js";
 
 const isRoot = process.getuid?.() === 0;
 const layout = detectCgroupLayout();
@@ -122,5 +122,27 @@ test("hybrid: PSI of the unified hierarchy is read when the kernel provides it",
     else assert.equal(s?.cpu?.psi, undefined);
   } finally {
     await cg.cleanup();
+  }
+});
+
+test("network counters of a netns: through a pid living in it, or nsenter when none is given", { skip: !isRoot ? "needs root" : false }, async () => {
+  const child = spawn("unshare", ["--net", "sh", "-c", "ip link set lo up 2>/dev/null; exec sleep 60"], { stdio: "ignore" });
+  try {
+    const pid = child.pid as number;
+    const nsFile = `/proc/${pid}/ns/net`;
+    // Wait until unshare has moved the child into the new netns.
+    for (let i = 0; i < 100 && netnsInode(nsFile) === netnsInode("/proc/self/ns/net"); i++) await sleep(20);
+    assert.notEqual(netnsInode(nsFile), netnsInode("/proc/self/ns/net"));
+    assert.equal(readNetDevViaPids(nsFile, [process.pid]), undefined, "a pid of another netns is not used");
+    const viaPid = readNetDevViaPids(nsFile, [process.pid, pid]);
+    assert.deepEqual(viaPid?.map((i) => i.name), ["lo"], "a fresh netns has only lo");
+    const viaExec = await readNetDevViaNsenter(nsFile);
+    assert.deepEqual(viaExec?.map((i) => i.name), ["lo"]);
+    const sandboxes = [{ id: "p", metadata: { name: "p", uid: "u", namespace: "n", attempt: 0 }, labels: {}, annotations: {}, cgroupParent: "", netnsPath: nsFile }];
+    const col = new StatsCollector({ source: { containers: () => [], sandboxes: () => sandboxes }, intervalSeconds: 10, layout, netnsExec: true });
+    await col.collect();
+    assert.deepEqual(col.sandbox("p")?.network?.interfaces.map((i) => i.name), ["lo"], "the collector entered the netns");
+  } finally {
+    child.kill("SIGKILL");
   }
 });

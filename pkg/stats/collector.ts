@@ -53,6 +53,8 @@ interface ContainerTrack extends Track {
 
 interface SandboxTrack extends Track {
   network: NetworkStats | undefined;
+  /** When the netns was last entered with nsenter (ms), to do that at most every 3 sweeps. */
+  netExecAt: number;
 }
 
 /**
@@ -134,7 +136,10 @@ export class StatsCollector {
       const t = this.#sampleSandbox(s);
       if (t && s.netnsPath) {
         let ifs = readNetDevViaPids(s.netnsPath, pids.get(s.id) ?? []);
-        if (ifs === undefined && this.#netnsExec && !this.#abort.signal.aborted) {
+        // No process of the pod runs in its netns (a pod without running containers): enter the
+        // namespace file with an exec, but not more often than every 3 sweeps.
+        if (ifs === undefined && this.#netnsExec && !this.#abort.signal.aborted && Date.now() - t.netExecAt >= 3 * this.#intervalMs) {
+          t.netExecAt = Date.now();
           ifs = await readNetDevViaNsenter(s.netnsPath, this.#abort.signal).catch(() => undefined);
         }
         if (ifs !== undefined) t.network = { timestampNs: nowNs(), interfaces: ifs };
@@ -243,7 +248,7 @@ export class StatsCollector {
     }
     let t = this.#sandboxes.get(s.id);
     if (!t || t.rel !== rel) {
-      t = { rel, dirs: undefined, prev: undefined, last: undefined, network: t?.network };
+      t = { rel, dirs: undefined, prev: undefined, last: undefined, network: t?.network, netExecAt: t?.netExecAt ?? 0 };
       this.#sandboxes.set(s.id, t);
     }
     // A pod without its own cgroup ("" or "/") is summed from its containers, never read from the root.
