@@ -81,6 +81,8 @@ export class ContainerManager {
   readonly #root: string;
   readonly #exitDir: string;
   readonly #cgroups: CgroupInfo;
+  /** Containers in StartContainer's runtime start, with whether an exit was seen meanwhile. */
+  readonly #starting = new Map<string, boolean>();
   #host: HostFeatures | undefined;
   #images: ContainerImages | undefined;
   #rootfs: RootfsProvider | undefined;
@@ -345,9 +347,12 @@ export class ContainerManager {
       if (c.state !== "created") throw new FailedPreconditionError(`cannot start container "${c.id}": it is ${c.state}, not created`);
       const sb = this.#sandboxOf(c);
       if (sb && sb.state !== "ready") throw new FailedPreconditionError(`cannot start container "${c.id}": sandbox "${sb.id}" is not ready`);
+      // An exit seen while runtime start runs is announced after "started", not before it.
+      this.#starting.set(c.id, false);
       try {
         await runtimeStart(this.#runtimeOf(c), c.id);
       } catch (err) {
+        this.#starting.delete(c.id);
         c.state = "exited";
         c.finishedAt = nowNs();
         c.exitCode = 128;
@@ -361,7 +366,10 @@ export class ContainerManager {
       c.startedAt = nowNs();
       if (c.state === "created") c.state = "running";
       this.#db.update(c);
+      const exitedMeanwhile = this.#starting.get(c.id) === true;
+      this.#starting.delete(c.id);
       this.#publish(c, "started");
+      if (exitedMeanwhile) this.#publish(c, "stopped");
       this.#refresh(c);
       logger().info({ name: c.reservedName }, "container started");
     });
@@ -400,7 +408,8 @@ export class ContainerManager {
     c.message = message;
     this.#db.update(c);
     logger().info({ containerId: c.id, name: c.reservedName, exitCode, reason }, "container exited");
-    this.#publish(c, "stopped");
+    if (this.#starting.has(c.id)) this.#starting.set(c.id, true);
+    else this.#publish(c, "stopped");
   }
 
   /** Publishes a lifecycle event with snapshots of the pod and its containers (only when someone listens). */
