@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
-import { startDaemon, removeDirs, type Daemon } from "./harness/daemon.js";
+import { spawnSync } from "node:child_process";
+import { BERTHCTL, startDaemon, removeDirs, type Daemon } from "./harness/daemon.js";
 import { startRegistry, type Registry } from "./harness/registry.js";
 import { ensureTestImages, type TestImages } from "./harness/images.js";
 import { pushFromLayout, NONROOT } from "../hack/images/index.js";
@@ -137,6 +138,50 @@ describe("pulls from a plain-HTTP registry", () => {
     }
     await d.client.image.removeImage({ image: { image: img.configDigest } });
     await assert.rejects(d.client.image.removeImage({ image: { image: "" } }), (err) => code(err) === GrpcStatus.INVALID_ARGUMENT);
+  });
+});
+
+describe("berthctl", () => {
+  test("pull (with progress and --creds), images, inspecti, rmi, imagefsinfo", async () => {
+    const authReg = await startRegistry({ auth: { username: "ctl", password: "ctl-pw" } });
+    const d = await startDaemon({ configToml: plainHttp(authReg.host) });
+    const ctl = (...args: string[]) => {
+      const r = spawnSync(process.execPath, [BERTHCTL, "--socket", d.dirs.socket, ...args], { encoding: "utf8", timeout: 120_000 });
+      return { code: r.status, out: r.stdout, err: r.stderr };
+    };
+    try {
+      const imgs = await ensureTestImages(authReg);
+      const img = imgs["busybox-dyn:latest"];
+      const denied = ctl("pull", img.ref);
+      assert.equal(denied.code, 1);
+      assert.match(denied.err, /PERMISSION_DENIED/);
+      const pulled = ctl("pull", "--creds", "ctl:ctl-pw", img.ref);
+      assert.equal(pulled.code, 0, pulled.err);
+      assert.match(pulled.out, new RegExp(`Image is up to date for ${img.configDigest}`));
+      assert.match(pulled.out, /: (waiting|downloading|downloaded|extracting|complete)/, "progress lines per layer");
+      const list = ctl("images");
+      assert.equal(list.code, 0, list.err);
+      assert.match(list.out, /IMAGE\s+TAG\s+IMAGE ID\s+SIZE/);
+      assert.match(list.out, new RegExp(`${authReg.host}/busybox-dyn\\s+latest\\s+${img.configDigest.slice(7, 20)}`));
+      const inspect = ctl("inspecti", img.ref);
+      assert.equal(inspect.code, 0, inspect.err);
+      const doc = JSON.parse(inspect.out) as { status: { id: string }; info: { info: { imageSpec: { config: { Cmd: string[] } } } } };
+      assert.equal(doc.status.id, img.configDigest);
+      assert.deepEqual(doc.info.info.imageSpec.config.Cmd, ["sh"]);
+      const fs = ctl("imagefsinfo", "-o", "json");
+      assert.equal(fs.code, 0, fs.err);
+      assert.ok((JSON.parse(fs.out) as { imageFilesystems: unknown[] }).imageFilesystems.length === 1);
+      const rm = ctl("rmi", img.ref);
+      assert.equal(rm.code, 0, rm.err);
+      assert.match(rm.out, /Deleted: /);
+      assert.equal(ctl("inspecti", img.ref).code, 1);
+      assert.equal(ctl("images", "-q").out.trim(), "");
+      assert.ok(!d.output().includes("ctl-pw"), "credentials never reach the log");
+    } finally {
+      await d.stop();
+      removeDirs(d.dirs);
+      await authReg.stop();
+    }
   });
 });
 
@@ -305,6 +350,44 @@ describe("faults", () => {
       removeDirs(d2.dirs);
       await p2.stop();
       await r2.stop();
+    }
+  });
+});
+
+describe("crash", () => {
+  test("kill -9 mid-pull: after a restart GC leaves no partial or unreferenced data, and the pull then succeeds", async () => {
+    const proxy = await new RegistryProxy(reg.host).start();
+    const toml = plainHttp(proxy.host);
+    let d = await startDaemon({ configToml: toml });
+    const dirs = d.dirs;
+    try {
+      const img = images["whiteout:latest"];
+      const layers = await layerDigests(reg.url, img.name, img.manifestDigest);
+      const big = layers[0] as string;
+      proxy.rules.set(big, { holdAt: 0.5 });
+      const held = proxy.held();
+      const pull = d.client.image.pullImage({ image: { image: `${proxy.host}/${img.name}:latest` } });
+      pull.catch(() => undefined);
+      await held;
+      // Let the other layers land (committed blobs, maybe snapshots) before the crash.
+      await new Promise((r) => setTimeout(r, 500));
+      await d.kill();
+      proxy.release();
+      const ingest = join(dirs.root, "content", "ingest");
+      assert.ok(readdirSync(ingest).length > 0, "a partial download was on disk at the crash");
+      d = await startDaemon({ configToml: toml, dirs });
+      // RemoveImage of an unknown image succeeds and runs a GC (after the start-up one).
+      await d.client.image.removeImage({ image: { image: `${proxy.host}/${img.name}:latest` } });
+      assert.deepEqual(readdirSync(ingest), [], "partial downloads collected");
+      assert.deepEqual(readdirSync(join(dirs.root, "content", "blobs", "sha256")), [], "unreferenced blobs collected");
+      const u = (await d.client.image.imageFsInfo({})).imageFilesystems[0];
+      assert.equal(u?.usedBytes?.value, 0n, "no snapshot or content left");
+      const ok = await d.client.image.pullImage({ image: { image: `${proxy.host}/${img.name}:latest` } });
+      assert.equal(ok.imageRef, img.configDigest);
+    } finally {
+      await d.stop();
+      removeDirs(dirs);
+      await proxy.stop();
     }
   });
 });

@@ -117,3 +117,26 @@ test("kill -9 in the middle of RunPodSandbox (during CNI ADD): the restart rolls
     net.cleanup();
   }
 });
+
+test("a pod whose network namespace vanished while berthd was down comes back NOTREADY; stop releases its IP", async () => {
+  let d = await startDaemon();
+  const net = makeTestNetwork(d.dirs.base);
+  try {
+    net.install(d.dirs.cniConfDir);
+    const { podSandboxId: id } = await d.client.runtime.runPodSandbox({ config: pod("lost") });
+    const i = JSON.parse((await d.client.runtime.podSandboxStatus({ podSandboxId: id, verbose: true })).info["info"] ?? "{}") as { netnsPath: string };
+    await d.kill();
+    assert.equal(spawnSync("umount", [i.netnsPath]).status, 0);
+    d = await startDaemon({ dirs: d.dirs });
+    assert.equal((await d.client.runtime.podSandboxStatus({ podSandboxId: id })).status?.state, PodSandboxState.SANDBOX_NOTREADY);
+    assert.equal(net.allocated().length, 1);
+    await d.client.runtime.stopPodSandbox({ podSandboxId: id });
+    assert.deepEqual(net.allocated(), []);
+    await d.client.runtime.removePodSandbox({ podSandboxId: id });
+    await assertNoResidue(d, net);
+  } finally {
+    await d.stop();
+    removeDirs(d.dirs);
+    net.cleanup();
+  }
+});

@@ -1,12 +1,12 @@
 import { test, after, afterEach, before } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { hostname } from "node:os";
+import { hostname, networkInterfaces } from "node:os";
 import { status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
 import { NamespaceMode, PodSandboxState, Protocol, type DeepPartial, type PodSandboxConfig } from "../api/gen/cri/v1/api.js";
-import { removeDirs, startDaemon, type Daemon } from "./harness/daemon.js";
+import { BERTHCTL, removeDirs, startDaemon, type Daemon } from "./harness/daemon.js";
 import { makeTestNetwork, mountsUnder, type TestNetwork } from "./harness/cni-net.js";
 
 let d: Daemon;
@@ -228,5 +228,121 @@ test("a CNI failure midway through the chain rolls everything back, including th
   }
   const ok = await d.client.runtime.runPodSandbox({ config: pod("after-cnifail") });
   await d.client.runtime.removePodSandbox({ podSandboxId: ok.podSandboxId });
+  await assertNoResidue();
+});
+
+test("berthctl runp (crictl-style YAML), pods, inspectp, stopp, rmp", async () => {
+  const file = join(d.dirs.base, "pod.yaml");
+  writeFileSync(
+    file,
+    [
+      "metadata:",
+      "  name: ctl-pod",
+      "  namespace: e2e",
+      "  uid: ctl-uid-1",
+      "hostname: ctl-host",
+      `log_directory: ${join(d.dirs.logs, "ctl")}`,
+      "dns_config:",
+      "  servers: [10.0.0.10]",
+      "labels:",
+      "  my_label: x",
+      "linux:",
+      "  sysctls:",
+      "    net.ipv4.ip_unprivileged_port_start: '100'",
+    ].join("\n"),
+  );
+  const ctl = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [BERTHCTL, "--socket", d.dirs.socket, ...args], { encoding: "utf8", timeout: 60_000 });
+    assert.equal(r.status, 0, `berthctl ${args.join(" ")}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const id = ctl("runp", file).trim();
+  assert.match(id, /^[0-9a-f]{64}$/);
+  const table = ctl("pods", "--label", "my_label=x");
+  assert.match(table, /^POD ID\s+CREATED\s+STATE\s+NAME/);
+  assert.match(table, new RegExp(`${id.slice(0, 13)}\\s.*Ready\\s+ctl-pod\\s+e2e`));
+  assert.equal(ctl("pods", "-q", "--state", "ready").trim(), id);
+  const doc = JSON.parse(ctl("inspectp", id.slice(0, 8))) as { status: { state: string; metadata: { name: string } }; info: { info: { hostname: string; sysctls: Record<string, string>; config: { dnsConfig: { servers: string[] } } } } };
+  assert.equal(doc.status.state, "SANDBOX_READY");
+  assert.equal(doc.info.info.hostname, "ctl-host");
+  assert.deepEqual(doc.info.info.sysctls, { "net.ipv4.ip_unprivileged_port_start": "100" });
+  assert.deepEqual(doc.info.info.config.dnsConfig.servers, ["10.0.0.10"]);
+  assert.match(ctl("stopp", id.slice(0, 10)), new RegExp(`Stopped sandbox ${id}`));
+  assert.match(ctl("pods", "--state", "notready"), /NotReady\s+ctl-pod/);
+  assert.match(ctl("rmp", id), new RegExp(`Removed sandbox ${id}`));
+  assert.equal(ctl("pods", "-q").trim(), "");
+  const bad = spawnSync(process.execPath, [BERTHCTL, "--socket", d.dirs.socket, "runp", "--runtime", "nope", file], { encoding: "utf8" });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /INVALID_ARGUMENT: runtime handler "nope"/);
+  await assertNoResidue();
+});
+
+test("a hostPort mapping reaches a server in the pod from the host (portmap capability)", async () => {
+  const hostIp = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a && a.family === "IPv4" && !a.internal)?.address;
+  assert.ok(hostIp, "the host has an IPv4 address");
+  const hostPort = 20000 + Math.floor(Math.random() * 20000);
+  const { podSandboxId: id } = await d.client.runtime.runPodSandbox({
+    config: pod("portmap", { portMappings: [{ protocol: Protocol.TCP, containerPort: 8080, hostPort }] }),
+  });
+  const www = join(d.dirs.base, `www-${hostPort}`);
+  mkdirSync(www);
+  writeFileSync(join(www, "index.html"), "hello from the pod\n");
+  const i = await info(id);
+  const server = spawn("nsenter", [`--net=${i.netnsPath}`, "busybox", "httpd", "-f", "-p", "8080", "-h", www], { stdio: "ignore" });
+  try {
+    let body = "";
+    for (let attempt = 0; attempt < 50 && !body; attempt++) {
+      body = await fetch(`http://${hostIp}:${hostPort}/`).then((r) => r.text(), () => "");
+      if (!body) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(body, "hello from the pod\n");
+  } finally {
+    server.kill("SIGKILL");
+  }
+  await d.client.runtime.removePodSandbox({ podSandboxId: id });
+  const nat = sh("iptables", ["-t", "nat", "-S"]).out;
+  assert.ok(!nat.includes(`--dport ${hostPort}`), "the hostPort rules are gone after remove");
+  await assertNoResidue();
+});
+
+test("Status: NetworkReady is false while the first config names a plugin that is not installed", async () => {
+  const ready = async () => (await d.client.runtime.status({})).status?.conditions.find((c) => c.type === "NetworkReady");
+  assert.equal((await ready())?.status, true);
+  net.install(d.dirs.cniConfDir, "05-broken.conflist", [{ type: "no-such-cni-plugin" }]);
+  try {
+    const c = await ready();
+    assert.equal(c?.status, false);
+    assert.match(c?.message ?? "", /no-such-cni-plugin/);
+  } finally {
+    rmSync(join(d.dirs.cniConfDir, "05-broken.conflist"));
+  }
+  assert.equal((await ready())?.status, true);
+});
+
+test("ten pods run and are removed concurrently: distinct IPs, nothing left", async () => {
+  const ids = await Promise.all(Array.from({ length: 10 }, (_, k) => d.client.runtime.runPodSandbox({ config: pod(`many-${k}`) }).then((r) => r.podSandboxId)));
+  const ips = await Promise.all(ids.map(async (id) => (await d.client.runtime.podSandboxStatus({ podSandboxId: id })).status?.network?.ip));
+  assert.equal(new Set(ips).size, 10);
+  assert.equal(net.allocated().length, 10);
+  await Promise.all(ids.map((id) => d.client.runtime.removePodSandbox({ podSandboxId: id })));
+  await assertNoResidue();
+});
+
+test("a pod whose PID namespace init is killed becomes NOTREADY; stop and remove still clean up", async () => {
+  const { podSandboxId: id } = await d.client.runtime.runPodSandbox({ config: pod("initkill") });
+  const { pid } = await info(id);
+  assert.ok(pid > 0);
+  process.kill(pid, "SIGKILL");
+  let state: PodSandboxState | undefined;
+  for (let k = 0; k < 50 && state !== PodSandboxState.SANDBOX_NOTREADY; k++) {
+    await new Promise((r) => setTimeout(r, 50));
+    state = (await d.client.runtime.podSandboxStatus({ podSandboxId: id })).status?.state;
+  }
+  assert.equal(state, PodSandboxState.SANDBOX_NOTREADY);
+  assert.deepEqual((await d.client.runtime.listPodSandbox({ filter: { state: { state: PodSandboxState.SANDBOX_NOTREADY } } })).items.map((p) => p.id), [id]);
+  await d.client.runtime.stopPodSandbox({ podSandboxId: id });
+  await d.client.runtime.removePodSandbox({ podSandboxId: id });
   await assertNoResidue();
 });

@@ -65,7 +65,7 @@ export class Daemon {
 
     const content = ContentStore.open({ root: join(cfg.root, "content"), store: this.#store });
     this.#snapshotter = await Snapshotter.open({ root: join(cfg.root, "snapshots"), store: this.#store });
-    this.#images = new ImageService({ config: cfg, store: this.#store, content, snapshotter: this.#snapshotter, lifetime: this.#lifetime.signal });
+    this.#images = new ImageService({ config: cfg, store: this.#store, content, snapshotter: this.#snapshotter, lifetime: this.#lifetime.signal, progressDir: join(cfg.state, "pulls") });
 
     const events = containerEventBus<Sandbox, Container>(cfg.events.buffer_size);
     this.#events = events;

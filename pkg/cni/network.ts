@@ -3,7 +3,7 @@ import { isIP } from "node:net";
 import { join } from "node:path";
 import { FailedPreconditionError } from "../errdefs/index.js";
 import { logger } from "../log/index.js";
-import { writeFileAtomic, fsyncDir } from "../sys/index.js";
+import { writeFileAtomic, fsyncDir, isMountPoint } from "../sys/index.js";
 import { findNetworkConfig, type NetworkConfigList, type NetworkConfigResult } from "./config.js";
 import { findPlugin, invokePlugin, type CniCommand, type CniInvocation } from "./plugin.js";
 
@@ -180,6 +180,19 @@ export class CniManager {
     const found = this.config();
     if (!found.ok) throw new FailedPreconditionError(`cannot set up the network of pod "${req.id}": ${found.reason}`);
     const net: NetworkConfigList = found.config;
+    const entry = this.#entry(req, net);
+    writeFileAtomic(this.#cacheFile(req.id), JSON.stringify(entry), 0o600);
+    let prev: Record<string, unknown> | undefined;
+    for (const plugin of this.#plugins(entry)) {
+      const out = await invokePlugin(plugin.type, this.#netconf(entry, plugin, prev), this.#invocation("ADD", entry, signal));
+      if (out) prev = out;
+    }
+    entry.result = prev ?? {};
+    writeFileAtomic(this.#cacheFile(req.id), JSON.stringify(entry), 0o600);
+    return { ips: resultIps(prev), network: net.name, result: prev };
+  }
+
+  #entry(req: PodNetworkRequest, net: NetworkConfigList): CacheEntry {
     const capabilityArgs: Record<string, unknown> = {};
     if (req.portMappings.length > 0) capabilityArgs["portMappings"] = req.portMappings;
     if (req.bandwidth && Object.keys(req.bandwidth).length > 0) capabilityArgs["bandwidth"] = req.bandwidth;
@@ -198,15 +211,7 @@ export class CniManager {
       ],
       capabilityArgs,
     };
-    writeFileAtomic(this.#cacheFile(req.id), JSON.stringify(entry), 0o600);
-    let prev: Record<string, unknown> | undefined;
-    for (const plugin of this.#plugins(entry)) {
-      const out = await invokePlugin(plugin.type, this.#netconf(entry, plugin, prev), this.#invocation("ADD", entry, signal));
-      if (out) prev = out;
-    }
-    entry.result = prev ?? {};
-    writeFileAtomic(this.#cacheFile(req.id), JSON.stringify(entry), 0o600);
-    return { ips: resultIps(prev), network: net.name, result: prev };
+    return entry;
   }
 
   /**
@@ -214,13 +219,19 @@ export class CniManager {
    * cache entry means nothing is attached: a no-op, so repeating it is safe.
    * The entry is removed only after every plugin succeeded.
    */
-  async teardown(id: string, signal?: AbortSignal): Promise<void> {
-    const entry = this.#readCache(id);
+  async teardown(id: string, signal?: AbortSignal, fallback?: PodNetworkRequest): Promise<void> {
+    let entry = this.#readCache(id);
+    if (!entry && fallback) {
+      // No cache (lost state dir): DEL with the current config and no prevResult, as CNI allows.
+      const found = this.config();
+      if (found.ok) entry = this.#entry(fallback, found.config);
+    }
     if (!entry) {
       rmSync(this.#cacheFile(id), { force: true });
       return;
     }
-    if (entry.netns && !existsSync(entry.netns)) entry.netns = "";
+    // A namespace that is gone (or a pin file no longer mounted) is passed as "", as CNI allows for DEL.
+    if (entry.netns && (!existsSync(entry.netns) || (!entry.netns.startsWith("/proc/") && !isMountPoint(entry.netns)))) entry.netns = "";
     const withPrev = entry.result !== undefined && versionAtLeast(String(entry.network["cniVersion"] ?? "0.4.0"), "0.4.0");
     // Every plugin gets its DEL even when an earlier one fails (so one broken plugin does not strand the
     // others' allocations); a plugin whose binary is gone is skipped. Failures keep the entry for a retry.

@@ -25,12 +25,17 @@ export function rtStateOf(s: ContainerState): RtState | undefined {
   }
 }
 
-function imageSpecOf(c: Container): DeepPartial<CriContainer["image"]> {
+/** The CRI config a container was created from (kept in proto JSON form by the runtime). */
+export function criConfigOf(c: Container): ContainerConfig {
+  return ContainerConfig.fromJSON(c.config);
+}
+
+function imageSpecOf(c: Container, cfg: ContainerConfig = criConfigOf(c)): DeepPartial<CriContainer["image"]> {
   return {
     image: c.image,
-    annotations: { ...(c.config.image?.annotations ?? {}) },
-    userSpecifiedImage: c.config.image?.userSpecifiedImage || c.image,
-    runtimeHandler: c.config.image?.runtimeHandler ?? "",
+    annotations: { ...(cfg.image?.annotations ?? {}) },
+    userSpecifiedImage: cfg.image?.userSpecifiedImage || c.image,
+    runtimeHandler: cfg.image?.runtimeHandler ?? "",
   };
 }
 
@@ -52,7 +57,7 @@ export function criContainerOf(c: Container): DeepPartial<CriContainer> {
 
 /** The ContainerStatus of a container. */
 export function containerStatusOf(c: Container): DeepPartial<ContainerStatus> {
-  const cfg = ContainerConfig.fromPartial(c.config);
+  const cfg = criConfigOf(c);
   return {
     id: c.id,
     metadata: { name: c.name, attempt: c.attempt },
@@ -61,7 +66,7 @@ export function containerStatusOf(c: Container): DeepPartial<ContainerStatus> {
     startedAt: c.startedAt,
     finishedAt: c.finishedAt,
     exitCode: c.exitCode,
-    image: imageSpecOf(c),
+    image: imageSpecOf(c, cfg),
     imageRef: c.imageId,
     imageId: c.imageId,
     reason: c.reason,

@@ -1,4 +1,4 @@
-import type { CreateContainerRequest, CreateContainerResponse } from "../../api/gen/cri/v1/api.js";
+import { ContainerConfig, Signal, signalToJSON, type CreateContainerRequest, type CreateContainerResponse } from "../../api/gen/cri/v1/api.js";
 import { InvalidArgumentError } from "../errdefs/index.js";
 import type { CriDeps } from "./deps.js";
 import type { UnaryImpl } from "./instrument.js";
@@ -6,8 +6,25 @@ import type { UnaryImpl } from "./instrument.js";
 export function createContainer(deps: CriDeps): UnaryImpl<CreateContainerRequest, CreateContainerResponse> {
   return async (req) => {
     if (!req.podSandboxId) throw new InvalidArgumentError("CreateContainer: pod_sandbox_id is required");
-    if (!req.config) throw new InvalidArgumentError("CreateContainer: config is required");
-    const c = await deps.runtime.containers.create(req.podSandboxId, req.config);
+    const config = req.config;
+    if (!config) throw new InvalidArgumentError("CreateContainer: config is required");
+    if (!config.metadata?.name) throw new InvalidArgumentError("CreateContainer: config.metadata.name is required");
+    if (!config.image?.image) throw new InvalidArgumentError("CreateContainer: config.image.image is required");
+    if (config.stopSignal === Signal.UNRECOGNIZED) throw new InvalidArgumentError("CreateContainer: config.stop_signal is not a known signal");
+    const c = await deps.runtime.containers.create(req.podSandboxId, {
+      name: config.metadata.name,
+      attempt: config.metadata.attempt,
+      image: config.image.image,
+      labels: { ...config.labels },
+      annotations: { ...config.annotations },
+      logPath: config.logPath,
+      tty: config.tty,
+      stdin: config.stdin,
+      stdinOnce: config.stdinOnce,
+      stopSignal: config.stopSignal === Signal.RUNTIME_DEFAULT ? undefined : signalToJSON(config.stopSignal),
+      spec: config,
+      config: ContainerConfig.toJSON(config) as Record<string, unknown>,
+    });
     return { containerId: c.id };
   };
 }

@@ -1,4 +1,4 @@
-import { ContainerConfig, type ContainerStatusRequest, type ContainerStatusResponse, type DeepPartial } from "../../api/gen/cri/v1/api.js";
+import { type ContainerStatusRequest, type ContainerStatusResponse, type DeepPartial } from "../../api/gen/cri/v1/api.js";
 import { InvalidArgumentError } from "../errdefs/index.js";
 import type { CriDeps } from "./deps.js";
 import type { UnaryImpl } from "./instrument.js";
@@ -20,8 +20,8 @@ export function containerStatus(deps: CriDeps): UnaryImpl<ContainerStatusRequest
         runtimeType: c.handler.path,
         snapshotKey: c.snapshotKey,
         bundle: c.bundle,
-        privileged: c.config.linux?.securityContext?.privileged ?? false,
-        config: ContainerConfig.toJSON(ContainerConfig.fromPartial(c.config)),
+        privileged: c.privileged,
+        config: c.config,
         runtimeSpec: rt.spec(c) ?? null,
       });
     }

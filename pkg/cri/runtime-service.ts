@@ -22,6 +22,7 @@ import { listMetricDescriptors, listPodSandboxMetrics } from "./stats-metrics.js
 import { getContainerEvents } from "./events-get.js";
 import { podSandboxStatusOf } from "./sandbox-convert.js";
 import { containerStatusOf } from "./container-convert.js";
+import { updateContainerResources } from "./container-update.js";
 
 /** The RuntimeService methods berth implements; the rest answer UNIMPLEMENTED. */
 export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
@@ -49,5 +50,6 @@ export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
     listMetricDescriptors: listMetricDescriptors(),
     listPodSandboxMetrics: listPodSandboxMetrics(deps.stats),
     getContainerEvents: getContainerEvents(deps.events, { converters: { podStatus: podSandboxStatusOf, containerStatus: containerStatusOf }, lifetime: deps.lifetime }),
+    updateContainerResources: updateContainerResources(deps),
   };
 }

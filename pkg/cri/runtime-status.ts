@@ -1,11 +1,25 @@
 import { StatusResponse, type StatusRequest } from "../../api/gen/cri/v1/api.js";
-import { findNetworkConfig } from "../cni/index.js";
+import { findNetworkConfig, findPlugin, type NetworkConfigResult } from "../cni/index.js";
 import type { CriDeps } from "./deps.js";
 import type { UnaryImpl } from "./instrument.js";
 
+/** The first network config, usable only when every plugin it names is installed in bin_dirs. */
+function usableNetwork(deps: CriDeps): NetworkConfigResult {
+  const net = findNetworkConfig(deps.config.cni.conf_dir);
+  if (!net.ok) return net;
+  for (const p of net.config.plugins) {
+    try {
+      findPlugin(p.type, deps.config.cni.bin_dirs);
+    } catch (err) {
+      return { ok: false, reason: `${net.config.file}: ${(err as Error).message}` };
+    }
+  }
+  return net;
+}
+
 export function status(deps: CriDeps): UnaryImpl<StatusRequest, StatusResponse> {
   return async (req) => {
-    const net = findNetworkConfig(deps.config.cni.conf_dir);
+    const net = usableNetwork(deps);
     const conditions = [
       { type: "RuntimeReady", status: true, reason: "", message: "" },
       net.ok

@@ -1,8 +1,8 @@
 import {
   NamespaceMode,
+  PodSandboxConfig,
   PodSandboxState,
   Protocol,
-  type PodSandboxConfig,
   type PodSandbox,
   type PodSandboxStatus,
   type DeepPartial,
@@ -19,9 +19,6 @@ export function sandboxSpecOf(config: PodSandboxConfig | undefined, runtimeHandl
   if (!md) throw new InvalidArgumentError("RunPodSandbox: config.metadata is required");
   for (const [field, v] of [["name", md.name], ["namespace", md.namespace], ["uid", md.uid]] as const) {
     if (!v) throw new InvalidArgumentError(`RunPodSandbox: config.metadata.${field} is required`);
-    if (v.includes("_") && field !== "uid") {
-      // Allowed by CRI but would make reserved names ambiguous only in theory; accepted as is.
-    }
   }
   const ns = config.linux?.securityContext?.namespaceOptions;
   const net = ns?.network ?? NamespaceMode.POD;
@@ -55,7 +52,7 @@ export function sandboxSpecOf(config: PodSandboxConfig | undefined, runtimeHandl
     sysctls: { ...(config.linux?.sysctls ?? {}) },
     cgroupParent: config.linux?.cgroupParent ?? "",
     runtimeHandler,
-    config,
+    config: PodSandboxConfig.toJSON(config) as Record<string, unknown>,
   };
 }
 

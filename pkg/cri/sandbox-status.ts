@@ -1,4 +1,4 @@
-import { PodSandboxConfig, type PodSandboxStatusRequest, type PodSandboxStatusResponse, type DeepPartial } from "../../api/gen/cri/v1/api.js";
+import { type PodSandboxStatusRequest, type PodSandboxStatusResponse, type DeepPartial } from "../../api/gen/cri/v1/api.js";
 import { InvalidArgumentError } from "../errdefs/index.js";
 import type { CriDeps } from "./deps.js";
 import type { UnaryImpl } from "./instrument.js";
@@ -26,7 +26,7 @@ export function podSandboxStatus(deps: CriDeps): UnaryImpl<PodSandboxStatusReque
         shmPath: sb.shmPath,
         sysctls: sb.sysctls,
         ips: sb.ips,
-        config: PodSandboxConfig.toJSON(sb.config),
+        config: sb.config,
       });
     }
     return { status: podSandboxStatusOf(sb), info, containersStatuses: [], timestamp: BigInt(Date.now()) * 1_000_000n };

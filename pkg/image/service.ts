@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Config } from "../config/index.js";
 import { ContentStore, ContentVerificationError, type Lease } from "../content/index.js";
 import { InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
@@ -68,6 +70,8 @@ export interface ImageServiceOptions {
   snapshotter: LayerSnapshotter;
   /** Work that outlives a request (a shared pull) runs under this signal. */
   lifetime: AbortSignal;
+  /** Where pull progress is published as <digest hex>.json while a pull runs (read by `berthctl pull`). */
+  progressDir?: string;
 }
 
 /** The image core: pull, list, status, remove, fs info, garbage collection. */
@@ -89,6 +93,7 @@ export class ImageService {
   #timer: NodeJS.Timeout | undefined;
   readonly #lifetime: AbortSignal;
   readonly #progress = new Map<string, PullProgress>();
+  readonly #progressDir: string | undefined;
 
   constructor(opts: ImageServiceOptions) {
     this.#config = opts.config;
@@ -97,6 +102,24 @@ export class ImageService {
     this.snapshotter = opts.snapshotter;
     this.#lifetime = opts.lifetime;
     this.#platform = nodePlatform(opts.config.image.platform);
+    this.#progressDir = opts.progressDir;
+    if (this.#progressDir) {
+      rmSync(this.#progressDir, { recursive: true, force: true });
+      mkdirSync(this.#progressDir, { recursive: true, mode: 0o755 });
+    }
+  }
+
+  #publish(key: string, p: PullProgress | undefined): void {
+    if (!this.#progressDir) return;
+    const file = join(this.#progressDir, `${key.replace(/^sha256:/, "")}.json`);
+    try {
+      if (!p) return rmSync(file, { force: true });
+      const tmp = `${file}.tmp`;
+      writeFileSync(tmp, JSON.stringify(p));
+      renameSync(tmp, file);
+    } catch (err) {
+      logger().debug({ err }, "cannot publish pull progress");
+    }
   }
 
   // ---- lookups ----
@@ -205,8 +228,10 @@ export class ImageService {
         if (!force && now - lastReport < 200) return;
         lastReport = now;
         onProgress?.(progress);
+        this.#publish(top.desc.digest, progress);
       };
 
+      report(true);
       const sem = new Semaphore(cfg.max_concurrent_downloads);
       let downloaded = 0;
       const downloads = manifest.layers.map((layer, i) => {
@@ -303,6 +328,7 @@ export class ImageService {
       return this.images.put(rec, names);
     } finally {
       this.#progress.delete(top.desc.digest);
+      this.#publish(top.desc.digest, undefined);
       for (const c of chains) {
         const n = (this.#inflightChains.get(c) ?? 1) - 1;
         if (n <= 0) this.#inflightChains.delete(c);

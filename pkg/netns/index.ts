@@ -7,6 +7,7 @@ export {
   startPidInit,
   stopPidInit,
   pidInitAlive,
+  pidInitRunning,
   runInNamespaces,
   type PinnedKind,
   type PidInit,

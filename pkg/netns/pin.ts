@@ -89,6 +89,8 @@ export interface PidInit {
   initPid: number;
   /** The pinned PID namespace file. */
   nsPath: string;
+  /** The namespace's inode (0 when unknown). */
+  nsInode?: number;
 }
 
 /** A tiny reaper: waits for (and so reaps) every child, forever. */
@@ -109,7 +111,7 @@ export async function startPidInit(dir: string, signal?: AbortSignal): Promise<P
     const initPid = childPids(holderPid)[0];
     if (initPid !== undefined && isMountPoint(nsPath)) {
       const ino = pinnedInode(nsPath);
-      if (ino !== undefined && namespaceOf(initPid, "pid") === `pid:[${ino}]`) return { holderPid, initPid, nsPath };
+      if (ino !== undefined && namespaceOf(initPid, "pid") === `pid:[${ino}]`) return { holderPid, initPid, nsPath, nsInode: ino };
     }
     if (!processAlive(holderPid) || Date.now() > deadline || signal?.aborted) {
       await stopPidInit({ holderPid, initPid: initPid ?? 0, nsPath });
@@ -117,6 +119,11 @@ export async function startPidInit(dir: string, signal?: AbortSignal): Promise<P
     }
     await sleep(5);
   }
+}
+
+/** Cheap liveness check (two /proc reads, no mount table): the init runs, in the namespace recorded at start. */
+export function pidInitRunning(initPid: number, nsInode: number): boolean {
+  return processAlive(initPid) && namespaceOf(initPid, "pid") === `pid:[${nsInode}]`;
 }
 
 /** Whether the recorded init still runs in the pinned namespace (guards against pid reuse). */

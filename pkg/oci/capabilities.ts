@@ -27,13 +27,22 @@ export function normalizeCapability(name: string, field: string): string {
 }
 
 /** The capability set after CRI add/drop: ALL first (add ALL, then drop ALL), then single adds, then single drops. */
-export function applyCapabilityChanges(base: readonly string[], add: readonly string[], drop: readonly string[]): string[] {
+export function applyCapabilityChanges(base: readonly string[], add: readonly string[], drop: readonly string[], all: readonly string[] = ALL_CAPABILITIES): string[] {
   const adds = add.map((c) => normalizeCapability(c, "capabilities.add_capabilities"));
   const drops = drop.map((c) => normalizeCapability(c, "capabilities.drop_capabilities"));
   let caps = new Set(base);
-  if (adds.includes("ALL")) caps = new Set(ALL_CAPABILITIES);
+  if (adds.includes("ALL")) caps = new Set(all);
   if (drops.includes("ALL")) caps = new Set();
   for (const c of adds) if (c !== "ALL") caps.add(c);
   for (const c of drops) if (c !== "ALL") caps.delete(c);
   return ALL_CAPABILITIES.filter((c) => caps.has(c));
 }
+
+/** The capabilities in a /proc/PID/status CapBnd-style hex mask. */
+export function capabilitiesOfMask(hex: string): string[] {
+  const mask = BigInt(`0x${hex}`);
+  return ALL_CAPABILITIES.filter((_c, i) => (mask >> BigInt(CAP_NUMBERS[i] ?? 0)) & 1n);
+}
+
+/** Kernel numbers of ALL_CAPABILITIES, in the same order. */
+const CAP_NUMBERS: readonly number[] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40];

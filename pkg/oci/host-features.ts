@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { hostDevices } from "./devices.js";
+import { capabilitiesOfMask } from "./capabilities.js";
 import type { HostFeatures } from "./spec-builder.js";
 
 /** Detects what the spec depends on from this host's /sys. */
@@ -25,7 +26,17 @@ export function detectHostFeatures(opts: { cgroupMode: HostFeatures["cgroupMode"
   } catch {
     /* no hugepages */
   }
-  return { cgroupMode: opts.cgroupMode, cgroupDriver: opts.cgroupDriver, apparmor, swapAccount, hugepageSizes, oomScoreAdjFloor: opts.oomScoreAdjFloor, hostDevices: () => hostDevices() };
+  const bnd = /^CapBnd:\s+([0-9a-f]+)$/m.exec(readFileOr("/proc/self/status"))?.[1];
+  return {
+    cgroupMode: opts.cgroupMode,
+    cgroupDriver: opts.cgroupDriver,
+    apparmor,
+    swapAccount,
+    hugepageSizes,
+    oomScoreAdjFloor: opts.oomScoreAdjFloor,
+    ...(bnd ? { capabilities: capabilitiesOfMask(bnd) } : {}),
+    hostDevices: () => hostDevices(),
+  };
 }
 
 function readFileOr(path: string): string {

@@ -7,6 +7,7 @@ export { defaultSeccompProfile } from "./seccomp-default.js";
 export { hostDevices, devicesFor } from "./devices.js";
 export {
   buildSpec,
+  resourceLimits,
   processArgs,
   mergeEnv,
   DEFAULT_MASKED_PATHS,

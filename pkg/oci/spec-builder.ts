@@ -100,6 +100,8 @@ export interface HostFeatures {
   hugepageSizes: readonly string[];
   /** Lowest oom_score_adj allowed; undefined = do not clamp. */
   oomScoreAdjFloor: number | undefined;
+  /** Capabilities berthd itself may grant (its bounding set): privileged and "ALL" mean these. */
+  capabilities?: readonly string[];
   /** Device nodes a privileged container gets (normally every node under /dev). */
   hostDevices: () => LinuxDevice[];
 }
@@ -210,6 +212,29 @@ function apparmorFor(sc: NonNullable<NonNullable<ContainerSpecRequest["linux"]>[
   return undefined;
 }
 
+type CriResources = NonNullable<NonNullable<ContainerSpecRequest["linux"]>["resources"]>;
+
+/** The cgroup limits (cpu, memory, hugepages, unified) of CRI LinuxContainerResources, as the host supports them. */
+export function resourceLimits(res: CriResources, host: Pick<HostFeatures, "swapAccount" | "hugepageSizes" | "cgroupMode">): Omit<LinuxResources, "devices"> {
+  const out: Omit<LinuxResources, "devices"> = {};
+  const cpu: NonNullable<LinuxResources["cpu"]> = {};
+  if (res.cpuShares > 0n) cpu.shares = Number(res.cpuShares);
+  if (res.cpuQuota > 0n) cpu.quota = Number(res.cpuQuota);
+  if (res.cpuPeriod > 0n) cpu.period = Number(res.cpuPeriod);
+  if (res.cpusetCpus) cpu.cpus = res.cpusetCpus;
+  if (res.cpusetMems) cpu.mems = res.cpusetMems;
+  if (Object.keys(cpu).length > 0) out.cpu = cpu;
+  if (res.memoryLimitInBytes > 0n) {
+    const limit = Number(res.memoryLimitInBytes);
+    out.memory = { limit };
+    if (host.swapAccount) out.memory.swap = res.memorySwapLimitInBytes > 0n ? Number(res.memorySwapLimitInBytes) : limit;
+  }
+  const pages = res.hugepageLimits.filter((h) => host.hugepageSizes.includes(h.pageSize));
+  if (pages.length > 0) out.hugepageLimits = pages.map((h) => ({ pageSize: h.pageSize, limit: Number(h.limit) }));
+  if (host.cgroupMode === "v2" && Object.keys(res.unified).length > 0) out.unified = { ...res.unified };
+  return out;
+}
+
 /** Builds the OCI runtime spec (config.json) of one container. */
 export function buildSpec(input: BuildSpecInput): BuiltSpec {
   const { config, image, sandbox, host } = input;
@@ -235,8 +260,9 @@ export function buildSpec(input: BuildSpecInput): BuiltSpec {
   const env = mergeEnv(base, imageEnv, (config.envs ?? []).map((e) => `${e.key}=${e.value}`));
 
   let caps: string[];
-  if (privileged) caps = [...ALL_CAPABILITIES];
-  else caps = applyCapabilityChanges(DEFAULT_CAPABILITIES, sc?.capabilities?.addCapabilities ?? [], sc?.capabilities?.dropCapabilities ?? []);
+  const hostCaps = host.capabilities ?? ALL_CAPABILITIES;
+  if (privileged) caps = [...hostCaps];
+  else caps = applyCapabilityChanges(DEFAULT_CAPABILITIES, sc?.capabilities?.addCapabilities ?? [], sc?.capabilities?.dropCapabilities ?? [], hostCaps);
   const ambient = (sc?.capabilities?.addAmbientCapabilities ?? []).map((c) => normalizeCapability(c, "capabilities.add_ambient_capabilities")).filter((c) => c !== "ALL" && caps.includes(c));
 
   const cwd = config.workingDir || image.WorkingDir || "/";
@@ -320,24 +346,7 @@ export function buildSpec(input: BuildSpecInput): BuiltSpec {
   }
 
   // Resources.
-  const resources: LinuxResources = { devices: deviceRules };
-  if (res) {
-    const cpu: NonNullable<LinuxResources["cpu"]> = {};
-    if (res.cpuShares > 0n) cpu.shares = Number(res.cpuShares);
-    if (res.cpuQuota > 0n) cpu.quota = Number(res.cpuQuota);
-    if (res.cpuPeriod > 0n) cpu.period = Number(res.cpuPeriod);
-    if (res.cpusetCpus) cpu.cpus = res.cpusetCpus;
-    if (res.cpusetMems) cpu.mems = res.cpusetMems;
-    if (Object.keys(cpu).length > 0) resources.cpu = cpu;
-    if (res.memoryLimitInBytes > 0n) {
-      const limit = Number(res.memoryLimitInBytes);
-      resources.memory = { limit };
-      if (host.swapAccount) resources.memory.swap = res.memorySwapLimitInBytes > 0n ? Number(res.memorySwapLimitInBytes) : limit;
-    }
-    const pages = res.hugepageLimits.filter((h) => host.hugepageSizes.includes(h.pageSize));
-    if (pages.length > 0) resources.hugepageLimits = pages.map((h) => ({ pageSize: h.pageSize, limit: Number(h.limit) }));
-    if (host.cgroupMode === "v2" && Object.keys(res.unified).length > 0) resources.unified = { ...res.unified };
-  }
+  const resources: LinuxResources = { devices: deviceRules, ...(res ? resourceLimits(res, host) : {}) };
 
   let oomScoreAdj: number | undefined = res ? Number(res.oomScoreAdj) : undefined;
   if (oomScoreAdj !== undefined && host.oomScoreAdjFloor !== undefined && oomScoreAdj < host.oomScoreAdjFloor) {

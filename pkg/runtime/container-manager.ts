@@ -1,11 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, watch, type FSWatcher } from "node:fs";
 import { dirname, join, posix } from "node:path";
-import { Signal, signalToJSON, type ContainerConfig } from "../../api/gen/cri/v1/api.js";
 import type { Config } from "../config/index.js";
 import { errorMessage, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
 import { logger, withLogFields } from "../log/index.js";
-import { buildSpec, detectHostFeatures, imageRuntimeConfig, type HostFeatures, type Spec } from "../oci/index.js";
+import { buildSpec, detectHostFeatures, imageRuntimeConfig, resourceLimits, type ContainerSpecRequest, type HostFeatures, type Spec } from "../oci/index.js";
 import {
   conmonCreate,
   conmonReopenLog,
@@ -19,6 +18,7 @@ import {
   runtimeKill,
   runtimeStart,
   runtimeState,
+  runtimeUpdate,
   stopPodMonitors,
   type ExecSyncResult,
   type OciRuntime,
@@ -26,9 +26,10 @@ import {
 import type { MetadataStore } from "../store/index.js";
 import { CleanupStack, KeyedMutex, NameRegistrar } from "../sync/index.js";
 import { detectCgroups, oomScoreAdjFloor, writeFileAtomic, type CgroupInfo } from "../sys/index.js";
-import type { Container, ContainerImages, RootfsProvider } from "./container.js";
+import type { Container, ContainerCreateRequest, ContainerImages, RootfsProvider } from "./container.js";
 import { ContainerStore } from "./container-store.js";
 import { eventTimeNs, type ContainerEvent, type ContainerEventKind, type EventBus } from "../events/index.js";
+import { containerCreateDuration, containerExits, containerStartDuration, containerStarts, monitorLosses, monitorsRunning } from "./container-metrics.js";
 import type { Sandbox } from "./sandbox.js";
 import type { SandboxManager } from "./sandbox-manager.js";
 
@@ -63,7 +64,8 @@ function sleep(ms: number): Promise<void> {
 
 /** The cgroup parent a pod's containers and monitors live under. */
 export function podCgroupParent(sb: Sandbox): string {
-  if (sb.cgroupDriver === "systemd") return sb.cgroupParent || "system.slice";
+  // systemd: a slice name; critest writes it as a path ("/test.slice"), runc wants the last slice.
+  if (sb.cgroupDriver === "systemd") return sb.cgroupParent.split("/").filter(Boolean).pop() || "system.slice";
   return sb.cgroupParent || `/berth/pod-${sb.id}`;
 }
 
@@ -187,25 +189,26 @@ export class ContainerManager {
   // ---------------------------------------------------------------- create
 
   /** CreateContainer. Everything done is undone when a step fails. */
-  async create(podSandboxId: string, config: ContainerConfig): Promise<Container> {
-    const md = config.metadata;
-    if (!md || !md.name) throw new InvalidArgumentError("CreateContainer: config.metadata.name is required");
-    if (!config.image?.image) throw new InvalidArgumentError("CreateContainer: config.image.image is required");
+  async create(podSandboxId: string, req: ContainerCreateRequest): Promise<Container> {
+    if (!req.name) throw new InvalidArgumentError("CreateContainer: config.metadata.name is required");
+    if (!req.image) throw new InvalidArgumentError("CreateContainer: config.image.image is required");
     const sb = this.opts.sandboxes.get(podSandboxId);
     const id = randomBytes(32).toString("hex");
     return withLogFields({ podSandboxId: sb.id, containerId: id }, () =>
       this.opts.sandboxes.withLock(sb.id, async () => {
-        if (sb.state !== "ready") throw new FailedPreconditionError(`cannot create container "${md.name}": sandbox "${sb.id}" is not ready`);
+        if (sb.state !== "ready") throw new FailedPreconditionError(`cannot create container "${req.name}": sandbox "${sb.id}" is not ready`);
         if (!this.#images || !this.#rootfs) throw new FailedPreconditionError("cannot create containers: no image store is configured");
-        const imageName = config.image?.image ?? "";
-        const image = this.#images.find(imageName);
-        if (!image) throw new NotFoundError(`image "${imageName}" not found: pull it first`);
-        const reservedName = [md.name, sb.name, sb.namespace, sb.uid, String(md.attempt)].join("_");
+        const image = this.#images.find(req.image);
+        if (!image) throw new NotFoundError(`image "${req.image}" not found: pull it first`);
+        const reservedName = [req.name, sb.name, sb.namespace, sb.uid, String(req.attempt)].join("_");
         this.#names.reserve(reservedName, id);
         const undo = new CleanupStack();
         undo.push("release container name", () => this.#names.release(reservedName, id));
+        const endTimer = containerCreateDuration.startTimer();
         try {
-          return await this.#create(sb, id, reservedName, config, image, undo);
+          const c = await this.#create(sb, id, reservedName, req, image, undo);
+          endTimer();
+          return c;
         } catch (err) {
           await undo.unwind(60_000);
           throw err;
@@ -214,18 +217,19 @@ export class ContainerManager {
     );
   }
 
-  async #create(sb: Sandbox, id: string, reservedName: string, config: ContainerConfig, image: NonNullable<ReturnType<ContainerImages["find"]>>, undo: CleanupStack): Promise<Container> {
+  async #create(sb: Sandbox, id: string, reservedName: string, req: ContainerCreateRequest, image: NonNullable<ReturnType<ContainerImages["find"]>>, undo: CleanupStack): Promise<Container> {
+    const config = req.spec;
     const log = logger();
     const rootfs = this.#rootfs as RootfsProvider;
     const bundle = join(this.#root, id);
     const imageCfg = imageRuntimeConfig(image.config);
-    const logPath = sb.logDirectory && config.logPath ? posix.join(sb.logDirectory, config.logPath) : "";
-    const stopSignal = config.stopSignal !== Signal.RUNTIME_DEFAULT && config.stopSignal !== Signal.UNRECOGNIZED ? signalToJSON(config.stopSignal) : imageCfg.StopSignal || "SIGTERM";
+    const logPath = sb.logDirectory && req.logPath ? posix.join(sb.logDirectory, req.logPath) : "";
+    const stopSignal = req.stopSignal || imageCfg.StopSignal || "SIGTERM";
     const c: Container = {
       id,
       podSandboxId: sb.id,
-      name: config.metadata?.name ?? "",
-      attempt: config.metadata?.attempt ?? 0,
+      name: req.name,
+      attempt: req.attempt,
       reservedName,
       state: "creating",
       createdAt: nowNs(),
@@ -234,10 +238,10 @@ export class ContainerManager {
       exitCode: 0,
       reason: "",
       message: "",
-      image: config.image?.image ?? "",
+      image: req.image,
       imageId: image.id,
-      labels: { ...config.labels },
-      annotations: { ...config.annotations },
+      labels: { ...req.labels },
+      annotations: { ...req.annotations },
       logPath,
       bundle,
       snapshotKey: `container-${id}`,
@@ -249,7 +253,9 @@ export class ContainerManager {
       conmonStartTime: undefined,
       stopSignal,
       user: { uid: 0, gid: 0, additionalGids: [] },
-      config,
+      config: req.config,
+      tty: req.tty,
+      privileged: config.linux?.securityContext?.privileged ?? false,
     };
     // The record comes first: a crash from here on is rolled back by recovery.
     this.#db.insert(c);
@@ -319,9 +325,9 @@ export class ContainerManager {
         exitDir: this.#exitDir,
         persistDir: c.persistDir,
         logPath: logPath || "/dev/null",
-        tty: config.tty,
-        stdin: config.stdin,
-        stdinOnce: config.stdinOnce,
+        tty: req.tty,
+        stdin: req.stdin,
+        stdinOnce: req.stdinOnce,
         monitorCgroup: this.opts.cgroupDriver === "cgroupfs" ? podMonitorCgroup(parent) : undefined,
         timeoutMs: CREATE_TIMEOUT_MS,
       },
@@ -349,10 +355,16 @@ export class ContainerManager {
       if (sb && sb.state !== "ready") throw new FailedPreconditionError(`cannot start container "${c.id}": sandbox "${sb.id}" is not ready`);
       // An exit seen while runtime start runs is announced after "started", not before it.
       this.#starting.set(c.id, false);
+      const startedAt = nowNs();
+      const endTimer = containerStartDuration.startTimer();
       try {
         await runtimeStart(this.#runtimeOf(c), c.id);
+        endTimer();
+        containerStarts.inc({ result: "success" });
       } catch (err) {
         this.#starting.delete(c.id);
+        containerStarts.inc({ result: "error" });
+        containerExits.inc({ reason: "StartError" });
         c.state = "exited";
         c.finishedAt = nowNs();
         c.exitCode = 128;
@@ -363,8 +375,9 @@ export class ContainerManager {
         await runtimeKill(this.#runtimeOf(c), c.id, "KILL", true).catch(() => undefined);
         throw new FailedPreconditionError(`cannot start container "${c.id}": ${errorMessage(err)}`, { cause: err });
       }
-      c.startedAt = nowNs();
+      c.startedAt = startedAt;
       if (c.state === "created") c.state = "running";
+      else if (c.finishedAt < startedAt) c.finishedAt = startedAt;
       this.#db.update(c);
       const exitedMeanwhile = this.#starting.get(c.id) === true;
       this.#starting.delete(c.id);
@@ -393,6 +406,7 @@ export class ContainerManager {
         return c.state;
       }
       logger().warn({ containerId: c.id, conmonPid: c.conmonPid }, "container monitor died; killing the unmonitored container");
+      monitorLosses.inc();
       void runtimeKill(this.#runtimeOf(c), c.id, "KILL", true).catch(() => undefined);
       this.#markExited(c, 137, nowNs(), "Error", `container monitor (conmon pid ${c.conmonPid}) exited unexpectedly; the container was killed and its exit code is unknown`);
     }
@@ -402,11 +416,12 @@ export class ContainerManager {
   #markExited(c: Container, exitCode: number, finishedAt: bigint, reason: string, message: string): void {
     c.state = "exited";
     c.exitCode = exitCode;
-    c.finishedAt = finishedAt;
-    if (c.startedAt === 0n && reason !== "StartError") c.startedAt = 0n;
+    // The exit file's mtime is coarse-grained: never report an end before the start.
+    c.finishedAt = finishedAt < c.startedAt ? c.startedAt : finishedAt;
     c.reason = reason;
     c.message = message;
     this.#db.update(c);
+    containerExits.inc({ reason });
     logger().info({ containerId: c.id, name: c.reservedName, exitCode, reason }, "container exited");
     if (this.#starting.has(c.id)) this.#starting.set(c.id, true);
     else this.#publish(c, "stopped");
@@ -442,7 +457,9 @@ export class ContainerManager {
       logger().warn({ err }, "cannot watch the exit dir; polling only");
     }
     this.#timer = setInterval(() => {
-      for (const c of this.#byId.values()) this.#refresh(c);
+      let live = 0;
+      for (const c of this.#byId.values()) if (this.#refresh(c) === "created" || c.state === "running") live++;
+      monitorsRunning.set(live);
     }, POLL_MS);
     this.#timer.unref();
   }
@@ -566,6 +583,34 @@ export class ContainerManager {
     } catch {
       return undefined;
     }
+  }
+
+  // ---------------------------------------------------------------- resources
+
+  /**
+   * UpdateContainerResources: new cgroup limits, applied with the OCI runtime
+   * to a created or running container and recorded in its spec and config.
+   */
+  async updateResources(id: string, res: NonNullable<NonNullable<ContainerSpecRequest["linux"]>["resources"]>, configJson: Record<string, unknown>): Promise<void> {
+    const c = this.get(id);
+    await this.#withLock(c.id, async () => {
+      const limits = resourceLimits(res, this.#hostFeatures());
+      const state = this.#refresh(c);
+      if (state === "created" || state === "running") {
+        try {
+          await runtimeUpdate(this.#runtimeOf(c), c.id, limits as Record<string, unknown>);
+        } catch (err) {
+          throw new FailedPreconditionError(`cannot update the resources of container "${c.id}": ${errorMessage(err)}`, { cause: err });
+        }
+      }
+      const spec = this.spec(c);
+      if (spec) {
+        spec.linux.resources = { devices: spec.linux.resources.devices, ...limits };
+        writeFileAtomic(join(c.bundle, "config.json"), JSON.stringify(spec));
+      }
+      c.config = configJson;
+      this.#db.update(c);
+    });
   }
 
   // ---------------------------------------------------------------- exec, logs

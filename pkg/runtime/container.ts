@@ -1,5 +1,4 @@
-import type { ContainerConfig } from "../../api/gen/cri/v1/api.js";
-import type { ImageConfigFile } from "../oci/index.js";
+import type { ContainerSpecRequest, ImageConfigFile } from "../oci/index.js";
 import type { RuntimeHandlerInfo } from "./sandbox.js";
 
 /**
@@ -44,8 +43,34 @@ export interface Container {
   /** Signal name sent first by StopContainer (from the request, else the image, else SIGTERM). */
   stopSignal: string;
   user: { uid: number; gid: number; additionalGids: number[] };
-  /** The CRI config the container was created from. */
-  config: ContainerConfig;
+  /**
+   * The CRI ContainerConfig the container was created from, in proto JSON form
+   * (`ContainerConfig.toJSON`); the CRI layer reads it back for status.
+   */
+  config: Record<string, unknown>;
+  tty: boolean;
+  privileged: boolean;
+}
+
+/** A CreateContainer request after CRI translation. */
+export interface ContainerCreateRequest {
+  name: string;
+  attempt: number;
+  /** The image as the request names it. */
+  image: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  /** Relative to the pod's log directory; "" for none. */
+  logPath: string;
+  tty: boolean;
+  stdin: boolean;
+  stdinOnce: boolean;
+  /** Signal name StopContainer sends first; undefined = the image's StopSignal, else SIGTERM. */
+  stopSignal: string | undefined;
+  /** The process, security and resource settings the OCI spec is built from (CRI field names). */
+  spec: ContainerSpecRequest;
+  /** The request's ContainerConfig in proto JSON form, kept for status. */
+  config: Record<string, unknown>;
 }
 
 /** An image as the container layer needs it. */

@@ -1,12 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import type { PodSandboxConfig } from "../../api/gen/cri/v1/api.js";
 import { CniManager, parseBandwidth, type CniPortMapping } from "../cni/index.js";
 import type { Config } from "../config/index.js";
-import { errorMessage, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
+import { errorMessage, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
 import { logger, withLogFields } from "../log/index.js";
-import { ensurePrivateDir, isPinned, pidInitAlive, pinNamespaces, runInNamespaces, startPidInit, stopPidInit, unpinNamespaces, type PinnedKind } from "../netns/index.js";
+import { ensurePrivateDir, isPinned, pidInitAlive, pidInitRunning, pinNamespaces, runInNamespaces, startPidInit, stopPidInit, unpinNamespaces, type PinnedKind } from "../netns/index.js";
 import type { MetadataStore } from "../store/index.js";
 import { CleanupStack, KeyedMutex, NameRegistrar } from "../sync/index.js";
 import { mount, unmountAll } from "../sys/index.js";
@@ -14,6 +13,7 @@ import { hostHostname, validateDns, validateHostname, writeHostnameFile, writeHo
 import type { ContainerHooks, RuntimeHandlerInfo, Sandbox } from "./sandbox.js";
 import { SandboxStore } from "./sandbox-store.js";
 import { validateSysctls } from "./sysctl.js";
+import { validateCgroupParent } from "./cgroup-parent.js";
 
 /** A RunPodSandbox request after CRI translation. */
 export interface SandboxSpec {
@@ -35,7 +35,8 @@ export interface SandboxSpec {
   cgroupParent: string;
   /** As requested; "" selects the default handler. */
   runtimeHandler: string;
-  config: PodSandboxConfig;
+  /** The CRI PodSandboxConfig as proto JSON (kept with the pod). */
+  config: Record<string, unknown>;
 }
 
 export interface SandboxManagerOptions {
@@ -91,18 +92,38 @@ export class SandboxManager {
 
   /** Every visible pod (not those still being created). */
   list(): Sandbox[] {
-    return [...this.#byId.values()].filter((s) => s.state !== "creating");
+    return [...this.#byId.values()].filter((s) => s.state !== "creating").map((s) => this.#refresh(s));
+  }
+
+  /**
+   * A ready pod whose PID namespace init died (killed, OOM) is not ready any
+   * more: the pod-wide PID namespace is gone with it.
+   */
+  #refresh(sb: Sandbox): Sandbox {
+    if (sb.state === "ready" && sb.pidInit && sb.pidInit.nsInode > 0 && !pidInitRunning(sb.pidInit.initPid, sb.pidInit.nsInode)) {
+      logger().warn({ podSandboxId: sb.id, initPid: sb.pidInit.initPid }, "the pod's PID namespace init exited; sandbox is not ready");
+      sb.state = "notready";
+      this.#db.update(sb);
+    }
+    return sb;
   }
 
   /** A pod by full id or unique id prefix; NotFound otherwise. */
   get(idOrPrefix: string): Sandbox {
     if (!idOrPrefix) throw new NotFoundError("sandbox id is empty");
     const exact = this.#byId.get(idOrPrefix);
-    if (exact && exact.state !== "creating") return exact;
+    if (exact && exact.state !== "creating") return this.#refresh(exact);
     const matches = this.list().filter((s) => s.id.startsWith(idOrPrefix));
     if (matches.length === 1 && matches[0]) return matches[0];
     if (matches.length > 1) throw new NotFoundError(`sandbox id prefix "${idOrPrefix}" is ambiguous (${matches.length} pods match)`);
     throw new NotFoundError(`sandbox "${idOrPrefix}" not found`);
+  }
+
+  /** A pod that must be ready (for creating or starting containers in it): NotFound or FailedPrecondition otherwise. */
+  getReady(idOrPrefix: string, action = "use"): Sandbox {
+    const sb = this.get(idOrPrefix);
+    if (sb.state !== "ready") throw new FailedPreconditionError(`cannot ${action}: sandbox "${sb.id}" is not ready`);
+    return sb;
   }
 
   #handler(requested: string): RuntimeHandlerInfo {
@@ -114,17 +135,6 @@ export class SandboxManager {
       throw new InvalidArgumentError(`runtime handler "${name}" is not configured (known: ${known || "none"})`);
     }
     return { name, path: h.path, root: h.root || join(this.opts.config.state, "runtime", name) };
-  }
-
-  #validateCgroupParent(parent: string): void {
-    if (!parent) return;
-    if (this.opts.cgroupDriver === "systemd") {
-      if (!/^[A-Za-z0-9_.:@\\-]+\.slice$/.test(parent)) {
-        throw new InvalidArgumentError(`linux.cgroup_parent "${parent}" is not a systemd slice name (e.g. kubepods-besteffort.slice); the cgroup driver is systemd`);
-      }
-    } else if (!parent.startsWith("/") || parent.split("/").includes("..")) {
-      throw new InvalidArgumentError(`linux.cgroup_parent "${parent}" must be an absolute cgroup path (e.g. /kubepods/besteffort); the cgroup driver is cgroupfs`);
-    }
   }
 
   /** Config defaults (runtime.default_sysctls) that apply to this pod, then the pod's own. */
@@ -150,7 +160,7 @@ export class SandboxManager {
   async run(spec: SandboxSpec): Promise<Sandbox> {
     if (!spec.name || !spec.namespace || !spec.uid) throw new InvalidArgumentError("sandbox metadata needs name, namespace and uid");
     const handler = this.#handler(spec.runtimeHandler);
-    this.#validateCgroupParent(spec.cgroupParent);
+    validateCgroupParent(spec.cgroupParent, this.opts.cgroupDriver);
     const sysctls = this.#sysctls(spec);
     if (spec.hostname) validateHostname(spec.hostname);
     if (spec.dns) validateDns(spec.dns);
@@ -241,7 +251,7 @@ export class SandboxManager {
         this.#db.update(sb);
         stack.push("stop pid init", () => stopPidInit({ holderPid: sb.pidInit?.holderPid ?? 0, initPid: sb.pidInit?.initPid ?? 0, nsPath: join(sb.dir, "pid") }));
         const init = await startPidInit(sb.dir, signal);
-        sb.pidInit = { holderPid: init.holderPid, initPid: init.initPid };
+        sb.pidInit = { holderPid: init.holderPid, initPid: init.initPid, nsInode: init.nsInode ?? 0 };
         this.#db.update(sb);
       }
 
@@ -299,7 +309,11 @@ export class SandboxManager {
   async stop(id: string, signal: AbortSignal): Promise<void> {
     const sb = this.#byId.get(id);
     if (!sb || sb.state === "creating") return;
-    await withLogFields({ podSandboxId: id }, () => this.withLock(id, () => this.#stopLocked(sb, signal)));
+    await withLogFields({ podSandboxId: id }, () =>
+      this.withLock(id, async () => {
+        if (this.#byId.get(id) === sb) await this.#stopLocked(sb, signal);
+      }),
+    );
   }
 
   async #stopLocked(sb: Sandbox, signal: AbortSignal): Promise<void> {
@@ -314,7 +328,9 @@ export class SandboxManager {
 
   /** Undoes what a running pod holds besides its pinned namespaces and files (repeatable). */
   async #release(sb: Sandbox, signal: AbortSignal): Promise<void> {
-    await this.cni.teardown(sb.id, signal);
+    // Without a cache entry (e.g. the state dir was lost in a reboot) an attached pod is detached with the current config.
+    const fallback = sb.networkAttached && sb.netnsPath ? { id: sb.id, name: sb.name, namespace: sb.namespace, uid: sb.uid, netns: sb.netnsPath, portMappings: [] } : undefined;
+    await this.cni.teardown(sb.id, signal, fallback);
     if (sb.networkAttached) {
       sb.networkAttached = false;
       this.#db.update(sb);

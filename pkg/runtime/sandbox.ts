@@ -1,5 +1,3 @@
-import type { PodSandboxConfig } from "../../api/gen/cri/v1/api.js";
-
 /** "creating" while RunPodSandbox works (never shown to clients; rolled back after a crash). */
 export type SandboxState = "creating" | "ready" | "notready";
 
@@ -17,6 +15,8 @@ export interface RuntimeHandlerInfo {
 export interface SandboxPidInit {
   holderPid: number;
   initPid: number;
+  /** Inode of the PID namespace (to tell the init from a reused pid). */
+  nsInode: number;
 }
 
 /**
@@ -66,8 +66,12 @@ export interface Sandbox {
   sysctls: Record<string, string>;
   labels: Record<string, string>;
   annotations: Record<string, string>;
-  /** The CRI config the pod was created from. */
-  config: PodSandboxConfig;
+  /**
+   * The CRI PodSandboxConfig the pod was created from, in proto JSON form
+   * (`PodSandboxConfig.toJSON`); the CRI layer reads it back with
+   * `PodSandboxConfig.fromJSON(sb.config)`.
+   */
+  config: Record<string, unknown>;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseWithBigint, stringifyWithBigint, validateSysctls } from "./index.js";
+import { parseWithBigint, stringifyWithBigint, validateCgroupParent, validateSysctls } from "./index.js";
 
 test("namespaced sysctls pass; node-wide ones and ones of a shared host namespace are refused", () => {
   assert.deepEqual(validateSysctls({ "net/ipv4/ip_forward": "1", "kernel.shm_rmid_forced": "1", "fs.mqueue.msg_max": "20" }, { hostNetwork: false, hostIpc: false }), {
@@ -18,4 +18,11 @@ test("namespaced sysctls pass; node-wide ones and ones of a shared host namespac
 test("records round-trip bigints through JSON", () => {
   const v = { createdAt: 1795905983642008394n, nested: { list: [1n, 2] }, s: "x" };
   assert.deepEqual(parseWithBigint(stringifyWithBigint(v)), v);
+});
+
+test("cgroup parents follow the driver's syntax", () => {
+  for (const ok of ["", "/kubepods/besteffort/pod123", "/"]) validateCgroupParent(ok, "cgroupfs");
+  for (const bad of ["kubepods", "/kubepods/../x"]) assert.throws(() => validateCgroupParent(bad, "cgroupfs"), /cgroup_parent/);
+  for (const ok of ["", "kubepods-besteffort-pod123.slice", "/test.slice", "/kubepods.slice/kubepods-burstable.slice"]) validateCgroupParent(ok, "systemd");
+  for (const bad of ["/kubepods/besteffort", "kubepods"]) assert.throws(() => validateCgroupParent(bad, "systemd"), /systemd slice/);
 });

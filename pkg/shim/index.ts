@@ -1,5 +1,5 @@
 export { conmonCreate, conmonReopenLog, conmonResize, type ConmonOptions, type ConmonCreateRequest, type ConmonCreated } from "./conmon.js";
-export { runtimeStart, runtimeKill, runtimeState, runtimeDelete, type OciRuntime, type RuntimeState } from "./oci-runtime.js";
+export { runtimeStart, runtimeKill, runtimeState, runtimeDelete, runtimeUpdate, type OciRuntime, type RuntimeState } from "./oci-runtime.js";
 export { readExitFile, type ExitInfo } from "./exit-file.js";
 export { execSync, EXEC_OUTPUT_CAP, type ExecSyncResult } from "./exec-sync.js";
 export { processAlive, processStartTime, processPss } from "./proc.js";

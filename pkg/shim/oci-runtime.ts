@@ -53,3 +53,8 @@ export async function runtimeDelete(rt: OciRuntime, id: string): Promise<void> {
     throw new Error(`${rt.name} delete ${id} failed: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
   }
 }
+
+/** `runc update --resources -`: new cgroup limits for a running container. */
+export async function runtimeUpdate(rt: OciRuntime, id: string, resources: Record<string, unknown>): Promise<void> {
+  await run(rt.path, [`--root=${rt.root}`, "update", "--resources", "-", id], { timeoutMs: CALL_TIMEOUT_MS, input: JSON.stringify(resources) });
+}

@@ -148,6 +148,10 @@ function classify(err: unknown): WorkerReply {
     return { ok: false, kind: "invalid", message };
   }
   if (e.code === "ENOSPC" || e.code === "EDQUOT") return { ok: false, kind: "no-space", message };
+  // errors an entry's own name or type causes: the layer is at fault, not the host
+  if (err instanceof LayerIoError && ["ENAMETOOLONG", "ENOTDIR", "EISDIR", "ELOOP", "EEXIST", "EMLINK", "ERR_INVALID_ARG_VALUE"].includes(e.code ?? "")) {
+    return { ok: false, kind: "invalid", message };
+  }
   if (e.code === "ENOENT" && e.path === (workerData as WorkerRequest).blobPath) return { ok: false, kind: "blob-missing", message };
   return { ok: false, kind: "io", message };
 }

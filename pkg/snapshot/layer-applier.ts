@@ -77,6 +77,10 @@ function lstatOrUndefined(p: string): Stats | undefined {
   }
 }
 
+function isWhiteout(st: Stats): boolean {
+  return st.isCharacterDevice() && st.rdev === 0;
+}
+
 function splitRel(rel: string): string[] {
   return rel.split("/").filter((p) => p !== "" && p !== ".");
 }
@@ -144,6 +148,7 @@ export class LayerApplier implements TarSink {
   }
 
   #entry(h: TarHeader): void {
+    if (h.name.includes("\0") || h.linkname.includes("\0")) throw this.#fail(h, "name contains a NUL byte");
     const rel = posix.normalize(`/${h.name}`).replace(/^\/+/, "").replace(/\/+$/, "");
     if (rel === "" || rel === ".") return; // the root itself: the diff dir keeps its own attributes
     const slash = rel.lastIndexOf("/");
@@ -175,7 +180,11 @@ export class LayerApplier implements TarSink {
 
     switch (h.type) {
       case "dir":
-        if (!existing?.isDirectory()) mkdirSync(path, { mode: 0o700 });
+        if (!existing?.isDirectory()) {
+          mkdirSync(path, { mode: 0o700 });
+          // a directory where this layer deleted one: nothing of the old one may show through
+          if (existing && isWhiteout(existing)) lsetxattr(path, OVERLAY_OPAQUE_XATTR, Buffer.from("y"));
+        }
         this.#dirCache.set(rel, path);
         break;
       case "file":
@@ -302,6 +311,13 @@ export class LayerApplier implements TarSink {
       cur = `${cur}/${part}`;
       const st = lstatOrUndefined(cur);
       if (st?.isDirectory()) continue;
+      if (st && isWhiteout(st)) {
+        // deleted earlier in this layer, now a directory again: an opaque one
+        rmSync(cur);
+        mkdirSync(cur, { mode: 0o755 });
+        lsetxattr(cur, OVERLAY_OPAQUE_XATTR, Buffer.from("y"));
+        continue;
+      }
       if (st) throw new LayerContentError(`layer ${this.#layer}: ${JSON.stringify(cur.slice(this.#root.length))} is not a directory`);
       mkdirSync(cur, { mode: 0o755 });
       this.#copyFromLower(cur.slice(this.#root.length + 1), cur);

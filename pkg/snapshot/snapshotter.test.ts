@@ -429,6 +429,29 @@ describe("overlay", () => {
     assert.throws(() => e.snap.mounts("ctr-1"), NotFoundError);
   });
 
+  test("a directory deleted and created again in one layer hides the old content", async () => {
+    const base = await applyEntries(e, withParentDirs([{ type: "file", path: "d/old", content: "old" }, { type: "file", path: "e/old", content: "old" }]));
+    const top = await applyTar(
+      e,
+      rawTar([
+        { header: { name: ".wh.d" } },
+        { header: { name: "d/", type: "5", mode: 0o755 } },
+        { header: { name: "d/new" }, body: "new" },
+        { header: { name: ".wh.e" } },
+        { header: { name: "e/new" }, body: "new" },
+      ]),
+      base,
+    );
+    await mountAll(await e.snap.prepare("recreated", top), target);
+    try {
+      assert.deepEqual(readdirSync(join(target, "d")), ["new"]);
+      assert.deepEqual(readdirSync(join(target, "e")), ["new"]);
+    } finally {
+      await unmountAll(target);
+    }
+    await e.snap.remove("recreated");
+  });
+
   test("an active snapshot without a parent is a bind mount", async () => {
     const mounts = await e.snap.prepare("scratch", undefined);
     assert.equal(mounts[0]?.type, "bind");

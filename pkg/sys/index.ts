@@ -29,3 +29,4 @@ export {
   MS_REC,
   MNT_DETACH,
 } from "./fs-syscalls.js";
+export { umountSyscall, MS_PRIVATE } from "./syscalls.js";

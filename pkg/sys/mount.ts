@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { run } from "./exec.js";
+import { MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, SyscallError, mountSyscall, umountSyscall } from "./syscalls.js";
 
 export interface MountInfo {
   id: number;
@@ -60,27 +60,40 @@ export function mountOf(path: string): MountInfo | undefined {
   return best;
 }
 
-export async function mount(source: string, target: string, fsType: string, options: string[], signal?: AbortSignal): Promise<void> {
-  const args = ["-t", fsType];
-  if (options.length) args.push("-o", options.join(","));
-  await run("mount", [...args, source, target], { timeoutMs: 30_000, ...(signal ? { signal } : {}) });
+const FLAG_OPTIONS: Record<string, number> = { nosuid: MS_NOSUID, nodev: MS_NODEV, noexec: MS_NOEXEC };
+
+/** mount(2) of a filesystem; flag options (nosuid, nodev, noexec) become flags, the rest is passed as data. */
+export async function mount(source: string, target: string, fsType: string, options: string[], _signal?: AbortSignal): Promise<void> {
+  let flags = 0;
+  const data: string[] = [];
+  for (const o of options) {
+    const f = FLAG_OPTIONS[o];
+    if (f !== undefined) flags |= f;
+    else data.push(o);
+  }
+  mountSyscall(source, target, fsType, flags, data.length ? data.join(",") : null);
 }
 
-export async function bindMount(source: string, target: string, signal?: AbortSignal): Promise<void> {
-  await run("mount", ["--bind", source, target], { timeoutMs: 30_000, ...(signal ? { signal } : {}) });
+export async function bindMount(source: string, target: string, _signal?: AbortSignal): Promise<void> {
+  mountSyscall(source, target, null, MS_BIND, null);
 }
 
 export async function makePrivate(target: string): Promise<void> {
-  await run("mount", ["--make-private", target], { timeoutMs: 30_000 });
+  mountSyscall("none", target, null, MS_PRIVATE, null);
 }
 
 /**
- * Unmounts every mount at or below path, deepest first; a path that is not
- * mounted is fine (idempotent). Busy mounts are detached lazily.
+ * Unmounts every mount at or below path, deepest first (stacked mounts
+ * included); a path that is not mounted is fine (idempotent). Busy mounts are
+ * detached lazily.
  */
 export async function unmountAll(path: string): Promise<void> {
   for (const p of mountsUnder(path)) {
-    const r = await run("umount", [p], { timeoutMs: 30_000, allowFailure: true });
-    if (r.exitCode !== 0 && isMountPoint(p)) await run("umount", ["-l", p], { timeoutMs: 30_000 });
+    try {
+      umountSyscall(p);
+    } catch (err) {
+      if (err instanceof SyscallError && err.code === "EBUSY") umountSyscall(p, MNT_DETACH);
+      else throw err;
+    }
   }
 }

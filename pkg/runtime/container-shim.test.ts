@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { setRootLogger } from "../log/index.js";
 import { detectCgroups } from "../sys/index.js";
 import { buildSpec, type ContainerSpecRequest, type HostFeatures } from "../oci/index.js";
-import { conmonCreate, conmonReopenLog, execSync, podMonitorCgroup, podMonitorMemory, podMonitorPids, processAlive, readExitFile, runtimeDelete, runtimeKill, runtimeStart, runtimeState, stopPodMonitors, type OciRuntime } from "./index.js";
+import { conmonCreate, conmonReopenLog, execSync, podMonitorCgroup, podMonitorMemory, podMonitorPids, processAlive, readExitFile, runtimeDelete, runtimeKill, runtimeStart, runtimeState, stopPodMonitors, type OciRuntime } from "../shim/index.js";
 
 setRootLogger({ level: "silent" });
 const isRoot = process.getuid?.() === 0 && existsSync("/usr/bin/conmon") && existsSync("/usr/sbin/runc");

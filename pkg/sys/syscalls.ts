@@ -1,0 +1,65 @@
+import type Koffi from "koffi";
+import { createRequire } from "node:module";
+import { constants } from "node:os";
+
+// Direct mount(2)/umount2(2) through FFI: each is a microsecond system call,
+// where running mount(8)/umount(8) costs a fork and exec of the daemon.
+
+type Fn = (...args: unknown[]) => unknown;
+let fns: { mount: Fn; umount2: Fn } | undefined;
+let koffi: typeof Koffi;
+
+/** libc is bound on first use, so processes that never mount (berthctl) do not load it. */
+function libc(): { mount: Fn; umount2: Fn } {
+  if (!fns) {
+    koffi = createRequire(import.meta.url)("koffi") as typeof Koffi;
+    const lib = koffi.load("libc.so.6");
+    fns = {
+      mount: lib.func("int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)") as Fn,
+      umount2: lib.func("int umount2(const char *target, int flags)") as Fn,
+    };
+  }
+  return fns;
+}
+
+export const MS_NOSUID = 0x2;
+export const MS_NODEV = 0x4;
+export const MS_NOEXEC = 0x8;
+export const MS_BIND = 0x1000;
+export const MS_REC = 0x4000;
+export const MS_PRIVATE = 1 << 18;
+export const MNT_DETACH = 0x2;
+const EINVAL = constants.errno.EINVAL;
+const ENOENT = constants.errno.ENOENT;
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+export class SyscallError extends Error {
+  constructor(
+    readonly syscall: string,
+    readonly errno: number,
+    readonly path: string,
+  ) {
+    super(`${syscall} ${path}: ${ERRNO_NAMES.get(errno) ?? `errno ${errno}`}`);
+    this.name = "SyscallError";
+  }
+  get code(): string {
+    return ERRNO_NAMES.get(this.errno) ?? String(this.errno);
+  }
+}
+
+/** mount(2). */
+export function mountSyscall(source: string, target: string, fsType: string | null, flags: number, data: string | null): void {
+  if ((libc().mount(source, target, fsType, flags, data) as number) !== 0) throw new SyscallError("mount", koffi.errno(), target);
+}
+
+/**
+ * umount2(2). Returns false when nothing is mounted there (EINVAL/ENOENT),
+ * true when it unmounted; throws on other errors.
+ */
+export function umountSyscall(target: string, flags = 0): boolean {
+  if ((libc().umount2(target, flags) as number) === 0) return true;
+  const errno = koffi.errno();
+  if (errno === EINVAL || errno === ENOENT) return false;
+  throw new SyscallError("umount2", errno, target);
+}
