@@ -2,7 +2,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { ContainerStats, DeepPartial, PodSandboxConfig } from "../api/gen/cri/v1/api.js";
-import { removeDirs, startDaemon, type Daemon } from "./harness/daemon.js";
+import { spawnSync } from "node:child_process";
+import { BERTHCTL, removeDirs, startDaemon, type Daemon } from "./harness/daemon.js";
 import { makeTestNetwork, type TestNetwork } from "./harness/cni-net.js";
 import { startRegistry, type Registry } from "./harness/registry.js";
 import { ensureTestImages, type TestImages } from "./harness/images.js";
@@ -125,6 +126,15 @@ test("stats of real containers: CPU burn, memory, writable layer, network, pod s
   console.log(`# burn ${busy.cpu?.usageNanoCores?.value} nano-cores; mem working set ${memStats.memory?.workingSetBytes?.value} rss ${memStats.memory?.rssBytes?.value}; layer ${layer.usedBytes?.value} B / ${layer.inodesUsed?.value} inodes on ${layer.fsId?.mountpoint}; pod cpu ${pod?.linux?.cpu?.usageCoreNanoSeconds?.value} ns, ws ${pod?.linux?.memory?.workingSetBytes?.value}, procs ${pod?.linux?.process?.processCount?.value}, eth0 rx ${eth0?.rxBytes?.value} tx ${eth0?.txBytes?.value}`);
   const pods = await d.client.runtime.listPodSandboxStats({ filter: { labelSelector: { app: "stats" } } });
   assert.deepEqual(pods.stats.map((s) => s.attributes?.id), [podSandboxId]);
+
+  // The operator's view: berthctl stats / statsp.
+  const cli = spawnSync(process.execPath, [BERTHCTL, "--socket", d.dirs.socket, "stats", "--pod", podSandboxId, "-o", "json"], { encoding: "utf8", timeout: 20_000 });
+  assert.equal(cli.status, 0, cli.stderr);
+  const cliStats = JSON.parse(cli.stdout) as { stats: Array<{ attributes: { id: string }; memory?: { workingSetBytes?: { value: string } } }> };
+  assert.deepEqual(cliStats.stats.map((x) => x.attributes.id).sort(), [burn, mem].sort());
+  const cliPods = spawnSync(process.execPath, [BERTHCTL, "--socket", d.dirs.socket, "statsp"], { encoding: "utf8", timeout: 20_000 });
+  assert.equal(cliPods.status, 0, cliPods.stderr);
+  assert.match(cliPods.stdout, new RegExp(`^${podSandboxId.slice(0, 13)}\\s+stats\\s`, "m"));
 
   // cAdvisor-style metrics.
   const desc = await d.client.runtime.listMetricDescriptors({});
