@@ -109,6 +109,36 @@ test("GetContainerEvents: a container's lifecycle arrives in order with pod and 
   }
 });
 
+test("GetContainerEvents: a pod's own lifecycle is announced under its id (kubelet drops its cache on the pod's DELETED)", async () => {
+  const stream = d.client.runtime.getContainerEvents({});
+  const got: ContainerEventResponse[] = [];
+  stream.on("data", (ev: ContainerEventResponse) => got.push(ev));
+  stream.on("error", () => {});
+  try {
+    await sleep(200);
+    const config = podConfig("podevents");
+    const { podSandboxId } = await d.client.runtime.runPodSandbox({ config });
+    const id = await lifecycle(podSandboxId, config, "one", { keep: true });
+    await d.client.runtime.stopPodSandbox({ podSandboxId });
+    await d.client.runtime.removePodSandbox({ podSandboxId });
+    const pod = await until("pod events", () => {
+      const m = got.filter((e) => e.containerId === podSandboxId);
+      return m.length >= 4 ? m : undefined;
+    });
+    assert.deepEqual(
+      pod.map((e) => e.containerEventType),
+      [ContainerEventType.CONTAINER_CREATED_EVENT, ContainerEventType.CONTAINER_STARTED_EVENT, ContainerEventType.CONTAINER_STOPPED_EVENT, ContainerEventType.CONTAINER_DELETED_EVENT],
+    );
+    assert.ok(pod.every((e) => e.podSandboxStatus?.id === podSandboxId && e.podSandboxStatus.metadata?.uid === config.metadata?.uid));
+    // The pod's STOPPED event still lists its (exited) container; its DELETED comes after the container's.
+    assert.ok(pod[2]?.containersStatuses.some((c) => c.id === id));
+    const order = got.map((e) => `${e.containerId}:${e.containerEventType}`);
+    assert.ok(order.indexOf(`${id}:${ContainerEventType.CONTAINER_DELETED_EVENT}`) < order.indexOf(`${podSandboxId}:${ContainerEventType.CONTAINER_DELETED_EVENT}`));
+  } finally {
+    stream.cancel();
+  }
+});
+
 /** A GetContainerEvents client in its own process, frozen with SIGSTOP once subscribed: it reads nothing. */
 async function frozenClient(): Promise<{ kill(): void }> {
   const dir = mkdtempSync(join(tmpdir(), "berth-events-client-"));

@@ -99,6 +99,7 @@ export class ContainerManager {
     opts.sandboxes.setContainerHooks({
       stopAll: (podId, signal) => this.stopAllOfPod(podId, signal),
       removeAll: (podId, signal) => this.removeAllOfPod(podId, signal),
+      podEvent: (sb, kind) => this.#publishFor(sb.id, sb.id, sb, kind),
     });
   }
 
@@ -429,13 +430,17 @@ export class ContainerManager {
 
   /** Publishes a lifecycle event with snapshots of the pod and its containers (only when someone listens). */
   #publish(c: Container, kind: ContainerEventKind): void {
+    this.#publishFor(c.id, c.podSandboxId, this.#sandboxOf(c), kind, kind === "deleted" ? c : undefined);
+  }
+
+  /** Events about a pod itself carry the pod's id as the container id, as kubelet's evented PLEG expects. */
+  #publishFor(id: string, podId: string, sb: Sandbox | undefined, kind: ContainerEventKind, removed?: Container): void {
     const bus = this.opts.events;
     if (!bus || bus.subscriberCount === 0) return;
-    const sb = this.#sandboxOf(c);
-    const pod = [...this.#byId.values()].filter((x) => x.podSandboxId === c.podSandboxId && x.state !== "creating");
-    if (kind === "deleted") pod.push(c);
+    const pod = [...this.#byId.values()].filter((x) => x.podSandboxId === podId && x.state !== "creating");
+    if (removed) pod.push(removed);
     bus.publish({
-      containerId: c.id,
+      containerId: id,
       kind,
       createdAtNs: eventTimeNs(),
       podSandboxStatus: sb ? structuredClone(sb) : undefined,
