@@ -7,8 +7,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData } from "@grpc/grpc-js";
-import { ListContainerStatsResponse, RuntimeServiceService, type ListContainerStatsRequest } from "../../api/gen/cri/v1/api.js";
-import { CriClient, listContainerStats } from "../../pkg/cri/index.js";
+import { ListContainerStatsResponse, ListPodSandboxMetricsResponse, ListPodSandboxStatsResponse, RuntimeServiceService, type ListContainerStatsRequest } from "../../api/gen/cri/v1/api.js";
+import { CriClient, listContainerStats, listPodSandboxMetrics, listPodSandboxStats } from "../../pkg/cri/index.js";
 import { setRootLogger } from "../../pkg/log/index.js";
 import { StatsCollector, detectCgroupLayout, readNetDevViaNsenter, readNetDevViaPids, type StatsContainerInfo } from "../../pkg/stats/index.js";
 
@@ -71,7 +71,8 @@ async function main(): Promise<void> {
   }
   await new Promise((r) => setTimeout(r, 300));
   console.log(`created ${N} cgroups with a process each in ${(performance.now() - t0).toFixed(0)} ms`);
-  const source = { containers: () => containers, sandboxes: () => [] };
+  const pods = Array.from({ length: 10 }, (_, i) => ({ id: `p${i}`, metadata: { name: `p${i}`, uid: `u${i}`, namespace: "bench", attempt: 0 }, labels: {}, annotations: {}, cgroupParent: "" }));
+  const source = { containers: () => containers, sandboxes: () => pods };
 
   // Cold: a fresh collector answers ListContainerStats by reading every cgroup on demand.
   const cold: number[] = [];
@@ -93,6 +94,24 @@ async function main(): Promise<void> {
     warm.push(await time(() => h({ filter: undefined }, { signal: new AbortController().signal, reqId: "b", method: "b" }).then((r) => ListContainerStatsResponse.encode(ListContainerStatsResponse.fromPartial(r)).finish())));
   }
   console.log(`ListContainerStats from the cache (builds + encodes ${N}): ${stats(warm)}`);
+  const ctx = { signal: new AbortController().signal, reqId: "b", method: "b" };
+  const lps = listPodSandboxStats(col);
+  const podTimes: number[] = [];
+  for (let i = 0; i < 100; i++) podTimes.push(await time(async () => ListPodSandboxStatsResponse.encode(ListPodSandboxStatsResponse.fromPartial(await lps({ filter: undefined }, ctx))).finish()));
+  console.log(`ListPodSandboxStats from the cache (10 pods, ${N} containers, builds + encodes): ${stats(podTimes)}`);
+  const lpm = listPodSandboxMetrics(col);
+  let metricCount = 0;
+  const metricTimes: number[] = [];
+  for (let i = 0; i < 50; i++) {
+    metricTimes.push(
+      await time(async () => {
+        const r = ListPodSandboxMetricsResponse.fromPartial(await lpm({}, ctx));
+        metricCount = r.podMetrics.reduce((a, p) => a + p.metrics.length + p.containerMetrics.reduce((b, c) => b + c.metrics.length, 0), 0);
+        return ListPodSandboxMetricsResponse.encode(r).finish();
+      }),
+    );
+  }
+  console.log(`ListPodSandboxMetrics from the cache (${metricCount} metrics): ${stats(metricTimes)}`);
 
   // Over a real gRPC unix socket, as kubelet calls it.
   const dir = mkdtempSync(join(tmpdir(), "berth-bench-"));

@@ -248,3 +248,24 @@ test("GetContainerEvents: a frozen client does not block publishers; the handler
   child.kill("SIGKILL");
   await waitFor(() => bus.subscriberCount === 0); // the dead client's call is cancelled and its subscription closed
 });
+
+test("GetContainerEvents handler: ends when the daemon's lifetime ends or the call is cancelled, and unsubscribes", async () => {
+  const bus = containerEventBus<{ state: number }, { id: string; state: number }>(10);
+  const lifetime = new AbortController();
+  const call = new AbortController();
+  const written: unknown[] = [];
+  const impl = getContainerEvents(bus, { lifetime: lifetime.signal });
+  const run = impl({}, (m) => (written.push(m), true), { signal: call.signal, reqId: "t", method: "GetContainerEvents" }, async () => undefined);
+  await waitFor(() => bus.subscriberCount === 1);
+  bus.publish({ containerId: "c", kind: "deleted", createdAtNs: 5n, podSandboxStatus: undefined, containersStatuses: [] });
+  await waitFor(() => written.length === 1);
+  assert.deepEqual(written[0], { containerId: "c", containerEventType: ContainerEventType.CONTAINER_DELETED_EVENT, createdAt: 5n, podSandboxStatus: undefined, containersStatuses: [] });
+  lifetime.abort();
+  await run;
+  assert.equal(bus.subscriberCount, 0);
+  const run2 = getContainerEvents(bus)({}, () => true, { signal: call.signal, reqId: "t", method: "GetContainerEvents" }, async () => undefined);
+  await waitFor(() => bus.subscriberCount === 1);
+  call.abort();
+  await run2;
+  assert.equal(bus.subscriberCount, 0);
+});

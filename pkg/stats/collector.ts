@@ -194,7 +194,8 @@ export class StatsCollector {
 
   /** Stats of one container: from the cache, or read now if the cache has not seen it. */
   container(id: string): ContainerStatsData | undefined {
-    const info = this.#source.containers().find((c) => c.id === id);
+    const src = this.#source;
+    const info = src.container ? src.container(id) : src.containers().find((c) => c.id === id);
     return info ? this.#containerData(info) : undefined;
   }
 
@@ -205,10 +206,11 @@ export class StatsCollector {
 
   /** Stats of one pod and its containers. */
   sandbox(id: string): SandboxStatsData | undefined {
-    const info = this.#source.sandboxes().find((s) => s.id === id);
+    const src = this.#source;
+    const info = src.sandbox ? src.sandbox(id) : src.sandboxes().find((s) => s.id === id);
     if (!info) return undefined;
-    const byPod = this.containers().filter((c) => c.info.podSandboxId === id);
-    return this.#sandboxData(info, byPod);
+    const mine = src.containersOf ? src.containersOf(id) : src.containers().filter((c) => c.podSandboxId === id);
+    return this.#sandboxData(info, mine.map((c) => this.#containerData(c)));
   }
 
   /** Stats of all pods the source lists, each with its containers. */

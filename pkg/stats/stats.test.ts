@@ -413,3 +413,23 @@ test("podMetrics: cAdvisor names, label values in descriptor order, types from d
     assert.equal(desc?.labelKeys.length, x.labelValues.length, x.name);
   }
 });
+
+test("collector: single lookups use the source's container()/sandbox()/containersOf() when it has them", async (t) => {
+  const root = tmp(t);
+  const layout = cgroupLayoutAt(root, "v2");
+  v2Fixture(join(root, "a"), { usageUsec: "3", current: "30" });
+  const infos = [containerInfo("a", "P", "/a"), containerInfo("b", "Q", "/b")];
+  const calls: string[] = [];
+  const source = {
+    containers: () => (calls.push("containers"), infos),
+    sandboxes: () => (calls.push("sandboxes"), [sandboxInfo("P", "")]),
+    container: (id: string) => (calls.push(`container:${id}`), infos.find((c) => c.id === id)),
+    sandbox: (id: string) => (calls.push(`sandbox:${id}`), id === "P" ? sandboxInfo("P", "") : undefined),
+    containersOf: (pod: string) => (calls.push(`containersOf:${pod}`), infos.filter((c) => c.podSandboxId === pod)),
+  };
+  const col = new StatsCollector({ source, intervalSeconds: 10, layout, netnsExec: false });
+  assert.equal(col.container("a")?.cpu?.usageCoreNs, 3000n);
+  assert.equal(col.sandbox("P")?.containers.length, 1);
+  assert.equal(col.sandbox("P")?.memory?.usageBytes, 30n);
+  assert.deepEqual(calls, ["container:a", "sandbox:P", "containersOf:P", "sandbox:P", "containersOf:P"], "no full listing");
+});

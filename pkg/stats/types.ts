@@ -34,6 +34,12 @@ export interface StatsSandboxInfo {
 export interface StatsSource {
   containers(): readonly StatsContainerInfo[];
   sandboxes(): readonly StatsSandboxInfo[];
+  /** One container by id (optional: ContainerStats then avoids listing every container). */
+  container?(id: string): StatsContainerInfo | undefined;
+  /** One pod by id (optional, as container()). */
+  sandbox?(id: string): StatsSandboxInfo | undefined;
+  /** The containers of one pod (optional: PodSandboxStats then avoids listing every container). */
+  containersOf?(podSandboxId: string): readonly StatsContainerInfo[];
 }
 
 export interface CpuStats {
