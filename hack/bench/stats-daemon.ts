@@ -2,7 +2,7 @@
 // then ListContainerStats, ListPodSandboxStats, ContainerStats and ListPodSandboxMetrics latency
 // over the CRI socket, and the daemon's CPU time while idle (the background collector's cost).
 //
-//   node dist/hack/bench/stats-daemon.js [--pods 10] [--containers 10] [--interval 10]
+//   node dist/hack/bench/stats-daemon.js [--pods 10] [--containers 10] [--interval 10] [--warmup SECONDS]
 // Figures only; nothing is asserted.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
       }
     }
     console.log(`started ${P} pods × ${C} containers in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    await sleep(2 * interval * 1000 + 500); // two sweeps: rates are available
+    await sleep(arg("--warmup", 2 * interval + 0.5) * 1000); // by default two sweeps: rates are available
     const time = async (fn: () => Promise<unknown>): Promise<number> => {
       const t = performance.now();
       await fn();
