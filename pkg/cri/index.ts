@@ -4,6 +4,7 @@ export { CriClient, type RuntimeApi, type ImageApi, type CallOpts } from "./clie
 export { messageTypesOf } from "./messages.js";
 export type { CriDeps } from "./deps.js";
 export { cgroupDriverOf } from "./runtime-config.js";
+export { runtimeStatsSource } from "./stats-source.js";
 export { containerStats, listContainerStats } from "./stats-container.js";
 export { podSandboxStats, listPodSandboxStats } from "./stats-pod.js";
 export { listMetricDescriptors, listPodSandboxMetrics } from "./stats-metrics.js";
