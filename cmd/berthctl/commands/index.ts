@@ -10,6 +10,7 @@ import { imagefsinfoCommand } from "./imagefsinfo.js";
 import { containerCommands } from "./containers.js";
 import { attachCommand } from "./attach.js";
 import { portForwardCommand } from "./port-forward.js";
+import { statsCommands } from "./stats.js";
 
 /** Every berthctl command; later areas (images, pods, streaming) add theirs here. */
 export const commands: Command[] = [
@@ -28,4 +29,5 @@ export const commands: Command[] = [
   ...containerCommands,
   attachCommand,
   portForwardCommand,
+  ...statsCommands,
 ];
