@@ -1,4 +1,4 @@
-// Exec and PortForward through berthd: the CRI call returns a URL, the SPDY
+// Exec and PortForward through berthd (attach: streaming-attach.test.ts): the CRI call returns a URL, the SPDY
 // and WebSocket clients drive it against busybox containers run by the daemon.
 
 import { test, before, after } from "node:test";
@@ -110,13 +110,4 @@ test("PortForward: busybox httpd in a pod network namespace, and a host-network 
   const port = 20000 + (process.pid % 20000);
   await runCtr(env, hostPod, ctrConfig("httpd", bb, { command: ["/bin/sh", "-c", `mkdir -p /www && echo host-content > /www/index.html && exec httpd -f -p 127.0.0.1:${port} -h /www`] }));
   assert.match(await get(hostPod.id, port), /host-content\n$/);
-});
-
-test("Attach answers with a URL whose session reports that attach is not implemented yet", async () => {
-  const pod = await runPod(env, "attach");
-  const id = await runCtr(env, pod, ctrConfig("sleeper", bb, { command: ["sleep", "3600"] }));
-  const rt = env.d.client.runtime;
-  await assert.rejects(rt.attach({ containerId: id, tty: true, stdout: true }), (e) => code(e) === Grpc.INVALID_ARGUMENT);
-  const { url } = await rt.attach({ containerId: id, stdout: true, stderr: true });
-  await assert.rejects(spdyRemoteCommand(url, { stdout: new Sink(), stderr: new Sink() }), /not implemented/);
 });

@@ -1,11 +1,11 @@
 /**
  * The runtime's side of the streaming server: exec with the container's OCI
  * runtime (runc exec in the foreground), port forward into the pod's network
- * namespace. Attach needs the container's conmon attach socket and is not
- * wired yet (UNIMPLEMENTED).
+ * namespace, attach through the container's conmon attach socket.
  */
 import type { Duplex } from "node:stream";
-import { FailedPreconditionError, UnimplementedError } from "../errdefs/index.js";
+import { FailedPreconditionError } from "../errdefs/index.js";
+import { conmonAttach } from "../shim/index.js";
 import { forwardToPort, runcExec, type AttachIO, type StreamIO, type StreamingBackend } from "../streaming/index.js";
 import type { ContainerManager } from "./container-manager.js";
 import type { SandboxManager } from "./sandbox-manager.js";
@@ -34,8 +34,10 @@ export class RuntimeStreamingBackend implements StreamingBackend {
     );
   }
 
-  attach(containerId: string, _io: AttachIO, _signal: AbortSignal): Promise<void> {
-    return Promise.reject(new UnimplementedError(`attach to container "${containerId}": attaching through conmon's attach socket is not implemented yet`));
+  async attach(containerId: string, io: AttachIO, signal: AbortSignal): Promise<void> {
+    const c = this.core.containers.get(containerId);
+    if (c.state !== "running") throw new FailedPreconditionError(`cannot attach to container "${c.id}": it is ${c.state}, not running`);
+    await conmonAttach(c.id, c.bundle, { ...io, stdinOnce: io.stdinOnce ?? c.config["stdinOnce"] === true }, signal);
   }
 
   async portForward(podSandboxId: string, port: number, stream: Duplex, signal: AbortSignal): Promise<void> {

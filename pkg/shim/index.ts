@@ -4,3 +4,4 @@ export { readExitFile, type ExitInfo } from "./exit-file.js";
 export { execSync, EXEC_OUTPUT_CAP, type ExecSyncResult } from "./exec-sync.js";
 export { processAlive, processStartTime, processPss } from "./proc.js";
 export { podMonitorCgroup, podMonitorPids, stopPodMonitors, podMonitorMemory } from "./pod-monitors.js";
+export { conmonAttach, type ConmonAttachIO } from "./attach.js";
