@@ -5,6 +5,7 @@ import type { CriClient } from "../../../pkg/cri/index.js";
 import { readConfigFile } from "../config-file.js";
 import { UsageError, type Command, type CommandContext } from "../context.js";
 import { age, table, toJson, toYaml } from "../format.js";
+import { streamRemoteCommand } from "./exec-stream.js";
 
 /** Splits args into flags (with values) and positionals; parsing stops at the first positional when `stopAtPositional`. */
 function parseArgs(args: string[], bool: string[] = [], stopAtPositional = false): { flags: Map<string, string[]>; positional: string[] } {
@@ -295,16 +296,27 @@ export const logsCommand: Command = {
 
 export const execCommand: Command = {
   name: "exec",
-  summary: "run a command in a running container and print its output (ExecSync); exits with its exit code",
-  usage: "berthctl exec [--timeout SECONDS] CONTAINER_ID COMMAND [ARG...]",
+  summary: "run a command in a running container: its output (ExecSync), or interactive with -i/-t (Exec streaming); exits with its exit code",
+  usage: "berthctl exec [-i] [-t] [--transport spdy|websocket] [--timeout SECONDS] CONTAINER_ID COMMAND [ARG...]",
   async run(ctx) {
-    const { flags, positional } = parseArgs(ctx.args, [], true);
+    const { flags, positional } = parseArgs(ctx.args, ["i", "t", "it", "ti", "stdin", "tty"], true);
     if (positional.length < 2) throw new UsageError("exec takes CONTAINER_ID COMMAND [ARG...]");
+    const stdin = flags.has("i") || flags.has("stdin") || flags.has("it") || flags.has("ti");
+    const tty = flags.has("t") || flags.has("tty") || flags.has("it") || flags.has("ti");
+    const transport = flags.get("transport")?.[0] ?? "spdy";
+    if (transport !== "spdy" && transport !== "websocket") throw new UsageError("--transport is spdy or websocket");
     const t = Number(flags.get("timeout")?.[0] ?? "0");
     if (!Number.isInteger(t) || t < 0) throw new UsageError("--timeout takes a whole number of seconds");
+    if ((stdin || tty) && t > 0) throw new UsageError("--timeout applies to exec without -i/-t only");
     const client = ctx.client();
     const id = await resolveContainer(client, positional[0] as string);
-    const r = await client.runtime.execSync({ containerId: id, cmd: positional.slice(1), timeout: BigInt(t) }, { timeoutMs: t > 0 ? (t + 30) * 1000 : 24 * 3600 * 1000 });
+    const cmd = positional.slice(1);
+    if (stdin || tty) {
+      // Exec returns a streaming URL; the session runs on this terminal (raw mode and resizes with -t).
+      const { url } = await client.runtime.exec({ containerId: id, cmd, stdin, tty, stdout: true, stderr: !tty }, timeout(ctx, 60_000));
+      return await streamRemoteCommand(url, { stdin, tty, transport });
+    }
+    const r = await client.runtime.execSync({ containerId: id, cmd, timeout: BigInt(t) }, { timeoutMs: t > 0 ? (t + 30) * 1000 : 24 * 3600 * 1000 });
     process.stdout.write(r.stdout);
     process.stderr.write(r.stderr);
     return r.exitCode;
