@@ -69,6 +69,11 @@ export const schema: Record<string, Node> = {
     bin_dirs: strings(["/opt/cni/bin", "/usr/lib/cni"], "where CNI plugin binaries are searched, in order"),
     cache_dir: str("", "CNI result cache; empty = <state>/cni-cache", absoluteOrEmpty),
     plugin_timeout_seconds: int(60, "timeout for one plugin invocation", 1, 3600),
+    conf_template: str(
+      "",
+      "CNI config template (containerd's conf_template syntax: {{.PodCIDR}}, range over .PodCIDRRanges/.Routes) rendered to conf_dir/10-berth-net.conflist when the kubelet sends the pod CIDR and conf_dir has no network config; empty = wait for another component to write one",
+      absoluteOrEmpty,
+    ),
   }),
   image: table({
     max_concurrent_downloads: int(3, "layers downloaded at once per pull", 1, 64),

@@ -41,6 +41,7 @@ export interface Config {
     bin_dirs: string[];
     cache_dir: string;
     plugin_timeout_seconds: number;
+    conf_template: string;
   };
   image: {
     max_concurrent_downloads: number;

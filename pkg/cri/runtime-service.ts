@@ -26,12 +26,16 @@ import { updateContainerResources } from "./container-update.js";
 import { exec } from "./container-exec.js";
 import { attach } from "./container-attach.js";
 import { portForward } from "./sandbox-port-forward.js";
+import { updatePodSandboxResources } from "./sandbox-update-resources.js";
+import { checkpointContainer } from "./container-checkpoint.js";
+import { updateRuntimeConfig, type PushedRuntimeConfig } from "./runtime-update-config.js";
 
 /** The RuntimeService methods berth implements; the rest answer UNIMPLEMENTED. */
 export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
+  const pushed: PushedRuntimeConfig = { podCidrs: [] };
   return {
     version: version(),
-    status: status(deps),
+    status: status(deps, pushed),
     runtimeConfig: runtimeConfig(deps),
     runPodSandbox: runPodSandbox(deps),
     stopPodSandbox: stopPodSandbox(deps),
@@ -57,5 +61,8 @@ export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
     exec: exec(deps),
     attach: attach(deps),
     portForward: portForward(deps),
+    updatePodSandboxResources: updatePodSandboxResources(deps),
+    checkpointContainer: checkpointContainer(deps),
+    updateRuntimeConfig: updateRuntimeConfig(deps, pushed),
   };
 }

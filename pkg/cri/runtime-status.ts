@@ -2,6 +2,7 @@ import { StatusResponse, type StatusRequest } from "../../api/gen/cri/v1/api.js"
 import { findNetworkConfig, findPlugin, type NetworkConfigResult } from "../cni/index.js";
 import type { CriDeps } from "./deps.js";
 import type { UnaryImpl } from "./instrument.js";
+import type { PushedRuntimeConfig } from "./runtime-update-config.js";
 
 /** The first network config, usable only when every plugin it names is installed in bin_dirs. */
 function usableNetwork(deps: CriDeps): NetworkConfigResult {
@@ -17,7 +18,7 @@ function usableNetwork(deps: CriDeps): NetworkConfigResult {
   return net;
 }
 
-export function status(deps: CriDeps): UnaryImpl<StatusRequest, StatusResponse> {
+export function status(deps: CriDeps, pushed?: PushedRuntimeConfig): UnaryImpl<StatusRequest, StatusResponse> {
   return async (req) => {
     const net = usableNetwork(deps);
     const conditions = [
@@ -30,6 +31,7 @@ export function status(deps: CriDeps): UnaryImpl<StatusRequest, StatusResponse> 
     if (req.verbose) {
       info["config"] = JSON.stringify(deps.config);
       info["cgroups"] = JSON.stringify(deps.cgroups);
+      if (pushed?.podCidrs.length) info["podCIDRs"] = JSON.stringify(pushed.podCidrs);
       info["cni"] = JSON.stringify(net.ok ? { file: net.config.file, name: net.config.name, cniVersion: net.config.cniVersion, plugins: net.config.plugins.map((p) => p.type) } : { error: net.reason });
     }
     return StatusResponse.fromPartial({

@@ -119,6 +119,21 @@ export class SandboxManager {
     throw new NotFoundError(`sandbox "${idOrPrefix}" not found`);
   }
 
+  /**
+   * Replaces the pod's recorded CRI config (UpdatePodSandboxResources: the
+   * kubelet resized the pod's cgroup itself and tells the runtime the new
+   * pod-level resources). Persisted; NotFound for an unknown pod.
+   */
+  async updateConfig(idOrPrefix: string, update: (config: Record<string, unknown>) => Record<string, unknown>): Promise<Sandbox> {
+    const id = this.get(idOrPrefix).id;
+    return this.withLock(id, async () => {
+      const sb = this.get(id);
+      sb.config = update(structuredClone(sb.config));
+      this.#db.update(sb);
+      return sb;
+    });
+  }
+
   /** A pod that must be ready (for creating or starting containers in it): NotFound or FailedPrecondition otherwise. */
   getReady(idOrPrefix: string, action = "use"): Sandbox {
     const sb = this.get(idOrPrefix);
