@@ -4,7 +4,9 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { status as Grpc } from "@grpc/grpc-js";
+import { readdirSync, readlinkSync } from "node:fs";
 import { PassThrough, Writable } from "node:stream";
+import { WebSocket } from "ws";
 import { ContainerState } from "../api/gen/cri/v1/api.js";
 import { startRegistry, type Registry } from "./harness/registry.js";
 import { ensureTestImages } from "./harness/images.js";
@@ -166,4 +168,41 @@ test("Attach to a tty container: resize through conmon, interactive shell", asyn
   sizes.end();
   const status = await waitExited(env, id);
   assert.equal(status.exitCode, 3);
+});
+
+test("Attach sessions leave no sockets behind in berthd, and a client that goes away detaches", async () => {
+  const pod = await runPod(env, "attach-fds");
+  const rt = env.d.client.runtime;
+  const id = await runCtr(env, pod, ctrConfig("echo", bb, { command: ["/bin/sh", "-c", ECHO_BOTH], stdin: true }));
+  const pid = env.d.process.pid!;
+  const sockets = () => readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith("socket:");
+    } catch {
+      return false;
+    }
+  }).length;
+  const session = async (i: number) => {
+    const input = new PassThrough();
+    const out = new Sink();
+    const a = spdyRemoteCommand((await rt.attach({ containerId: id, stdin: true, stdout: true })).url, { stdin: input, stdout: out });
+    input.write(`s${i}\n`);
+    await out.waitFor(new RegExp(`out:s${i}\\n`));
+    input.end();
+    assert.deepEqual(await a, { exitCode: 0 });
+  };
+  await session(0);
+  await new Promise((r) => setTimeout(r, 200));
+  const before = sockets();
+  for (let i = 1; i <= 10; i++) await session(i);
+  // A WebSocket client that closes its connection mid-session: the attach ends on the server too.
+  const ws = new WebSocket((await rt.attach({ containerId: id, stdout: true })).url.replace(/^http/, "ws"), ["v5.channel.k8s.io"]);
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  ws.terminate();
+  await new Promise((r) => setTimeout(r, 500));
+  assert.ok(sockets() <= before + 3, `berthd sockets grew from ${before} to ${sockets()}`);
+  await session(11);
 });
