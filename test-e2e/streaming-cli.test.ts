@@ -92,6 +92,18 @@ test("berthctl exec -i with piped stdin and no tty: stdout and stderr apart, exi
   assert.equal(out, "piped line 1\npiped line 2\n");
   assert.equal(err, "to-stderr\n");
 
+  // The command exits while our stdin is still open: berthctl exits too.
+  const open = spawn(process.execPath, [BERTHCTL, "--socket", env.d.dirs.socket, "exec", "-i", id, "/bin/sh", "-c", "echo bye; exit 6"], { stdio: ["pipe", "pipe", "pipe"] });
+  let bye = "";
+  open.stdout!.on("data", (c: Buffer) => (bye += c.toString()));
+  try {
+    assert.equal(await exitOf(open), 6);
+    assert.equal(bye, "bye\n");
+  } finally {
+    open.stdin!.destroy();
+    open.kill("SIGKILL");
+  }
+
   // -t without a terminal on our side still gives the process a tty (and no stdin).
   const tchild = spawn(process.execPath, [BERTHCTL, "--socket", env.d.dirs.socket, "exec", "-t", id, "/bin/sh", "-c", "test -t 1 && echo has-tty"], { stdio: ["ignore", "pipe", "pipe"] });
   let tout = "";
