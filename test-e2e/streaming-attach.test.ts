@@ -194,7 +194,9 @@ test("Attach sessions leave no sockets behind in berthd, and a client that goes 
   await session(0);
   await new Promise((r) => setTimeout(r, 200));
   const before = sockets();
-  for (let i = 1; i <= 10; i++) await session(i);
+  for (let i = 1; i <= 5; i++) await session(i);
+  // A burst of attaches at once (conmon's listen backlog is 10).
+  await Promise.all(Array.from({ length: 20 }, (_, i) => session(100 + i)));
   // A WebSocket client that closes its connection mid-session: the attach ends on the server too.
   const ws = new WebSocket((await rt.attach({ containerId: id, stdout: true })).url.replace(/^http/, "ws"), ["v5.channel.k8s.io"]);
   await new Promise((resolve, reject) => {

@@ -39,6 +39,18 @@ export interface ConmonAttachIO {
   stdinOnce?: boolean;
 }
 
+/** conmon's listen backlog is small (10): a burst of attaches may find it full for a moment (EAGAIN). */
+async function connectRetrying(path: string): Promise<Socket> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return connectSeqpacket(path);
+    } catch (err) {
+      if (!(err instanceof SyscallError) || err.code !== "EAGAIN" || attempt >= 50) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
 /**
  * Copies the container's output to io.stdout/io.stderr and io.stdin to the
  * container until the container exits (conmon closes the socket), the client's
@@ -49,7 +61,7 @@ export async function conmonAttach(containerId: string, bundle: string, io: Conm
   const log = logger();
   let sock: Socket;
   try {
-    sock = connectSeqpacket(join(bundle, "attach"));
+    sock = await connectRetrying(join(bundle, "attach"));
   } catch (err) {
     const code = err instanceof SyscallError ? err.code : (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ECONNREFUSED") {
