@@ -195,13 +195,15 @@ describe("streaming with runc and a network namespace", { skip }, () => {
   });
 
   it("kills the exec process when the client goes away", async () => {
-    const { url } = exec(["sleep", "777"]);
+    // A duration unique to this test process, so parallel runs elsewhere on the host do not match.
+    const secs = String(700_000 + (process.pid % 100_000));
+    const { url } = exec(["sleep", secs]);
     const { conn } = await spdyUpgrade(url, ["v4.channel.k8s.io"]);
     await conn.openStream({ streamtype: "error" });
     await conn.openStream({ streamtype: "stdout" });
-    await waitFor(() => pidsOf(["sleep", "777"]).length === 1);
+    await waitFor(() => pidsOf(["sleep", secs]).length === 1);
     conn.destroy();
-    await waitFor(() => pidsOf(["sleep", "777"]).length === 0);
+    await waitFor(() => pidsOf(["sleep", secs]).length === 0);
   });
 
   it("port forward into the pod's network namespace returns the httpd content (SPDY and WebSocket)", async () => {
