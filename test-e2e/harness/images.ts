@@ -124,23 +124,36 @@ async function pushAll(registry: RegistryTarget): Promise<TestImages> {
   const layouts = await ensureTestImageLayouts();
   const opts: RegistryClientOptions = {};
   if (registry.auth !== undefined) opts.auth = registry.auth;
-  const entries = await Promise.all(
-    STANDARD_IMAGE_REFS.map(async (ref): Promise<[TestImageRef, TestImage]> => {
-      const l = layouts[ref];
-      const r = await pushFromLayout(l.layoutDir, l.tag, registry.host, l.name, l.tag, opts);
-      const img: TestImage = {
-        ...l,
-        ref: r.ref,
-        digest: r.digest,
-        mediaType: r.mediaType,
-        manifestDigest: r.manifestDigest,
-        configDigest: r.configDigest,
-        manifests: r.manifests,
-      };
-      if (r.indexDigest !== undefined) img.indexDigest = r.indexDigest;
-      return [ref, img];
+  const pushOne = async (ref: TestImageRef): Promise<[TestImageRef, TestImage]> => {
+    const l = layouts[ref];
+    const r = await pushFromLayout(l.layoutDir, l.tag, registry.host, l.name, l.tag, opts);
+    const img: TestImage = {
+      ...l,
+      ref: r.ref,
+      digest: r.digest,
+      mediaType: r.mediaType,
+      manifestDigest: r.manifestDigest,
+      configDigest: r.configDigest,
+      manifests: r.manifests,
+    };
+    if (r.indexDigest !== undefined) img.indexDigest = r.indexDigest;
+    return [ref, img];
+  };
+  // Tags of one repository are pushed one after another: concurrent pushes of shared blobs
+  // into the same repository raced in the registry (a manifest PUT answered 400).
+  const byRepo = new Map<string, TestImageRef[]>();
+  for (const ref of STANDARD_IMAGE_REFS) {
+    const name = layouts[ref].name;
+    byRepo.set(name, [...(byRepo.get(name) ?? []), ref]);
+  }
+  const groups = await Promise.all(
+    [...byRepo.values()].map(async (refs) => {
+      const out: Array<[TestImageRef, TestImage]> = [];
+      for (const ref of refs) out.push(await pushOne(ref));
+      return out;
     }),
   );
+  const entries = groups.flat();
   return Object.fromEntries(entries) as TestImages;
 }
 
