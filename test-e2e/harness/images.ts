@@ -124,7 +124,11 @@ async function pushAll(registry: RegistryTarget): Promise<TestImages> {
   const layouts = await ensureTestImageLayouts();
   const opts: RegistryClientOptions = {};
   if (registry.auth !== undefined) opts.auth = registry.auth;
-  const pushOne = async (ref: TestImageRef): Promise<[TestImageRef, TestImage]> => {
+  // One image after the other: the images share layers, and parallel pushes of them to one
+  // docker-registry 2.8 sporadically failed on the loaded test machines (HTTP 500 on HEAD
+  // blob, HTTP 400 on PUT manifest, both for the nonroot repository).
+  const entries: Array<[TestImageRef, TestImage]> = [];
+  for (const ref of STANDARD_IMAGE_REFS) {
     const l = layouts[ref];
     const r = await pushFromLayout(l.layoutDir, l.tag, registry.host, l.name, l.tag, opts);
     const img: TestImage = {
@@ -137,23 +141,8 @@ async function pushAll(registry: RegistryTarget): Promise<TestImages> {
       manifests: r.manifests,
     };
     if (r.indexDigest !== undefined) img.indexDigest = r.indexDigest;
-    return [ref, img];
-  };
-  // Tags of one repository are pushed one after another: concurrent pushes of shared blobs
-  // into the same repository raced in the registry (a manifest PUT answered 400).
-  const byRepo = new Map<string, TestImageRef[]>();
-  for (const ref of STANDARD_IMAGE_REFS) {
-    const name = layouts[ref].name;
-    byRepo.set(name, [...(byRepo.get(name) ?? []), ref]);
+    entries.push([ref, img]);
   }
-  const groups = await Promise.all(
-    [...byRepo.values()].map(async (refs) => {
-      const out: Array<[TestImageRef, TestImage]> = [];
-      for (const ref of refs) out.push(await pushOne(ref));
-      return out;
-    }),
-  );
-  const entries = groups.flat();
   return Object.fromEntries(entries) as TestImages;
 }
 
