@@ -335,3 +335,21 @@ test("Container with the dynamic busybox (exec through $PATH) runs `top` and sto
     await stopPodAndRemove(pod.id);
   }
 });
+
+test("Container OOM: exit code 137 and reason OOMKilled (container_linux.go: privileged pod, 15 MiB memory and swap)", async () => {
+  const pod = await critestPod("create-Privileged-PodSandbox-for-container-", { linux: { securityContext: { privileged: true }, cgroupParent: "" } });
+  try {
+    const id = await create(pod, {
+      metadata: { name: "OOM-test-" + uuid(), attempt: 2 },
+      image: { image: bb },
+      command: ["sh", "-c", "dd if=/dev/zero of=/dev/null bs=20M"],
+      linux: { resources: { memoryLimitInBytes: 15n * 1024n * 1024n, memorySwapLimitInBytes: 15n * 1024n * 1024n } },
+    });
+    await rt().containerStatus({ containerId: id, verbose: true });
+    await rt().startContainer({ containerId: id });
+    const st = await eventually("container OOMKilled", async () => (await rt().containerStatus({ containerId: id })).status, (s) => s?.state === ContainerState.CONTAINER_EXITED && s.reason === "OOMKilled");
+    assert.equal(st?.exitCode, 137);
+  } finally {
+    await stopPodAndRemove(pod.id);
+  }
+});
