@@ -7,6 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -27,6 +28,7 @@ import {
 import { startRegistry, type Registry } from "./harness/registry.js";
 import { ensureTestImages } from "./harness/images.js";
 import { startEnv, stopEnv, type Env } from "./containers-helpers.js";
+import { buildImage, OciLayout, pushFromLayout, skeletonEntries } from "../hack/images/index.js";
 
 let reg: Registry;
 let env: Env;
@@ -354,6 +356,38 @@ test("SeccompProfilePath: unconfined, localhost, default, nil; sethostname with 
       }, { command: ["sleep", "60"], image: { image: bb, userSpecifiedImage: bb } });
       const h = await exec(id, ["hostname", "ANewHostName"]);
       assert.equal(h.ok, settable, `${what}: ${JSON.stringify(h)}`);
+    }
+  } finally {
+    await cleanupPods();
+  }
+});
+
+test("NoNewPrivs: a setuid-root binary does not raise the effective uid when true, does when false", async () => {
+  // critest's nonewprivs image: a setuid-root program printing its effective uid. Built here from C.
+  const dir = mkdtempSync(join(tmpdir(), "critest-nnp-"));
+  tmp.push(dir);
+  writeFileSync(join(dir, "nnp.c"), '#include <stdio.h>\n#include <unistd.h>\nint main(void){printf("Effective uid: %d\\n", (int)geteuid());return 0;}\n');
+  execFileSync("gcc", ["-static", "-O2", "-o", join(dir, "nnp"), join(dir, "nnp.c")]);
+  const layoutDir = join(dir, "layout");
+  const layout = await OciLayout.open(layoutDir);
+  const built = await buildImage(layout, {
+    layers: [{ entries: [...skeletonEntries(), { type: "file", path: "usr/bin/nnp", content: await readFile(join(dir, "nnp")), mode: 0o4755, uid: 0, gid: 0 }] }],
+    config: { Entrypoint: ["/usr/bin/nnp"] },
+  });
+  layout.tag(built.manifest, "1.3");
+  await layout.save();
+  await pushFromLayout(layoutDir, "1.3", reg.host, "nonewprivs", "1.3");
+  const image = `${reg.host}/nonewprivs:1.3`;
+  await env.d.client.image.pullImage({ image: { image } });
+  try {
+    const p = await pod("PodSandbox-with-log-directory-", { cgroupParent: "" }, true);
+    for (const [noNewPrivs, want] of [[true, "Effective uid: 1000\n"], [false, "Effective uid: 0\n"]] as const) {
+      const name = `alpine-nnp-${noNewPrivs}-` + uuid();
+      const id = await ctr(p, name, { noNewPrivs, runAsUser: { value: 1000n } }, { image: { image }, command: [], logPath: name + ".log" });
+      await rt().startContainer({ containerId: id });
+      await waitState(id, ContainerState.CONTAINER_EXITED);
+      const out = readFileSync(join(p.config.logDirectory as string, name + ".log"), "utf8");
+      assert.ok(out.split("\n").some((l) => l.split(" ").slice(3).join(" ") + "\n" === want), `no_new_privs=${noNewPrivs}: ${out}`);
     }
   } finally {
     await cleanupPods();
