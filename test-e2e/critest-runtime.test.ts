@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, s
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
+import { execFileSync } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ContainerState, PodSandboxState, type ContainerConfig, type DeepPartial, type PodSandboxConfig } from "../api/gen/cri/v1/api.js";
 import { startRegistry, type Registry } from "./harness/registry.js";
@@ -351,5 +352,35 @@ test("Container OOM: exit code 137 and reason OOMKilled (container_linux.go: pri
     assert.equal(st?.exitCode, 137);
   } finally {
     await stopPodAndRemove(pod.id);
+  }
+});
+
+test("Container Mount Readonly: a non-recursive read-only mount leaves its submounts writable; status lists the mount", async () => {
+  const pod = await critestPod("create-Privileged-PodSandbox-for-container-", { linux: { securityContext: { privileged: true }, cgroupParent: "" } });
+  const hostPath = mkdtempSync(join(tmpdir(), "test" + pod.id));
+  tmp.push(hostPath);
+  const tmpfs = join(hostPath, "tmpfs");
+  mkdirSync(tmpfs, { mode: 0o700 });
+  execFileSync("mount", ["-t", "tmpfs", "none", tmpfs]);
+  try {
+    const id = await create(pod, {
+      metadata: { name: "test-mount-" + uuid(), attempt: 2 },
+      image: { image: bb },
+      command: ["sh", "-c", "top"],
+      mounts: [{ hostPath, containerPath: "/mnt", readonly: true, recursiveReadOnly: false, selinuxRelabel: true }],
+    });
+    const st = (await rt().containerStatus({ containerId: id, verbose: true })).status;
+    assert.equal(st?.mounts.length, 1);
+    assert.equal(st?.mounts[0]?.containerPath, "/mnt");
+    assert.equal(st?.mounts[0]?.hostPath, hostPath);
+    assert.equal(st?.mounts[0]?.readonly, true);
+    await startRunning(id);
+    const r = await rt().execSync({ containerId: id, cmd: ["touch", "/mnt/tmpfs/file"], timeout: 30n });
+    assert.equal(r.exitCode, 0, r.stderr.toString());
+    const top = await rt().execSync({ containerId: id, cmd: ["touch", "/mnt/file"], timeout: 30n });
+    assert.notEqual(top.exitCode, 0, "the mount itself is read-only");
+  } finally {
+    await stopPodAndRemove(pod.id);
+    execFileSync("umount", ["-l", tmpfs]);
   }
 });
