@@ -124,23 +124,25 @@ async function pushAll(registry: RegistryTarget): Promise<TestImages> {
   const layouts = await ensureTestImageLayouts();
   const opts: RegistryClientOptions = {};
   if (registry.auth !== undefined) opts.auth = registry.auth;
-  const entries = await Promise.all(
-    STANDARD_IMAGE_REFS.map(async (ref): Promise<[TestImageRef, TestImage]> => {
-      const l = layouts[ref];
-      const r = await pushFromLayout(l.layoutDir, l.tag, registry.host, l.name, l.tag, opts);
-      const img: TestImage = {
-        ...l,
-        ref: r.ref,
-        digest: r.digest,
-        mediaType: r.mediaType,
-        manifestDigest: r.manifestDigest,
-        configDigest: r.configDigest,
-        manifests: r.manifests,
-      };
-      if (r.indexDigest !== undefined) img.indexDigest = r.indexDigest;
-      return [ref, img];
-    }),
-  );
+  // One image after the other: the images share layers, and parallel pushes of them to one
+  // docker-registry 2.8 sporadically failed on the loaded test machines (HTTP 500 on HEAD
+  // blob, HTTP 400 on PUT manifest, both for the nonroot repository).
+  const entries: Array<[TestImageRef, TestImage]> = [];
+  for (const ref of STANDARD_IMAGE_REFS) {
+    const l = layouts[ref];
+    const r = await pushFromLayout(l.layoutDir, l.tag, registry.host, l.name, l.tag, opts);
+    const img: TestImage = {
+      ...l,
+      ref: r.ref,
+      digest: r.digest,
+      mediaType: r.mediaType,
+      manifestDigest: r.manifestDigest,
+      configDigest: r.configDigest,
+      manifests: r.manifests,
+    };
+    if (r.indexDigest !== undefined) img.indexDigest = r.indexDigest;
+    entries.push([ref, img]);
+  }
   return Object.fromEntries(entries) as TestImages;
 }
 
