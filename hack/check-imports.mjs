@@ -64,8 +64,8 @@ for (const file of files) {
       }
       const from = pkgOf(file);
       const to = pkgOf(target);
-      // Test fixtures (pkg/X/testing.ts) may be used by tests and benchmarks, never by product code.
-      const fixtureUse = target.endsWith(`pkg/${to}/testing.ts`) && (/^(hack|test-e2e)\//.test(relFile) || relFile.endsWith(".test.ts"));
+      // Test fixtures (pkg/X/testing.ts, pkg/X/testing/*) may be used by tests and benchmarks, never by product code.
+      const fixtureUse = (target.endsWith(`pkg/${to}/testing.ts`) || target.includes(`pkg/${to}/testing/`)) && (/^(hack|test-e2e)\//.test(relFile) || relFile.endsWith(".test.ts"));
       if (to && from !== to && !target.endsWith(`pkg/${to}/index.ts`) && !fixtureUse) {
         problems.push(`${relFile}: imports ${relTarget}; use pkg/${to}/index.js, the package's public surface`);
       }

@@ -9,8 +9,11 @@ import { Snapshotter } from "../../pkg/snapshot/index.js";
 import { MetricsServer } from "../../pkg/metrics/index.js";
 import { rootLogger } from "../../pkg/log/index.js";
 import { MetadataStore } from "../../pkg/store/index.js";
-import { RuntimeCore, containerImagesOf, containerRootfsOf } from "../../pkg/runtime/index.js";
-import { cgroupDriverOf } from "../../pkg/cri/index.js";
+import { RuntimeCore, RuntimeStreamingBackend, containerImagesOf, containerRootfsOf, type Container, type Sandbox } from "../../pkg/runtime/index.js";
+import { cgroupDriverOf, runtimeStatsSource } from "../../pkg/cri/index.js";
+import { StatsCollector } from "../../pkg/stats/index.js";
+import { containerEventBus } from "../../pkg/events/index.js";
+import { StreamingServer } from "../../pkg/streaming/index.js";
 import { InstanceLock, detectCgroups } from "../../pkg/sys/index.js";
 import { runtimeVersion } from "../../pkg/version/index.js";
 
@@ -34,6 +37,9 @@ export class Daemon {
   #metrics: MetricsServer | undefined;
   #snapshotter: Snapshotter | undefined;
   #images: ImageService | undefined;
+  #streaming: StreamingServer | undefined;
+  #stats: StatsCollector | undefined;
+  #events: { closeAll(): void } | undefined;
   readonly #lifetime = new AbortController();
 
   constructor(readonly config: Config) {}
@@ -63,9 +69,29 @@ export class Daemon {
     this.#snapshotter = await Snapshotter.open({ root: join(cfg.root, "snapshots"), store: this.#store });
     this.#images = new ImageService({ config: cfg, store: this.#store, content, snapshotter: this.#snapshotter, lifetime: this.#lifetime.signal, progressDir: join(cfg.state, "pulls") });
 
-    const runtime = new RuntimeCore({ config: cfg, store: this.#store, cgroupDriver: cgroupDriverOf({ config: cfg, cgroups }), lifetime: this.#lifetime.signal });
+    const events = containerEventBus<Sandbox, Container>(cfg.events.buffer_size);
+    this.#events = events;
+    const runtime = new RuntimeCore({ config: cfg, store: this.#store, cgroupDriver: cgroupDriverOf({ config: cfg, cgroups }), lifetime: this.#lifetime.signal, events });
     runtime.containers.setImageBackend(containerImagesOf(this.#images), containerRootfsOf(this.#snapshotter));
-    this.#cri = new CriServer({ config: cfg, cgroups, store: this.#store, lifetime: this.#lifetime.signal, runtime, images: this.#images });
+    if (cfg.streaming.address) {
+      const execTmp = join(cfg.state, "exec");
+      mkdirSync(execTmp, { recursive: true, mode: 0o700 });
+      this.#streaming = StreamingServer.fromConfig(cfg.streaming, new RuntimeStreamingBackend(runtime, { tmpDir: execTmp }), log);
+      await this.#streaming.start();
+    }
+    const driver = cgroupDriverOf({ config: cfg, cgroups });
+    this.#stats = new StatsCollector({ source: runtimeStatsSource(runtime, driver), intervalSeconds: cfg.stats.collect_interval_seconds });
+    this.#cri = new CriServer({
+      config: cfg,
+      cgroups,
+      store: this.#store,
+      lifetime: this.#lifetime.signal,
+      runtime,
+      images: this.#images,
+      stats: this.#stats,
+      events,
+      ...(this.#streaming ? { streaming: this.#streaming } : {}),
+    });
     await this.#cri.listen(socket);
     chmodSync(socket, parseInt(cfg.grpc.socket_mode, 8));
 
@@ -78,6 +104,7 @@ export class Daemon {
     // Restart recovery of later components runs here, before the gate opens.
     await runtime.recover();
     this.#images.start();
+    this.#stats.start();
     // Collect what a crash may have left (partial ingests, unreferenced blobs and snapshots).
     void this.#images.gc().catch((err: unknown) => log.warn({ err }, "start-up image garbage collection failed"));
     this.#cri.ready();
@@ -86,9 +113,12 @@ export class Daemon {
 
   async stop(): Promise<void> {
     this.#lifetime.abort(new Error("berthd is shutting down"));
+    this.#events?.closeAll();
     const grace = this.config.grpc.shutdown_grace_seconds * 1000;
     if (this.#cri) await this.#cri.shutdown(grace);
+    await this.#streaming?.stop();
     if (this.#metrics) await this.#metrics.close();
+    await this.#stats?.stop();
     await this.#images?.stop();
     this.#snapshotter?.close();
     this.#store?.close();

@@ -4,3 +4,9 @@ export { CriClient, type RuntimeApi, type ImageApi, type CallOpts } from "./clie
 export { messageTypesOf } from "./messages.js";
 export type { CriDeps } from "./deps.js";
 export { cgroupDriverOf } from "./runtime-config.js";
+export { runtimeStatsSource } from "./stats-source.js";
+export { containerStats, listContainerStats } from "./stats-container.js";
+export { podSandboxStats, listPodSandboxStats } from "./stats-pod.js";
+export { listMetricDescriptors, listPodSandboxMetrics } from "./stats-metrics.js";
+export { getContainerEvents, toContainerEventResponse, type EventStatusConverters } from "./events-get.js";
+export type { StatsProvider } from "./stats-convert.js";

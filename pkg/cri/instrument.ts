@@ -12,7 +12,12 @@ export interface CallContext {
 }
 
 export type UnaryImpl<Req, Res> = (req: Req, ctx: CallContext) => Promise<Res>;
-export type StreamImpl<Req, Res> = (req: Req, write: (msg: Res) => boolean, ctx: CallContext) => Promise<void>;
+/**
+ * A server-streaming implementation. `write` returns false when the client is not keeping up;
+ * `drained()` then resolves once the call's send buffer emptied (or the call ended): await it
+ * before writing more so a slow client cannot grow memory without bound.
+ */
+export type StreamImpl<Req, Res> = (req: Req, write: (msg: Res) => boolean, ctx: CallContext, drained: () => Promise<void>) => Promise<void>;
 
 /** The single mapping from error kinds to gRPC status codes. */
 const CODES: Record<ErrorKind, GrpcStatus> = {
@@ -186,7 +191,20 @@ export function unary<Req, Res>(opts: InstrumentOptions, method: string, impl: U
 export function serverStream<Req, Res>(opts: InstrumentOptions, method: string, impl: StreamImpl<Req, Res>) {
   return (call: ServerWritableStream<Req, Res>): void => {
     const { signal, done } = callSignal(call);
-    void instrumented(opts, method, call.request, signal, (ctx) => impl(call.request, (msg) => call.write(msg), ctx)).then((outcome) => {
+    const drained = (): Promise<void> =>
+      new Promise<void>((resolve) => {
+        if (call.cancelled || signal.aborted || !call.writableNeedDrain) return resolve();
+        const done = (): void => {
+          call.off("drain", done);
+          call.off("close", done);
+          signal.removeEventListener("abort", done);
+          resolve();
+        };
+        call.on("drain", done);
+        call.on("close", done);
+        signal.addEventListener("abort", done, { once: true });
+      });
+    void instrumented(opts, method, call.request, signal, (ctx) => impl(call.request, (msg) => call.write(msg), ctx, drained)).then((outcome) => {
       done();
       if (outcome.ok) call.end();
       else if (!call.cancelled) call.emit("error", toServiceError(outcome.err));

@@ -16,7 +16,16 @@ import { containerStatus } from "./container-status.js";
 import { listContainers } from "./container-list.js";
 import { execSync } from "./container-exec-sync.js";
 import { reopenContainerLog } from "./container-reopen-log.js";
+import { containerStats, listContainerStats } from "./stats-container.js";
+import { podSandboxStats, listPodSandboxStats } from "./stats-pod.js";
+import { listMetricDescriptors, listPodSandboxMetrics } from "./stats-metrics.js";
+import { getContainerEvents } from "./events-get.js";
+import { podSandboxStatusOf } from "./sandbox-convert.js";
+import { containerStatusOf } from "./container-convert.js";
 import { updateContainerResources } from "./container-update.js";
+import { exec } from "./container-exec.js";
+import { attach } from "./container-attach.js";
+import { portForward } from "./sandbox-port-forward.js";
 
 /** The RuntimeService methods berth implements; the rest answer UNIMPLEMENTED. */
 export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
@@ -37,6 +46,16 @@ export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
     listContainers: listContainers(deps),
     execSync: execSync(deps),
     reopenContainerLog: reopenContainerLog(deps),
+    containerStats: containerStats(deps.stats),
+    listContainerStats: listContainerStats(deps.stats),
+    podSandboxStats: podSandboxStats(deps.stats),
+    listPodSandboxStats: listPodSandboxStats(deps.stats),
+    listMetricDescriptors: listMetricDescriptors(),
+    listPodSandboxMetrics: listPodSandboxMetrics(deps.stats),
+    getContainerEvents: getContainerEvents(deps.events, { converters: { podStatus: podSandboxStatusOf, containerStatus: containerStatusOf }, lifetime: deps.lifetime }),
     updateContainerResources: updateContainerResources(deps),
+    exec: exec(deps),
+    attach: attach(deps),
+    portForward: portForward(deps),
   };
 }

@@ -21,7 +21,7 @@ function implement(definition: ServiceDefinition, impls: Record<string, unknown>
     // Handlers may return partial messages: fromPartial fills every default so encoding never sees a hole.
     if (def.responseStream) {
       const streamImpl = (impl ?? fallback) as StreamImpl<unknown, unknown>;
-      out[key] = serverStream(opts, name, (req, write, ctx) => streamImpl(req, (msg) => write(response.fromPartial(msg)), ctx));
+      out[key] = serverStream(opts, name, (req, write, ctx, drained) => streamImpl(req, (msg) => write(response.fromPartial(msg)), ctx, drained));
     } else {
       const unaryImpl = (impl ?? fallback) as UnaryImpl<unknown, unknown>;
       out[key] = unary(opts, name, async (req, ctx) => response.fromPartial(await unaryImpl(req, ctx)));

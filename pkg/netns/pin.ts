@@ -182,8 +182,26 @@ export async function stopPidInit(init: PidInit): Promise<void> {
       // already gone
     }
   }
+  // SIGKILL is asynchronous: wait (bounded) until the init and holders are gone or zombies,
+  // so a stopped pod has no running process left when StopPodSandbox returns.
+  await waitGone([init.initPid, ...holders].filter((p) => p > 0), 5000);
   await unmountAll(init.nsPath);
   rmSync(init.nsPath, { force: true });
+}
+
+function goneOrZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state === "Z" || state === "X";
+  } catch {
+    return true;
+  }
+}
+
+async function waitGone(pids: number[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && !pids.every(goneOrZombie)) await sleep(10);
 }
 
 /** Runs a command inside the given namespace files (nsenter). */

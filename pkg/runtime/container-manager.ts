@@ -29,6 +29,7 @@ import { CleanupStack, KeyedMutex, NameRegistrar } from "../sync/index.js";
 import { detectCgroups, oomScoreAdjFloor, type CgroupInfo } from "../sys/index.js";
 import type { Container, ContainerCreateRequest, ContainerImages, RootfsProvider } from "./container.js";
 import { ContainerStore } from "./container-store.js";
+import { eventTimeNs, type ContainerEvent, type ContainerEventKind, type EventBus } from "../events/index.js";
 import { containerCreateDuration, containerExits, containerStartDuration, containerStarts, monitorLosses, monitorsRunning } from "./container-metrics.js";
 import type { Sandbox } from "./sandbox.js";
 import type { SandboxManager } from "./sandbox-manager.js";
@@ -39,6 +40,8 @@ export interface ContainerManagerOptions {
   cgroupDriver: "cgroupfs" | "systemd";
   lifetime: AbortSignal;
   sandboxes: SandboxManager;
+  /** Lifecycle events for GetContainerEvents (snapshots of the pod and its containers). */
+  events?: EventBus<ContainerEvent<Sandbox, Container>> | undefined;
 }
 
 export interface ContainerFilterSpec {
@@ -81,6 +84,8 @@ export class ContainerManager {
   readonly #root: string;
   readonly #exitDir: string;
   readonly #cgroups: CgroupInfo;
+  /** Containers in StartContainer's runtime start, with whether an exit was seen meanwhile. */
+  readonly #starting = new Map<string, boolean>();
   #host: HostFeatures | undefined;
   #images: ContainerImages | undefined;
   #rootfs: RootfsProvider | undefined;
@@ -95,6 +100,7 @@ export class ContainerManager {
     opts.sandboxes.setContainerHooks({
       stopAll: (podId, signal) => this.stopAllOfPod(podId, signal),
       removeAll: (podId, signal) => this.removeAllOfPod(podId, signal),
+      podEvent: (sb, kind) => this.#publishFor(sb.id, sb.id, sb, kind),
     });
   }
 
@@ -337,6 +343,7 @@ export class ContainerManager {
     c.state = "created";
     this.#db.update(c);
     log.info({ name: reservedName, image: c.image, pid: c.pid, conmonPid: c.conmonPid }, "container created");
+    this.#publish(c, "created");
     return c;
   }
 
@@ -349,6 +356,8 @@ export class ContainerManager {
       if (c.state !== "created") throw new FailedPreconditionError(`cannot start container "${c.id}": it is ${c.state}, not created`);
       const sb = this.#sandboxOf(c);
       if (sb && sb.state !== "ready") throw new FailedPreconditionError(`cannot start container "${c.id}": sandbox "${sb.id}" is not ready`);
+      // An exit seen while runtime start runs is announced after "started", not before it.
+      this.#starting.set(c.id, false);
       const startedAt = nowNs();
       const endTimer = containerStartDuration.startTimer();
       try {
@@ -356,6 +365,7 @@ export class ContainerManager {
         endTimer();
         containerStarts.inc({ result: "success" });
       } catch (err) {
+        this.#starting.delete(c.id);
         containerStarts.inc({ result: "error" });
         containerExits.inc({ reason: "StartError" });
         c.state = "exited";
@@ -364,6 +374,7 @@ export class ContainerManager {
         c.reason = "StartError";
         c.message = errorMessage(err);
         this.#db.update(c);
+        this.#publish(c, "stopped");
         await runtimeKill(this.#runtimeOf(c), c.id, "KILL", true).catch(() => undefined);
         throw new FailedPreconditionError(`cannot start container "${c.id}": ${errorMessage(err)}`, { cause: err });
       }
@@ -371,6 +382,10 @@ export class ContainerManager {
       if (c.state === "created") c.state = "running";
       else if (c.finishedAt < startedAt) c.finishedAt = startedAt;
       this.#db.update(c);
+      const exitedMeanwhile = this.#starting.get(c.id) === true;
+      this.#starting.delete(c.id);
+      this.#publish(c, "started");
+      if (exitedMeanwhile) this.#publish(c, "stopped");
       this.#refresh(c);
       logger().info({ name: c.reservedName }, "container started");
     });
@@ -411,6 +426,28 @@ export class ContainerManager {
     this.#db.update(c);
     containerExits.inc({ reason });
     logger().info({ containerId: c.id, name: c.reservedName, exitCode, reason }, "container exited");
+    if (this.#starting.has(c.id)) this.#starting.set(c.id, true);
+    else this.#publish(c, "stopped");
+  }
+
+  /** Publishes a lifecycle event with snapshots of the pod and its containers (only when someone listens). */
+  #publish(c: Container, kind: ContainerEventKind): void {
+    this.#publishFor(c.id, c.podSandboxId, this.#sandboxOf(c), kind, kind === "deleted" ? c : undefined);
+  }
+
+  /** Events about a pod itself carry the pod's id as the container id, as kubelet's evented PLEG expects. */
+  #publishFor(id: string, podId: string, sb: Sandbox | undefined, kind: ContainerEventKind, removed?: Container): void {
+    const bus = this.opts.events;
+    if (!bus || bus.subscriberCount === 0) return;
+    const pod = [...this.#byId.values()].filter((x) => x.podSandboxId === podId && x.state !== "creating");
+    if (removed) pod.push(removed);
+    bus.publish({
+      containerId: id,
+      kind,
+      createdAtNs: eventTimeNs(),
+      podSandboxStatus: sb ? structuredClone(sb) : undefined,
+      containersStatuses: pod.map((x) => structuredClone(x)),
+    });
   }
 
   /** Watches the exit dir (and polls, for events the watcher misses and for monitors that die). */
@@ -581,6 +618,7 @@ export class ContainerManager {
     this.#db.delete(c.id);
     this.#byId.delete(c.id);
     this.#names.release(c.reservedName, c.id);
+    this.#publish(c, "deleted");
   }
 
   // ---------------------------------------------------------------- pod hooks

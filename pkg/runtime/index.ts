@@ -7,3 +7,4 @@ export { ContainerManager, podCgroupParent, type ContainerManagerOptions, type C
 export type { Container, ContainerState, ContainerImage, ContainerImages, ContainerCreateRequest, RootfsProvider } from "./container.js";
 export { containerImagesOf, containerRootfsOf } from "./container-backend.js";
 export { validateCgroupParent } from "./cgroup-parent.js";
+export { RuntimeStreamingBackend } from "./streaming-backend.js";

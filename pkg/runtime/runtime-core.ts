@@ -2,12 +2,17 @@ import type { Config } from "../config/index.js";
 import type { MetadataStore } from "../store/index.js";
 import { SandboxManager } from "./sandbox-manager.js";
 import { ContainerManager } from "./container-manager.js";
+import type { ContainerEvent, EventBus } from "../events/index.js";
+import type { Sandbox } from "./sandbox.js";
+import type { Container } from "./container.js";
 
 export interface RuntimeCoreOptions {
   config: Config;
   store: MetadataStore;
   cgroupDriver: "cgroupfs" | "systemd";
   lifetime: AbortSignal;
+  /** Where container lifecycle events go (GetContainerEvents). */
+  events?: EventBus<ContainerEvent<Sandbox, Container>> | undefined;
 }
 
 /**

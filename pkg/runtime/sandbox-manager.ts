@@ -281,6 +281,8 @@ export class SandboxManager {
       this.#db.update(sb);
       stack.commit();
       log.info({ name: sb.reservedName, ips: sb.ips, handler: sb.handler.name }, "sandbox ready");
+      this.#hooks.podEvent?.(sb, "created");
+      this.#hooks.podEvent?.(sb, "started");
       return sb;
     } catch (err) {
       log.warn({ err: errorMessage(err), name: sb.reservedName }, "RunPodSandbox failed; rolling back");
@@ -323,6 +325,7 @@ export class SandboxManager {
       sb.state = "notready";
       this.#db.update(sb);
       logger().info({ name: sb.reservedName }, "sandbox stopped");
+      this.#hooks.podEvent?.(sb, "stopped");
     }
   }
 
@@ -350,6 +353,7 @@ export class SandboxManager {
         await this.#stopLocked(sb, signal);
         await this.#destroy(sb);
         logger().info({ name: sb.reservedName }, "sandbox removed");
+        this.#hooks.podEvent?.(sb, "deleted");
       }),
     );
   }

@@ -84,4 +84,6 @@ export interface ContainerHooks {
   stopAll(podId: string, signal: AbortSignal): Promise<void>;
   /** Remove every container of the pod (force: stop first if needed). */
   removeAll(podId: string, signal: AbortSignal): Promise<void>;
+  /** A pod lifecycle transition, announced on the container event stream under the pod's id. */
+  podEvent?(sb: Sandbox, kind: "created" | "started" | "stopped" | "deleted"): void;
 }

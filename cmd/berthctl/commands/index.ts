@@ -8,6 +8,9 @@ import { inspectiCommand } from "./inspecti.js";
 import { rmiCommand } from "./rmi.js";
 import { imagefsinfoCommand } from "./imagefsinfo.js";
 import { containerCommands } from "./containers.js";
+import { attachCommand } from "./attach.js";
+import { portForwardCommand } from "./port-forward.js";
+import { statsCommands } from "./stats.js";
 
 /** Every berthctl command; later areas (images, pods, streaming) add theirs here. */
 export const commands: Command[] = [
@@ -24,4 +27,7 @@ export const commands: Command[] = [
   rmiCommand,
   imagefsinfoCommand,
   ...containerCommands,
+  attachCommand,
+  portForwardCommand,
+  ...statsCommands,
 ];
