@@ -102,8 +102,8 @@ export class RegistryClient {
   async putBlob(digest: string, data: Uint8Array): Promise<void> {
     if (await this.hasBlob(digest)) return;
     const start = await this.request('POST', `/v2/${this.repo}/blobs/uploads/`);
-    await start.body?.cancel();
     if (start.status !== 202) return this.fail(`starting upload of ${digest}`, start);
+    await start.body?.cancel();
     const location = start.headers.get('location');
     if (location === null) throw new RegistryError(`registry ${this.host} gave no Location for upload of ${digest}`, 202);
     const url = new URL(location, this.base);
@@ -112,8 +112,8 @@ export class RegistryClient {
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(data.byteLength) },
       body: data,
     });
-    await put.body?.cancel();
     if (put.status !== 201) return this.fail(`uploading blob ${digest}`, put);
+    await put.body?.cancel();
     this.uploadedBlobs++;
   }
 
@@ -123,8 +123,8 @@ export class RegistryClient {
       headers: { 'content-type': mediaType },
       body: bytes,
     });
-    await res.body?.cancel();
     if (res.status !== 201) return this.fail(`PUT manifest ${reference} (${mediaType})`, res);
+    await res.body?.cancel();
     const got = res.headers.get('docker-content-digest');
     if (got !== null && got !== digest) {
       throw new RegistryError(`registry ${this.host} stored manifest ${reference} as ${got}, expected ${digest}`, res.status);

@@ -24,7 +24,16 @@ export interface ContainerSpecRequest {
   args?: readonly string[];
   workingDir?: string;
   envs?: readonly { key: string; value: string }[];
-  mounts?: readonly { containerPath: string; hostPath: string; readonly: boolean; propagation: number; recursiveReadOnly?: boolean }[];
+  mounts?: readonly {
+    containerPath: string;
+    hostPath: string;
+    readonly: boolean;
+    propagation: number;
+    recursiveReadOnly?: boolean;
+    /** An image volume (the image's rootfs); the runtime mounts it and sets host_path before the spec is built. */
+    image?: { image: string } | undefined;
+    imageSubPath?: string;
+  }[];
   devices?: readonly { containerPath: string; hostPath: string; permissions: string }[];
   annotations?: Readonly<Record<string, string>>;
   stdin?: boolean;

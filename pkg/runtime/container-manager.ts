@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, watch, type FSWatcher } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, rmdirSync, watch, type FSWatcher } from "node:fs";
 import { dirname, join, posix } from "node:path";
 import { rm, writeFile } from "node:fs/promises";
 import type { Config } from "../config/index.js";
@@ -220,7 +220,6 @@ export class ContainerManager {
   }
 
   async #create(sb: Sandbox, id: string, reservedName: string, req: ContainerCreateRequest, image: NonNullable<ReturnType<ContainerImages["find"]>>, undo: CleanupStack): Promise<Container> {
-    const config = req.spec;
     const log = logger();
     const rootfs = this.#rootfs as RootfsProvider;
     const bundle = join(this.#root, id);
@@ -257,7 +256,7 @@ export class ContainerManager {
       user: { uid: 0, gid: 0, additionalGids: [] },
       config: req.config,
       tty: req.tty,
-      privileged: config.linux?.securityContext?.privileged ?? false,
+      privileged: req.spec.linux?.securityContext?.privileged ?? false,
     };
     // The record comes first: a crash from here on is rolled back by recovery.
     this.#db.insert(c);
@@ -272,6 +271,7 @@ export class ContainerManager {
     mkdirSync(rootfsDir, { recursive: true });
     undo.push("release rootfs", () => rootfs.release(c.snapshotKey, rootfsDir));
     await rootfs.mount(c.snapshotKey, image.chainId, rootfsDir);
+    const config = await this.#mountImageVolumes(c, req.spec, undo);
 
     let targetPidNsPath: string | undefined;
     const targetId = config.linux?.securityContext?.namespaceOptions?.targetId;
@@ -521,6 +521,72 @@ export class ContainerManager {
     throw new FailedPreconditionError(`container "${c.id}" did not stop after SIGKILL (runtime state ${st.status})`);
   }
 
+  /**
+   * Image volumes (CRI Mount.image): each image's rootfs becomes an active snapshot of its own,
+   * mounted at BUNDLE/image-volume-N and bind-mounted read-only (image_sub_path inside it).
+   * Returns the spec request with those mounts turned into host paths.
+   */
+  async #mountImageVolumes(c: Container, spec: ContainerSpecRequest, undo: CleanupStack): Promise<ContainerSpecRequest> {
+    const mounts = spec.mounts ?? [];
+    if (!mounts.some((m) => m.image?.image)) return spec;
+    const images = this.#images as ContainerImages;
+    const rootfs = this.#rootfs as RootfsProvider;
+    const out: NonNullable<ContainerSpecRequest["mounts"]>[number][] = [];
+    const criMounts = (c.config["mounts"] ?? []) as Array<Record<string, unknown>>;
+    for (const [i, m] of mounts.entries()) {
+      const ref = m.image?.image;
+      if (!ref) {
+        out.push(m);
+        continue;
+      }
+      const dest = m.containerPath;
+      if (m.hostPath) throw new InvalidArgumentError(`mount "${dest}": host_path and image are mutually exclusive`);
+      if (!m.readonly) throw new InvalidArgumentError(`mount "${dest}": an image volume must be read-only`);
+      if (m.recursiveReadOnly) throw new InvalidArgumentError(`mount "${dest}": recursive read-only mounts are not supported by this runtime`);
+      const img = images.find(ref);
+      if (!img) throw new NotFoundError(`mount "${dest}": image "${ref}" not found: pull it first`);
+      const dir = join(c.bundle, `image-volume-${i}`);
+      mkdirSync(dir);
+      const key = `${c.snapshotKey}-image-${i}`;
+      undo.push(`release image volume ${dest}`, () => rootfs.release(key, dir));
+      await rootfs.mount(key, img.chainId, dir);
+      let hostPath = dir;
+      if (m.imageSubPath) {
+        const sub = posix.normalize(m.imageSubPath);
+        if (posix.isAbsolute(sub) || sub === ".." || sub.startsWith("../")) throw new InvalidArgumentError(`mount "${dest}": image_sub_path "${m.imageSubPath}" must be a path inside the image`);
+        let real: string;
+        try {
+          real = realpathSync(join(dir, sub));
+        } catch (err) {
+          throw new InvalidArgumentError(`mount "${dest}": image_sub_path "${m.imageSubPath}" does not exist in image "${ref}"`, { cause: err });
+        }
+        const root = realpathSync(dir);
+        if (real !== root && !real.startsWith(root + "/")) throw new InvalidArgumentError(`mount "${dest}": image_sub_path "${m.imageSubPath}" leads out of image "${ref}"`);
+        hostPath = real;
+      }
+      // ContainerStatus reports the image volume's image by its ID (ImageSpec.image_ref).
+      const cri = criMounts[i];
+      if (cri && typeof cri["image"] === "object" && cri["image"] !== null) (cri["image"] as Record<string, unknown>)["imageRef"] = img.id;
+      out.push({ ...m, hostPath, readonly: true });
+    }
+    return { ...spec, mounts: out };
+  }
+
+  /** Unmounts and removes the image volume snapshots of a container (found in its bundle). */
+  async #releaseImageVolumes(c: Pick<Container, "bundle" | "snapshotKey">): Promise<void> {
+    if (!this.#rootfs) return;
+    let names: string[];
+    try {
+      names = readdirSync(c.bundle);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const m = /^image-volume-(\d+)$/.exec(name);
+      if (m) await this.#rootfs.release(`${c.snapshotKey}-image-${m[1]}`, join(c.bundle, name));
+    }
+  }
+
   // ---------------------------------------------------------------- remove
 
   /** RemoveContainer: stops it if needed (no grace), removes its runtime state, rootfs and bundle. Idempotent. */
@@ -546,7 +612,7 @@ export class ContainerManager {
     const rootfs = this.#rootfs;
     if (!rootfs && existsSync(join(c.bundle, "rootfs"))) throw new FailedPreconditionError(`cannot remove container "${c.id}": no snapshotter to release its rootfs`);
     // The container has exited: its runtime state and its rootfs are independent, so both go at once.
-    await Promise.all([runtimeDelete(this.#runtimeOf(c), c.id), rootfs?.release(c.snapshotKey, join(c.bundle, "rootfs"))]);
+    await Promise.all([runtimeDelete(this.#runtimeOf(c), c.id), rootfs?.release(c.snapshotKey, join(c.bundle, "rootfs")), this.#releaseImageVolumes(c)]);
     await rm(c.bundle, { recursive: true, force: true });
     rmSync(join(this.#exitDir, c.id), { force: true });
     this.#db.delete(c.id);
@@ -703,6 +769,7 @@ export class ContainerManager {
   async #destroyRecord(c: Container): Promise<void> {
     if (c.handler) await runtimeDelete(this.#runtimeOf(c), c.id).catch(() => undefined);
     if (this.#rootfs) await this.#rootfs.release(c.snapshotKey, join(c.bundle, "rootfs"));
+    await this.#releaseImageVolumes(c);
     rmSync(c.bundle, { recursive: true, force: true });
     rmSync(join(this.#exitDir, c.id), { force: true });
     this.#db.delete(c.id);
