@@ -8,6 +8,7 @@ PACKAGES=(
   runc crun conmon containernetworking-plugins iptables iproute2 util-linux
   protobuf-compiler docker-registry busybox-static skopeo umoci apache2-utils
   ca-certificates procps kmod jq
+  gcc libc6-dev  # the NoNewPrivs test compiles a static setuid helper
 )
 # Only for hack/bench (side-by-side with containerd); never needed to run berth.
 [ "${BERTH_BENCH_DEPS:-0}" = 1 ] && PACKAGES+=(containerd)
