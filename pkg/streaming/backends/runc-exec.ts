@@ -84,13 +84,29 @@ export async function runcExec(
   }
 }
 
+function processExists(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function killer(options: RuncExecOptions, runcPid: () => number | undefined, readPid: () => Promise<number>): () => void {
   let done = false;
   return () => {
     if (done) return;
     done = true;
     void (async () => {
-      const pid = await readPid();
+      // runc writes the pid file only once the process runs: an abort that comes earlier
+      // waits for it (bounded, while runc is still alive), so the process is never left behind.
+      let pid = await readPid();
+      for (let i = 0; pid === 0 && i < 100 && processExists(runcPid()); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        pid = await readPid();
+      }
       if (pid > 0) {
         try {
           process.kill(pid, "SIGKILL");
