@@ -5,6 +5,7 @@ import { listImages } from "./image-list.js";
 import { imageStatus } from "./image-status.js";
 import { removeImage } from "./image-remove.js";
 import { imageFsInfo } from "./image-fs-info.js";
+import { streamImages } from "./image-list-stream.js";
 
 /** The ImageService methods berth implements; the rest answer UNIMPLEMENTED. */
 export function imageHandlers(deps: CriDeps): ImageImpls {
@@ -14,5 +15,6 @@ export function imageHandlers(deps: CriDeps): ImageImpls {
     imageStatus: imageStatus(deps.images),
     removeImage: removeImage(deps.images),
     imageFsInfo: imageFsInfo(deps.images),
+    streamImages: streamImages(deps.images),
   };
 }

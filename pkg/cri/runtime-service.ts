@@ -29,6 +29,7 @@ import { portForward } from "./sandbox-port-forward.js";
 import { updatePodSandboxResources } from "./sandbox-update-resources.js";
 import { checkpointContainer } from "./container-checkpoint.js";
 import { updateRuntimeConfig, type PushedRuntimeConfig } from "./runtime-update-config.js";
+import { streamContainers, streamContainerStats, streamPodSandboxes, streamPodSandboxMetrics, streamPodSandboxStats } from "./runtime-list-stream.js";
 
 /** The RuntimeService methods berth implements; the rest answer UNIMPLEMENTED. */
 export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
@@ -64,5 +65,10 @@ export function runtimeHandlers(deps: CriDeps): RuntimeImpls {
     updatePodSandboxResources: updatePodSandboxResources(deps),
     checkpointContainer: checkpointContainer(deps),
     updateRuntimeConfig: updateRuntimeConfig(deps, pushed),
+    streamPodSandboxes: streamPodSandboxes(deps),
+    streamContainers: streamContainers(deps),
+    streamContainerStats: streamContainerStats(deps),
+    streamPodSandboxStats: streamPodSandboxStats(deps),
+    streamPodSandboxMetrics: streamPodSandboxMetrics(deps),
   };
 }
