@@ -135,8 +135,8 @@ export class ContainerManager {
 
   /** Every visible container (not those still being created). */
   list(filter: ContainerFilterSpec = {}): Container[] {
+    // Filters on id, pod and labels first: only the containers returned need their state brought up to date.
     let out = [...this.#byId.values()].filter((c) => c.state !== "creating");
-    for (const c of out) this.#refresh(c);
     if (filter.id) {
       const exact = out.filter((c) => c.id === filter.id);
       out = exact.length > 0 ? exact : out.filter((c) => c.id.startsWith(filter.id as string));
@@ -146,11 +146,12 @@ export class ContainerManager {
       const exact = out.filter((c) => c.podSandboxId === pod);
       out = exact.length > 0 ? exact : out.filter((c) => c.podSandboxId.startsWith(pod));
     }
-    if (filter.state) out = out.filter((c) => c.state === filter.state);
     if (filter.labels) {
       const sel = Object.entries(filter.labels);
       out = out.filter((c) => sel.every(([k, v]) => c.labels[k] === v));
     }
+    for (const c of out) this.#refresh(c);
+    if (filter.state) out = out.filter((c) => c.state === filter.state);
     return out;
   }
 

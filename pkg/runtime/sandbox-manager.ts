@@ -113,8 +113,8 @@ export class SandboxManager {
     if (!idOrPrefix) throw new NotFoundError("sandbox id is empty");
     const exact = this.#byId.get(idOrPrefix);
     if (exact && exact.state !== "creating") return this.#refresh(exact);
-    const matches = this.list().filter((s) => s.id.startsWith(idOrPrefix));
-    if (matches.length === 1 && matches[0]) return matches[0];
+    const matches = [...this.#byId.values()].filter((s) => s.state !== "creating" && s.id.startsWith(idOrPrefix));
+    if (matches.length === 1 && matches[0]) return this.#refresh(matches[0]);
     if (matches.length > 1) throw new NotFoundError(`sandbox id prefix "${idOrPrefix}" is ambiguous (${matches.length} pods match)`);
     throw new NotFoundError(`sandbox "${idOrPrefix}" not found`);
   }

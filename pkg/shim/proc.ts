@@ -11,19 +11,20 @@ export function processStartTime(pid: number): string | undefined {
   }
 }
 
-/** Whether pid still runs and is the same process (same start time) as when recorded. */
+/** Whether pid still runs and is the same process (same start time) as when recorded. One read of /proc/PID/stat. */
 export function processAlive(pid: number, startTime: string | undefined): boolean {
   if (pid <= 0) return false;
-  const now = processStartTime(pid);
-  if (now === undefined) return false;
-  if (startTime !== undefined && now !== startTime) return false;
+  let stat: string;
   try {
-    const state = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const s = state.slice(state.lastIndexOf(")") + 2, state.lastIndexOf(")") + 3);
-    return s !== "Z";
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   } catch {
     return false;
   }
+  const rest = stat.slice(stat.lastIndexOf(")") + 2);
+  const fields = rest.split(" ");
+  if (fields[19] === undefined) return false;
+  if (startTime !== undefined && fields[19] !== startTime) return false;
+  return fields[0] !== "Z";
 }
 
 /** Proportional set size of a process in bytes (/proc/PID/smaps_rollup), undefined if gone. */

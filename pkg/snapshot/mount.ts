@@ -11,7 +11,7 @@ import {
   MS_REMOUNT,
   mountSyscall,
   run,
-  umountSyscall,
+  umountSyscallAsync,
 } from "../sys/index.js";
 
 /** One mount, as containerd describes them: mount(8)-style type, source and options. */
@@ -119,7 +119,7 @@ export async function mountAll(mounts: readonly Mount[], target: string): Promis
 export async function unmountAll(target: string): Promise<void> {
   for (let i = 0; i < 64; i++) {
     try {
-      if (!umountSyscall(target, MNT_DETACH)) return;
+      if (!(await umountSyscallAsync(target, MNT_DETACH))) return;
     } catch (err) {
       throw new InternalError(`unmount ${target} failed: ${(err as Error).message}`, { cause: err });
     }

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, SyscallError, mountSyscall, umountSyscall } from "./syscalls.js";
+import { MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, SyscallError, mountSyscall, umountSyscallAsync } from "./syscalls.js";
 
 export interface MountInfo {
   id: number;
@@ -90,9 +90,9 @@ export async function makePrivate(target: string): Promise<void> {
 export async function unmountAll(path: string): Promise<void> {
   for (const p of mountsUnder(path)) {
     try {
-      umountSyscall(p);
+      await umountSyscallAsync(p);
     } catch (err) {
-      if (err instanceof SyscallError && err.code === "EBUSY") umountSyscall(p, MNT_DETACH);
+      if (err instanceof SyscallError && err.code === "EBUSY") await umountSyscallAsync(p, MNT_DETACH);
       else throw err;
     }
   }

@@ -5,7 +5,7 @@ import { constants } from "node:os";
 // Direct mount(2)/umount2(2) through FFI: each is a microsecond system call,
 // where running mount(8)/umount(8) costs a fork and exec of the daemon.
 
-type Fn = (...args: unknown[]) => unknown;
+type Fn = ((...args: unknown[]) => unknown) & { async: (...args: unknown[]) => void };
 let fns: { mount: Fn; umount2: Fn } | undefined;
 let koffi: typeof Koffi;
 
@@ -62,4 +62,24 @@ export function umountSyscall(target: string, flags = 0): boolean {
   const errno = koffi.errno();
   if (errno === EINVAL || errno === ENOENT) return false;
   throw new SyscallError("umount2", errno, target);
+}
+
+/**
+ * umount2(2) on a libuv thread: unmounting an overlay (or a busy bind mount)
+ * can take milliseconds that would otherwise stall the event loop. errno is
+ * thread-local, so a failed call is repeated synchronously to learn why (a
+ * target no longer mounted answers at once). Same results as umountSyscall.
+ */
+export function umountSyscallAsync(target: string, flags = 0): Promise<boolean> {
+  const umount2 = libc().umount2;
+  return new Promise((resolve, reject) => {
+    umount2.async(target, flags, (err: unknown, rc: number) => {
+      if (!err && rc === 0) return resolve(true);
+      try {
+        resolve(umountSyscall(target, flags));
+      } catch (e) {
+        reject(e);
+      }
+    });
+  });
 }
