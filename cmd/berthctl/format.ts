@@ -41,3 +41,22 @@ export function bytes(n: number | bigint): string {
   }
   return `${i === 0 ? v : v.toFixed(1)}${units[i]}`;
 }
+
+/** Verbose info maps values to JSON text: show each parsed where it is JSON, as text otherwise. */
+export function parseVerboseInfo(info: Record<string, string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(info)) {
+    try {
+      out[k] = JSON.parse(v);
+    } catch {
+      out[k] = v;
+    }
+  }
+  return out;
+}
+
+/** Prints one inspect document, or a list of them, as YAML or JSON (the default). */
+export function inspectDocs(docs: unknown[], output: string): string {
+  const doc = docs.length === 1 ? docs[0] : docs;
+  return output === "yaml" ? toYaml(doc) : toJson(doc);
+}

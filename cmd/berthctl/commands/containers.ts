@@ -4,7 +4,7 @@ import { ContainerConfig, ContainerState, ContainerStatus, PodSandboxConfig, con
 import type { CriClient } from "../../../pkg/cri/index.js";
 import { readConfigFile } from "../config-file.js";
 import { UsageError, type Command, type CommandContext } from "../context.js";
-import { age, table, toJson, toYaml } from "../format.js";
+import { age, inspectDocs, parseVerboseInfo, table, toJson, toYaml } from "../format.js";
 import { streamRemoteCommand } from "./exec-stream.js";
 
 /** Splits args into flags (with values) and positionals; parsing stops at the first positional when `stopAtPositional`. */
@@ -192,19 +192,11 @@ export const inspectCommand: Command = {
     for (const arg of positional) {
       const id = await resolveContainer(ctx.client(), arg);
       const r = await ctx.client().runtime.containerStatus({ containerId: id, verbose: true });
-      const info: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(r.info)) {
-        try {
-          info[k] = JSON.parse(v);
-        } catch {
-          info[k] = v;
-        }
-      }
+      const info = parseVerboseInfo(r.info);
       const status = r.status ? { ...(ContainerStatus.toJSON(r.status) as Record<string, unknown>), state: containerStateToJSON(r.status.state) } : undefined;
       docs.push({ status, info });
     }
-    const doc = docs.length === 1 ? docs[0] : docs;
-    ctx.out(ctx.output === "yaml" ? toYaml(doc) : toJson(doc));
+    ctx.out(inspectDocs(docs, ctx.output));
   },
 };
 

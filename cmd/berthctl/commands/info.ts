@@ -1,18 +1,7 @@
 import { CgroupDriver, RuntimeConfigResponse, StatusResponse } from "../../../api/gen/cri/v1/api.js";
 import type { Command } from "../context.js";
-import { toJson, toYaml } from "../format.js";
+import { parseVerboseInfo, toJson, toYaml } from "../format.js";
 
-function parseInfo(info: Record<string, string>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(info)) {
-    try {
-      out[k] = JSON.parse(v);
-    } catch {
-      out[k] = v;
-    }
-  }
-  return out;
-}
 
 export const infoCommand: Command = {
   name: "info",
@@ -23,7 +12,7 @@ export const infoCommand: Command = {
     const [status, config] = await Promise.all([api.status({ verbose: true }), api.runtimeConfig({})]);
     const doc = {
       status: StatusResponse.toJSON({ ...status, info: {} }),
-      info: parseInfo(status.info),
+      info: parseVerboseInfo(status.info),
       runtimeConfig: RuntimeConfigResponse.toJSON(config),
     };
     if (ctx.output === "json") return ctx.out(toJson(doc));

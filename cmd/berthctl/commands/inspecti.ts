@@ -1,6 +1,6 @@
 import { Image } from "../../../api/gen/cri/v1/api.js";
 import { UsageError, type Command } from "../context.js";
-import { toJson, toYaml } from "../format.js";
+import { inspectDocs, parseVerboseInfo } from "../format.js";
 
 export const inspectiCommand: Command = {
   name: "inspecti",
@@ -18,18 +18,10 @@ export const inspectiCommand: Command = {
         missing++;
         continue;
       }
-      const info: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(res.info)) {
-        try {
-          info[k] = JSON.parse(v);
-        } catch {
-          info[k] = v;
-        }
-      }
+      const info = parseVerboseInfo(res.info);
       docs.push({ status: Image.toJSON(res.image), info });
     }
-    const doc = docs.length === 1 ? docs[0] : docs;
-    if (docs.length > 0) ctx.out(ctx.output === "yaml" ? toYaml(doc) : toJson(doc));
+    if (docs.length > 0) ctx.out(inspectDocs(docs, ctx.output));
     return missing > 0 ? 1 : 0;
   },
 };

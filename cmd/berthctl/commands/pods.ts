@@ -2,7 +2,7 @@ import { PodSandboxConfig, PodSandboxState, PodSandboxStatus, podSandboxStateToJ
 import type { CriClient } from "../../../pkg/cri/index.js";
 import { readConfigFile } from "../config-file.js";
 import { UsageError, type Command } from "../context.js";
-import { age, table, toJson, toYaml } from "../format.js";
+import { age, inspectDocs, parseVerboseInfo, table, toJson, toYaml } from "../format.js";
 
 /** Splits args into flags (with values) and positionals. `bool` names flags without a value. */
 function parseArgs(args: string[], bool: string[] = []): { flags: Map<string, string[]>; positional: string[] } {
@@ -102,20 +102,12 @@ export const inspectpCommand: Command = {
     for (const arg of positional) {
       const id = await resolvePod(ctx.client(), arg);
       const r = await ctx.client().runtime.podSandboxStatus({ podSandboxId: id, verbose: true });
-      const info: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(r.info)) {
-        try {
-          info[k] = JSON.parse(v);
-        } catch {
-          info[k] = v;
-        }
-      }
+      const info = parseVerboseInfo(r.info);
       // toJSON drops zero values; the state is shown even when it is SANDBOX_READY (0).
       const status = r.status ? { ...(PodSandboxStatus.toJSON(r.status) as Record<string, unknown>), state: podSandboxStateToJSON(r.status.state) } : undefined;
       docs.push({ status, info });
     }
-    const doc = docs.length === 1 ? docs[0] : docs;
-    ctx.out(ctx.output === "yaml" ? toYaml(doc) : toJson(doc));
+    ctx.out(inspectDocs(docs, ctx.output));
   },
 };
 
