@@ -8,6 +8,7 @@ import { encodeStatus, type Status } from "./status.js";
 import { SizeQueue, endAndFlush, pumpSizes, runRemoteCommand } from "./session.js";
 import type { PendingRequest } from "./tokens.js";
 import type { StreamingBackend } from "./types.js";
+import { abortOnClose } from "./abort-on-close.js";
 
 export const STREAM_TYPE_HEADER = "streamtype";
 export const PORT_HEADER = "port";
@@ -29,18 +30,6 @@ export interface HandlerOptions {
 
 type RemoteCommand = Extract<PendingRequest, { kind: "exec" | "attach" }>;
 
-function linkedAbort(conn: SpdyConnection, serverSignal: AbortSignal): AbortController {
-  const ac = new AbortController();
-  const abort = () => ac.abort(new Error("streaming client went away"));
-  conn.once("close", () => {
-    serverSignal.removeEventListener("abort", abort);
-    abort();
-  });
-  if (serverSignal.aborted) abort();
-  else serverSignal.addEventListener("abort", abort, { once: true });
-  return ac;
-}
-
 export async function serveSpdyRemoteCommand(
   conn: SpdyConnection,
   protocol: string,
@@ -57,7 +46,7 @@ export async function serveSpdyRemoteCommand(
   if (req.tty && v3plus) expected.add("resize");
 
   const streams = new Map<string, SpdyStream>();
-  const ac = linkedAbort(conn, opts.serverSignal);
+  const ac = abortOnClose(conn, opts.serverSignal);
   const ready = new Promise<boolean>((resolve) => {
     const timer = setTimeout(() => resolve(false), opts.streamCreationTimeoutMs);
     timer.unref();
@@ -145,7 +134,7 @@ export function serveSpdyPortForward(
   podSandboxId: string,
   opts: HandlerOptions,
 ): Promise<void> {
-  const ac = linkedAbort(conn, opts.serverSignal);
+  const ac = abortOnClose(conn, opts.serverSignal);
   const pairs = new Map<string, Pair>();
   const active = new Set<Promise<void>>();
 

@@ -14,6 +14,7 @@ import { SizeQueue, parseSize, runRemoteCommand, endAndFlush } from "./session.j
 import { encodeStatus } from "./status.js";
 import type { PendingRequest } from "./tokens.js";
 import type { StreamingBackend } from "./types.js";
+import { abortOnClose } from "./abort-on-close.js";
 
 export const WS_REMOTE_COMMAND_PROTOCOLS = [
   "v5.channel.k8s.io",
@@ -172,18 +173,6 @@ export interface WsHandlerOptions {
   serverSignal: AbortSignal;
 }
 
-function wsAbort(ws: WebSocket, serverSignal: AbortSignal): AbortController {
-  const ac = new AbortController();
-  const abort = () => ac.abort(new Error("streaming client went away"));
-  ws.once("close", () => {
-    serverSignal.removeEventListener("abort", abort);
-    abort();
-  });
-  if (serverSignal.aborted) abort();
-  else serverSignal.addEventListener("abort", abort, { once: true });
-  return ac;
-}
-
 export async function serveWsRemoteCommand(
   ws: WebSocket,
   protocol: string,
@@ -193,7 +182,7 @@ export async function serveWsRemoteCommand(
   const { req } = pending;
   const ch = new WsChannels(ws, isBase64Protocol(protocol));
   const jsonStatus = protocol.startsWith("v4.") || protocol.startsWith("v5.");
-  const ac = wsAbort(ws, opts.serverSignal);
+  const ac = abortOnClose(ws, opts.serverSignal);
   const stdin = req.stdin ? ch.readable(CHANNEL_STDIN) : undefined;
   const stdout = req.stdout ? ch.writable(CHANNEL_STDOUT) : undefined;
   const stderr = req.stderr && !req.tty ? ch.writable(CHANNEL_STDERR) : undefined;
@@ -232,7 +221,7 @@ export async function serveWsPortForward(
   opts: WsHandlerOptions,
 ): Promise<void> {
   const ch = new WsChannels(ws, isBase64Protocol(protocol));
-  const ac = wsAbort(ws, opts.serverSignal);
+  const ac = abortOnClose(ws, opts.serverSignal);
   const jobs = ports.map(async (port, i) => {
     const dataCh = i * 2;
     const errCh = i * 2 + 1;
