@@ -3,7 +3,7 @@ export { writeFileAtomic, fsyncDir } from "./fs.js";
 export { InstanceLock } from "./instance-lock.js";
 export { detectCgroups, type CgroupInfo } from "./cgroups.js";
 export { oomScoreAdjFloor } from "./oom.js";
-export { openPty, setWindowSize, setNonBlocking, PtyMaster, type PtyPair } from "./pty.js";
+export { openPty, setWindowSize, setRawMode, setNonBlocking, PtyMaster, type PtyPair } from "./pty.js";
 export { runCapture, type CaptureOptions, type CaptureResult } from "./spawn-capture.js";
 export { cgroupDirs, joinCgroup, cgroupPids, removeCgroup } from "./cgroupfs.js";
 export { readMountInfo, isMountPoint, mountsUnder, mountOf, mount, bindMount, makePrivate, unmountAll, type MountInfo } from "./mount.js";

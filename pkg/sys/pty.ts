@@ -27,6 +27,9 @@ interface Libc {
   ptsname_r: (fd: number, buf: Buffer, len: number) => number;
   fcntl: (fd: number, cmd: number, ...rest: unknown[]) => number;
   ioctl: (fd: number, req: number, ...rest: unknown[]) => number;
+  tcgetattr: (fd: number, termios: Buffer) => number;
+  tcsetattr: (fd: number, action: number, termios: Buffer) => number;
+  cfmakeraw: (termios: Buffer) => void;
   errno: () => number;
 }
 
@@ -42,6 +45,9 @@ function lib(): Libc {
     ptsname_r: l.func("int ptsname_r(int fd, _Out_ uint8_t *buf, size_t len)") as Libc["ptsname_r"],
     fcntl: l.func("int fcntl(int fd, int cmd, ...)") as Libc["fcntl"],
     ioctl: l.func("int ioctl(int fd, unsigned long req, ...)") as Libc["ioctl"],
+    tcgetattr: l.func("int tcgetattr(int fd, _Inout_ uint8_t *termios)") as Libc["tcgetattr"],
+    tcsetattr: l.func("int tcsetattr(int fd, int action, const uint8_t *termios)") as Libc["tcsetattr"],
+    cfmakeraw: l.func("void cfmakeraw(_Inout_ uint8_t *termios)") as Libc["cfmakeraw"],
     errno: () => koffi.errno(),
   };
   return libc;
@@ -50,6 +56,22 @@ function lib(): Libc {
 function check(rc: number, what: string): number {
   if (rc < 0) throw new Error(`${what} failed: errno ${lib().errno()}`);
   return rc;
+}
+
+/** glibc's struct termios is 60 bytes on Linux; a larger buffer is harmless. */
+const TERMIOS_BYTES = 64;
+const TCSANOW = 0;
+
+/**
+ * Puts a terminal fd in raw mode (no echo, no line editing, no output
+ * translation such as \n → \r\n). For a pty whose slave is handed to a process
+ * that relays another terminal's output, so bytes pass through unchanged.
+ */
+export function setRawMode(fd: number): void {
+  const termios = Buffer.alloc(TERMIOS_BYTES);
+  check(lib().tcgetattr(fd, termios), "tcgetattr");
+  lib().cfmakeraw(termios);
+  check(lib().tcsetattr(fd, TCSANOW, termios), "tcsetattr");
 }
 
 export interface PtyPair {

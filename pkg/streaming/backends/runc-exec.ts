@@ -15,7 +15,7 @@ import fs from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { PtyMaster, openPty, setWindowSize } from "../../sys/index.js";
+import { PtyMaster, openPty, setRawMode, setWindowSize } from "../../sys/index.js";
 import type { StreamIO, TerminalSize } from "../types.js";
 
 export interface RuncExecOptions {
@@ -186,6 +186,9 @@ async function runTty(
     slave = fs.openSync(pty.slavePath, fs.constants.O_RDWR | fs.constants.O_NOCTTY);
     // Our side has the client's size too: runc copies it on every SIGWINCH.
     setWindowSize(slave, firstSize?.width ?? 80, firstSize?.height ?? 24);
+    // Raw from the start: runc relays the container's terminal, which already translates
+    // newlines; if ours did too until runc switched it to raw, early output got \r\r\n.
+    setRawMode(slave);
     const child = spawn(options.runtimePath, args, { stdio: [slave, slave, slave] });
     fs.closeSync(slave);
     slave = -1;
