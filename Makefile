@@ -31,7 +31,7 @@ check-generated: deps
 	bash hack/check-generated.test.sh
 
 test-unit: build
-	$(NODE) --test --test-concurrency=2 dist/pkg dist/cmd dist/hack
+	$(NODE) --test --test-concurrency=1 dist/pkg dist/cmd dist/hack
 
 test-e2e: build
 	$(NODE) --test --test-concurrency=1 dist/test-e2e

@@ -49,12 +49,14 @@ async function forEachChunk(req: ApplyRequest, onChunk: (c: Uint8Array) => void)
           }
         });
       } catch (err) {
-        if (consumerError !== undefined) throw consumerError;
-        const code = (err as NodeJS.ErrnoException).code;
+        // A zlib error can reach the consumer's loop first (it reads from gunzip) or only the
+        // pipeline, depending on timing: classify it the same way wherever it surfaced.
+        const e = consumerError ?? err;
+        const code = (e as NodeJS.ErrnoException).code;
         if (typeof code === "string" && code.startsWith("Z_")) {
-          throw new DecompressError(`layer ${req.layerName}: gzip stream is corrupt or truncated: ${(err as Error).message}`, { cause: err });
+          throw new DecompressError(`layer ${req.layerName}: gzip stream is corrupt or truncated: ${(e as Error).message}`, { cause: e });
         }
-        throw err;
+        throw e;
       }
       return;
     case "zstd": {
