@@ -37,14 +37,14 @@ const accepted: ReadonlyArray<[string, Buffer]> = [
 ];
 
 const rejected: ReadonlyArray<[string, Buffer, RegExp]> = [
-  ["cut inside a header", ENTRIES.subarray(0, 2560 + 300), /^layer sha256:[0-9a-f]{64} after entry "dir\/a": tar stream ends inside a header \(300 of 512 bytes\)$/],
-  ["cut inside a body", ENTRIES.subarray(0, 3072 + 50), /^layer sha256:[0-9a-f]{64} entry "dir\/b": tar stream ends inside the body \(50 of 100 bytes\)$/],
-  ["cut inside the padding", ENTRIES.subarray(0, 3300), /^layer sha256:[0-9a-f]{64} entry "dir\/b": tar stream ends inside the padding after the body \(284 bytes missing\)$/],
-  ["cut at the end of a body, before its padding", ENTRIES.subarray(0, 3172), /^layer sha256:[0-9a-f]{64} entry "dir\/b": tar stream ends inside the padding after the body \(412 bytes missing\)$/],
-  ["cut inside the first body's padding", ENTRIES.subarray(0, 2530), /^layer sha256:[0-9a-f]{64} entry "dir\/a": tar stream ends inside the padding after the body/],
-  ["one zero block and part of another", Buffer.concat([ENTRIES, ZERO, ZERO.subarray(0, 100)]), /^layer sha256:[0-9a-f]{64} after entry "dir\/b": tar stream ends inside the end-of-archive marker \(612 of 1024 bytes\)$/],
-  ["a zero block followed by a non-zero block", Buffer.concat([ENTRIES, ZERO, GARBAGE]), /^layer sha256:[0-9a-f]{64} after entry "dir\/b": invalid tar header: a zero block is followed by a non-zero block$/],
-  ["a partial block after the last entry", Buffer.concat([ENTRIES, ZERO.subarray(0, 100)]), /^layer sha256:[0-9a-f]{64} after entry "dir\/b": tar stream ends inside a header \(100 of 512 bytes\)$/],
+  ["cut inside a header", ENTRIES.subarray(0, 2560 + 300), /^layer sha256:[0-9a-f]{64}: after entry "dir\/a": tar stream ends inside a header \(300 of 512 bytes\)$/],
+  ["cut inside a body", ENTRIES.subarray(0, 3072 + 50), /^layer sha256:[0-9a-f]{64}: entry "dir\/b": tar stream ends inside the body \(50 of 100 bytes\)$/],
+  ["cut inside the padding", ENTRIES.subarray(0, 3300), /^layer sha256:[0-9a-f]{64}: entry "dir\/b": tar stream ends inside the padding after the body \(284 bytes missing\)$/],
+  ["cut at the end of a body, before its padding", ENTRIES.subarray(0, 3172), /^layer sha256:[0-9a-f]{64}: entry "dir\/b": tar stream ends inside the padding after the body \(412 bytes missing\)$/],
+  ["cut inside the first body's padding", ENTRIES.subarray(0, 2530), /^layer sha256:[0-9a-f]{64}: entry "dir\/a": tar stream ends inside the padding after the body/],
+  ["one zero block and part of another", Buffer.concat([ENTRIES, ZERO, ZERO.subarray(0, 100)]), /^layer sha256:[0-9a-f]{64}: after entry "dir\/b": tar stream ends inside the end-of-archive marker \(612 of 1024 bytes\)$/],
+  ["a zero block followed by a non-zero block", Buffer.concat([ENTRIES, ZERO, GARBAGE]), /^layer sha256:[0-9a-f]{64}: after entry "dir\/b": invalid tar header: a zero block is followed by a non-zero block$/],
+  ["a partial block after the last entry", Buffer.concat([ENTRIES, ZERO.subarray(0, 100)]), /^layer sha256:[0-9a-f]{64}: after entry "dir\/b": tar stream ends inside a header \(100 of 512 bytes\)$/],
 ];
 
 const dir = tempDir("end");
@@ -107,7 +107,7 @@ for (const how of ["none", "gzip", "zstd"] as const satisfies readonly Compress[
           (err: Error) => {
             assert.ok(err instanceof InvalidArgumentError, `${err.name}: ${err.message}`);
             assert.match(err.message, why);
-            assert.ok(err.message.startsWith(`layer ${b.digest} `), err.message);
+            assert.ok(err.message.startsWith(`layer ${b.digest}: `), err.message);
             return true;
           },
         );
@@ -165,7 +165,7 @@ describe("the tar reader on its own", () => {
     let sum = 0;
     for (const x of badMode.subarray(0, 512)) sum += x;
     badMode.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "latin1");
-    assert.throws(() => read([badMode]), { message: `layer ${LAYER} entry "x/y": tar header field mode is not an octal number: "9000644"` });
-    assert.throws(() => read([GARBAGE]), { message: `layer ${LAYER} before the first entry: not a tar archive (invalid header checksum)` });
+    assert.throws(() => read([badMode]), { message: `layer ${LAYER}: entry "x/y": tar header field mode is not an octal number: "9000644"` });
+    assert.throws(() => read([GARBAGE]), { message: `layer ${LAYER}: before the first entry: not a tar archive (invalid header checksum)` });
   });
 });

@@ -38,7 +38,7 @@ const MAX_SYMLINKS = 255;
 
 /**
  * The layer's content is not acceptable (escapes, bad whiteouts, dangling hard links).
- * Thrown out of the applier as `layer sha256:… entry "path": reason`.
+ * Thrown out of the applier as `layer sha256:…: entry "path": reason`.
  */
 export class LayerContentError extends Error {
   override readonly name = "LayerContentError";
@@ -138,7 +138,7 @@ export class LayerApplier implements TarSink {
 
   /** How messages name an entry of this layer. */
   #where(name: string): string {
-    return `layer ${this.#layer} entry ${JSON.stringify(name)}`;
+    return `layer ${this.#layer}: entry ${JSON.stringify(name)}`;
   }
 
   entry(h: TarHeader): void {

@@ -212,7 +212,7 @@ describe("apply", () => {
     const b = writeBlob(e.blobs, full.subarray(0, 512 * 6 + 100), "none");
     await assert.rejects(
       e.snap.applyLayer({ chainId: b.diffId, parent: undefined, blobPath: b.blobPath, mediaType: b.mediaType, diffId: b.diffId }),
-      (err: Error) => err instanceof InvalidArgumentError && err.message === `layer ${b.diffId} entry "b": tar stream ends inside the body (100 of 2000 bytes)`,
+      (err: Error) => err instanceof InvalidArgumentError && err.message === `layer ${b.diffId}: entry "b": tar stream ends inside the body (100 of 2000 bytes)`,
     );
     assert.equal(e.snap.has(b.diffId), false);
   });

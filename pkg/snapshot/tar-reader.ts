@@ -43,7 +43,7 @@ export interface TarSink {
 /**
  * The archive itself is malformed: bad header, unsupported entry type, truncated
  * stream. The reader throws it with the layer and the entry named
- * (`layer sha256:… entry "path": reason`); `reason` keeps the bare cause.
+ * (`layer sha256:…: entry "path": reason`); `reason` keeps the bare cause.
  */
 export class TarFormatError extends Error {
   override readonly name = "TarFormatError";
@@ -190,11 +190,11 @@ export class TarReader {
     return this.#state.kind === "eof";
   }
 
-  /** Where in the layer the reader is, for error messages: `layer sha256:… entry "path"`. */
+  /** Where in the layer the reader is, for error messages: `layer sha256:…: entry "path"`. */
   where(): string {
-    if (this.#entry !== undefined) return `layer ${this.#layer} entry ${JSON.stringify(this.#entry)}`;
-    if (this.#previous !== undefined) return `layer ${this.#layer} after entry ${JSON.stringify(this.#previous)}`;
-    return `layer ${this.#layer} before the first entry`;
+    if (this.#entry !== undefined) return `layer ${this.#layer}: entry ${JSON.stringify(this.#entry)}`;
+    if (this.#previous !== undefined) return `layer ${this.#layer}: after entry ${JSON.stringify(this.#previous)}`;
+    return `layer ${this.#layer}: before the first entry`;
   }
 
   push(chunk: Uint8Array): void {
