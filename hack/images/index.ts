@@ -64,6 +64,7 @@ export {
 export {
   buildStandardImages,
   skeletonEntries,
+  staticBusyboxEntries,
   deterministicBytes,
   STANDARD_IMAGE_REFS,
   NONROOT,
