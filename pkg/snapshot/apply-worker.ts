@@ -163,7 +163,7 @@ function classify(err: unknown, req: ApplyRequest): WorkerReply {
   if (err instanceof LayerIoError && ["ENAMETOOLONG", "ENOTDIR", "EISDIR", "ELOOP", "EEXIST", "EMLINK", "ERR_INVALID_ARG_VALUE"].includes(e.code ?? "")) {
     return { ok: false, kind: "invalid", message };
   }
-  if (e.code === "ENOENT" && e.path === req.blobPath) return { ok: false, kind: "blob-missing", message };
+  if (e.code === "ENOENT" && e.path === req.blobPath) return { ok: false, kind: "blob-missing", message: `layer ${req.layerName}: blob ${req.blobPath} not found` };
   return { ok: false, kind: "io", message };
 }
 

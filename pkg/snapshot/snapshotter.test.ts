@@ -235,7 +235,10 @@ describe("apply", () => {
   test("a missing blob is NotFound", async () => {
     const b = writeBlob(e.blobs, await buildTar([{ type: "file", path: "m", content: "m" }]));
     rmSync(b.blobPath);
-    await assert.rejects(e.snap.applyLayer({ chainId: b.diffId, parent: undefined, blobPath: b.blobPath, mediaType: b.mediaType, diffId: b.diffId }), NotFoundError);
+    await assert.rejects(
+      e.snap.applyLayer({ chainId: b.diffId, parent: undefined, blobPath: b.blobPath, mediaType: b.mediaType, diffId: b.diffId, layerDigest: b.digest }),
+      (err: Error) => err instanceof NotFoundError && err.message === `layer ${b.digest}: blob ${b.blobPath} not found`,
+    );
     assert.equal(e.snap.has(b.diffId), false);
   });
 
