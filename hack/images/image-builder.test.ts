@@ -11,6 +11,8 @@ import {
   buildImage,
   buildIndex,
   buildLayer,
+  entriesEnd,
+  withTarEnd,
   buildStandardImages,
   MediaTypes,
   MemoryBlobs,
@@ -317,5 +319,28 @@ describe('standard images', () => {
     assert.equal(amd?.layers.length, 2);
     assert.equal(arm?.layers.length, 1);
     assert.equal(images.get('multiarch-docker:latest')?.built.kind, 'index');
+  });
+});
+
+describe('how a layer tar ends', () => {
+  test('the marker can be one zero block or none; entries whose bodies end in zeros are kept whole', async () => {
+    // the last body is all zeros and fills whole blocks: only a parser knows where the entries end
+    const entries = [
+      { type: 'file' as const, path: 'etc/hello', content: 'hello\n' },
+      { type: 'file' as const, path: 'zeros', content: new Uint8Array(1024) },
+    ];
+    const full = (await buildLayer(entries, { compression: 'none' })).blob;
+    const end = entriesEnd(full);
+    assert.equal(end, 512 + 512 + 512 + 1024, 'two headers, one padded body, a 1024-byte body');
+    assert.ok(full.subarray(end, end + 1024).every((b) => b === 0));
+    for (const [how, zeros] of [['none', 0], ['one-zero-block', 1], ['two-zero-blocks', 2]] as const) {
+      const layer = await buildLayer(entries, { compression: 'none', end: how });
+      assert.equal(layer.blob.length, end + zeros * 512, how);
+      assert.deepEqual(layer.blob.subarray(0, end), full.subarray(0, end));
+      assert.equal(layer.diffId, sha256(layer.blob), 'the diff ID covers the bytes as written');
+      assert.deepEqual(withTarEnd(full, how), layer.blob);
+    }
+    const gz = await buildLayer(entries, { end: 'none' });
+    assert.equal(gunzipSync(gz.blob).length, end);
   });
 });

@@ -10,7 +10,7 @@ import {
   type ManifestFormat,
 } from './media-types.js';
 import type { BlobSink, Descriptor, Platform } from './oci-layout.js';
-import { buildLayer, layerFromTar, type BuiltLayer, type LayerCompression, type LayerEntry } from './tar-layer.js';
+import { buildLayer, layerFromTar, type BuiltLayer, type BuildLayerOptions, type LayerCompression, type LayerEntry, type TarEnd } from './tar-layer.js';
 
 /** Fixed creation time of every image unless a spec says otherwise. */
 export const DEFAULT_CREATED = '2020-01-01T00:00:00Z';
@@ -30,7 +30,7 @@ export interface ImageRuntimeConfig {
 
 /** One layer: entries to tar, a ready tar, or an already built layer. */
 export type LayerSpec = (
-  | { entries: readonly LayerEntry[]; compression?: LayerCompression; gzipLevel?: number }
+  | { entries: readonly LayerEntry[]; compression?: LayerCompression; gzipLevel?: number; end?: TarEnd }
   | { tar: Uint8Array; compression?: LayerCompression; gzipLevel?: number }
   | { built: BuiltLayer }
   /** Built when the image is built, so big layers need not all be in memory at once. */
@@ -98,10 +98,11 @@ function toJsonBytes(value: unknown): Buffer {
 async function materialise(spec: LayerSpec): Promise<BuiltLayer> {
   if ('built' in spec) return spec.built;
   if ('build' in spec) return spec.build();
-  const opts: { compression?: LayerCompression; gzipLevel?: number } = {};
+  const opts: BuildLayerOptions = {};
   if (spec.compression !== undefined) opts.compression = spec.compression;
   if (spec.gzipLevel !== undefined) opts.gzipLevel = spec.gzipLevel;
   if ('tar' in spec) return layerFromTar(spec.tar, opts);
+  if (spec.end !== undefined) opts.end = spec.end;
   return buildLayer(spec.entries, opts);
 }
 

@@ -7,6 +7,8 @@ export {
   gzipDeterministic,
   sha256Digest,
   withParentDirs,
+  withTarEnd,
+  entriesEnd,
   DEFAULT_MTIME,
   WHITEOUT_PREFIX,
   OPAQUE_WHITEOUT,
@@ -22,6 +24,7 @@ export {
   type BuiltLayer,
   type BuildLayerOptions,
   type LayerCompression,
+  type TarEnd,
 } from './tar-layer.js';
 export {
   buildImage,
@@ -61,6 +64,7 @@ export {
 export {
   buildStandardImages,
   skeletonEntries,
+  staticBusyboxEntries,
   deterministicBytes,
   STANDARD_IMAGE_REFS,
   NONROOT,

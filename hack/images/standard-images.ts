@@ -72,7 +72,7 @@ export const STANDARD_IMAGE_REFS = [
 export type StandardImageRef = (typeof STANDARD_IMAGE_REFS)[number] | 'big:latest';
 
 /** busybox-static at /bin/busybox and every applet hard-linked beside it in /bin (like the official image). */
-async function staticBusyboxEntries(): Promise<LayerEntry[]> {
+export async function staticBusyboxEntries(): Promise<LayerEntry[]> {
   const bin = await findStaticBusybox();
   const content = await readFile(bin);
   const applets = [...new Set(await busyboxApplets(bin))].sort();

@@ -157,8 +157,49 @@ function toHeader(e: LayerEntry, modes: ReadonlyMap<string, number>): { header: 
   }
 }
 
+/**
+ * How a tar stream ends: "two-zero-blocks" is the end-of-archive marker tar
+ * writers normally add; "one-zero-block" and "none" are what some builders
+ * (umoci among them) write, and what Go's archive/tar, GNU tar and Python's
+ * tarfile accept.
+ */
+export type TarEnd = 'two-zero-blocks' | 'one-zero-block' | 'none';
+
+const BLOCK = 512;
+
+function tarNumber(block: Buffer, off: number, len: number): number {
+  const first = block[off] ?? 0;
+  if (first & 0x80) {
+    let v = first & 0x7f;
+    for (let i = 1; i < len; i++) v = v * 256 + (block[off + i] ?? 0);
+    return v;
+  }
+  const s = block.toString('latin1', off, off + len).replace(/\0.*$/s, '').trim();
+  return s === '' ? 0 : parseInt(s, 8);
+}
+
+/** The offset where the last entry (its header, body and padding) ends: the end-of-archive marker starts here. */
+export function entriesEnd(tarBytes: Uint8Array): number {
+  const buf = Buffer.from(tarBytes.buffer, tarBytes.byteOffset, tarBytes.byteLength);
+  let off = 0;
+  while (off + BLOCK <= buf.length) {
+    const header = buf.subarray(off, off + BLOCK);
+    if (header.every((b) => b === 0)) return off;
+    const size = tarNumber(header, 124, 12);
+    off += BLOCK + Math.ceil(size / BLOCK) * BLOCK;
+  }
+  return Math.min(off, buf.length);
+}
+
+/** The same tar ending the given way (the entries are untouched). */
+export function withTarEnd(tarBytes: Uint8Array, end: TarEnd): Buffer {
+  const entries = Buffer.from(tarBytes.buffer, tarBytes.byteOffset, entriesEnd(tarBytes));
+  const zeros = end === 'two-zero-blocks' ? 2 : end === 'one-zero-block' ? 1 : 0;
+  return Buffer.concat([entries, Buffer.alloc(zeros * BLOCK)]);
+}
+
 /** Writes the entries, in order, as an uncompressed tar archive. */
-export async function buildTar(entries: readonly LayerEntry[]): Promise<Buffer> {
+export async function buildTar(entries: readonly LayerEntry[], opts: { end?: TarEnd } = {}): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
@@ -179,13 +220,16 @@ export async function buildTar(entries: readonly LayerEntry[]): Promise<Buffer> 
   }
   pack.finalize();
   await done;
-  return Buffer.concat(chunks);
+  const out = Buffer.concat(chunks);
+  return opts.end === undefined || opts.end === 'two-zero-blocks' ? out : withTarEnd(out, opts.end);
 }
 
 export interface BuildLayerOptions {
   compression?: LayerCompression;
   /** zlib level, 1–9 (default 6). Lower is faster on incompressible data. */
   gzipLevel?: number;
+  /** How the tar ends (default: the two zero blocks tar-stream writes). Applies to layers built from entries. */
+  end?: TarEnd;
 }
 
 /** Gzips a tar the same way every time (no name, mtime 0 in the gzip header). */
@@ -204,7 +248,7 @@ export function layerFromTar(tarBytes: Uint8Array, opts: BuildLayerOptions = {})
 
 /** Builds a layer blob from entries. */
 export async function buildLayer(entries: readonly LayerEntry[], opts: BuildLayerOptions = {}): Promise<BuiltLayer> {
-  return layerFromTar(await buildTar(entries), opts);
+  return layerFromTar(await buildTar(entries, opts.end === undefined ? {} : { end: opts.end }), opts);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { errorKind, NotFoundError, InvalidArgumentError, errorMessage } from "./index.js";
+import { errorKind, errorOfKind, NotFoundError, InvalidArgumentError, errorMessage } from "./index.js";
 
 test("errors keep their kind, name and cause", () => {
   const cause = new Error("disk full");
@@ -18,4 +18,16 @@ test("foreign errors are internal, aborts are cancelled", () => {
   assert.equal(errorKind(abort), "cancelled");
   assert.equal(errorKind("a string"), "internal");
   assert.equal(errorMessage("plain"), "plain");
+});
+
+test("errorOfKind makes an error of every kind, with its class", () => {
+  const kinds = ["invalid-argument", "not-found", "already-exists", "failed-precondition", "unavailable", "deadline-exceeded", "unimplemented", "permission-denied", "resource-exhausted", "aborted", "cancelled", "internal"] as const;
+  for (const kind of kinds) {
+    const cause = new Error("why");
+    const err = errorOfKind(kind, `a ${kind} error`, { cause });
+    assert.equal(errorKind(err), kind);
+    assert.equal(err.message, `a ${kind} error`);
+    assert.equal(err.cause, cause);
+  }
+  assert.ok(errorOfKind("not-found", "x") instanceof NotFoundError);
 });

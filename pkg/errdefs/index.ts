@@ -78,3 +78,23 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+const CLASSES: Record<ErrorKind, new (message: string, options?: { cause?: unknown }) => BerthError> = {
+  "invalid-argument": InvalidArgumentError,
+  "not-found": NotFoundError,
+  "already-exists": AlreadyExistsError,
+  "failed-precondition": FailedPreconditionError,
+  unavailable: UnavailableError,
+  "deadline-exceeded": DeadlineExceededError,
+  unimplemented: UnimplementedError,
+  "permission-denied": PermissionDeniedError,
+  "resource-exhausted": ResourceExhaustedError,
+  aborted: AbortedError,
+  cancelled: CancelledError,
+  internal: InternalError,
+};
+
+/** A new error of the given kind: for code that rewords an error and keeps its kind. */
+export function errorOfKind(kind: ErrorKind, message: string, options?: { cause?: unknown }): BerthError {
+  return new CLASSES[kind](message, options);
+}

@@ -31,7 +31,8 @@ export type DownloadMessage =
       status: number;
       headers?: Record<string, string>;
       body?: string;
-      error?: { message: string; code?: string; stall?: boolean; tooLarge?: boolean };
+      /** `host`: the host a connection error came from (the registry or the blob store it redirected to). */
+      error?: { message: string; code?: string; host?: string; stall?: boolean; tooLarge?: boolean };
     };
 
 const req = workerData as DownloadRequest;
@@ -63,7 +64,7 @@ function send(url: URL, headers: Record<string, string>): Promise<IncomingMessag
     });
     r.once("error", (err) => {
       clearTimeout(t);
-      reject(err);
+      reject(Object.assign(err, { host: url.host }));
     });
     r.end();
   });
@@ -143,9 +144,10 @@ async function main(): Promise<void> {
     post({ type: "done", restarted, written, status });
   } catch (err) {
     if (unreported > 0) post({ type: "progress", bytes: unreported });
-    const e = err as NodeJS.ErrnoException & { stall?: boolean; tooLarge?: boolean };
-    const error: { message: string; code?: string; stall?: boolean; tooLarge?: boolean } = { message: e.message ?? String(err) };
+    const e = err as NodeJS.ErrnoException & { stall?: boolean; tooLarge?: boolean; host?: string };
+    const error: { message: string; code?: string; host?: string; stall?: boolean; tooLarge?: boolean } = { message: e.message ?? String(err) };
     if (e.code) error.code = e.code;
+    if (e.host) error.host = e.host;
     if (e.stall) error.stall = true;
     if (e.tooLarge) error.tooLarge = true;
     post({ type: "done", restarted, written, status, error });
@@ -155,6 +157,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  const e = err as NodeJS.ErrnoException;
-  post({ type: "done", restarted: false, written: 0, status: 0, error: { message: e.message ?? String(err), ...(e.code ? { code: e.code } : {}) } });
+  const e = err as NodeJS.ErrnoException & { host?: string };
+  post({ type: "done", restarted: false, written: 0, status: 0, error: { message: e.message ?? String(err), ...(e.code ? { code: e.code } : {}), ...(e.host ? { host: e.host } : {}) } });
 });

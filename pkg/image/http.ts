@@ -54,6 +54,13 @@ export interface SendOptions {
   timeoutMs?: number;
 }
 
+/** Notes on a connection error which host it came from (a token service or a redirect target may differ from the registry). */
+export function withHost(err: Error, url: URL): Error {
+  const e = err as Error & { host?: unknown };
+  if (e.host === undefined) Object.defineProperty(e, "host", { value: url.host, enumerable: false, configurable: true, writable: true });
+  return e;
+}
+
 /** One HTTP request; resolves with the response (body unread). */
 export function send(url: URL, opts: SendOptions): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
@@ -75,7 +82,7 @@ export function send(url: URL, opts: SendOptions): Promise<IncomingMessage> {
     });
     req.once("error", (err) => {
       if (t) clearTimeout(t);
-      reject(err);
+      reject(withHost(err, url));
     });
     req.end(opts.body);
   });
@@ -113,7 +120,8 @@ export async function drain(res: IncomingMessage): Promise<string> {
   }
 }
 
-const RETRYABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EAI_AGAIN", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED", "ERR_STREAM_PREMATURE_CLOSE", "UND_ERR_SOCKET"]);
+// ENOTFOUND is not here: a name the DNS says does not exist is an answer, not a hiccup (EAI_AGAIN is)
+const RETRYABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED", "ERR_STREAM_PREMATURE_CLOSE", "UND_ERR_SOCKET"]);
 
 /** Connection errors, 5xx and 429 are worth another try; everything else is final. */
 export function isRetryable(err: unknown): boolean {
@@ -130,6 +138,8 @@ export interface RetryOptions {
   baseDelayMs: number;
   maxDelayMs: number;
   signal?: AbortSignal;
+  /** Which failures get another try (default: isRetryable). */
+  retryable?: (err: unknown) => boolean;
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
 }
 
@@ -143,7 +153,7 @@ export async function withRetries<T>(fn: (attempt: number) => Promise<T>, opts: 
       return await fn(attempt);
     } catch (err) {
       last = err;
-      if (!isRetryable(err) || attempt === opts.attempts - 1) throw err;
+      if (!(opts.retryable ?? isRetryable)(err) || attempt === opts.attempts - 1) throw err;
       opts.signal?.throwIfAborted();
       const delay = Math.min(opts.maxDelayMs, opts.baseDelayMs * 2 ** attempt) * (0.75 + Math.random() * 0.5);
       opts.onRetry?.(err, attempt + 1, Math.round(delay));

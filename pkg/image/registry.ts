@@ -4,11 +4,12 @@ import type { IncomingMessage } from "node:http";
 import type { Config, RegistryConfig } from "../config/index.js";
 import { ContentVerificationError, type Ingest } from "../content/index.js";
 import type { DownloadMessage, DownloadRequest } from "./download-worker.js";
-import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError, UnavailableError } from "../errdefs/index.js";
+import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError } from "../errdefs/index.js";
 import { logger } from "../log/index.js";
 import type { Agents} from "./http.js";
 import { drain, HttpStatusError, isRetryable, readBody, send, SizeLimitError, withRetries, DEFAULT_RETRY, type RetryOptions } from "./http.js";
-import { DEFAULT_DOMAIN, type Reference } from "./reference.js";
+import { DEFAULT_DOMAIN, formatReference, type Reference } from "./reference.js";
+import { cannotConnect, EndpointDenied, endpointsFailed, type Attempt } from "./registry-errors.js";
 import { MANIFEST_ACCEPT } from "./manifest.js";
 
 /** Credentials for one pull (from the CRI request or the registry's config). */
@@ -197,8 +198,8 @@ export class RepositoryClient {
     return { header: `Bearer ${token}`, expires: Date.now() + ttl - 5000 };
   }
 
-  #denied(ep: Endpoint, why: string): PermissionDeniedError {
-    return new PermissionDeniedError(`pull access denied for ${ep.host}/${this.ref.path}: ${why}`);
+  #denied(ep: Endpoint, why: string): EndpointDenied {
+    return new EndpointDenied(`pull access denied for ${ep.host}/${this.ref.path}: ${why}`, why);
   }
 
   /** Maps a failed response to an error (HttpStatusError for retryable statuses). */
@@ -211,28 +212,36 @@ export class RepositoryClient {
     throw new HttpStatusError(`${what}: ${ep.base} answered HTTP ${status}${detail ? `: ${detail}` : ""}`, status, res.headers);
   }
 
-  /** Tries each endpoint in order (each with retries) until one succeeds. */
-  async #acrossEndpoints<T>(what: string, first: Endpoint | undefined, fn: (ep: Endpoint) => Promise<T>): Promise<T> {
+  /**
+   * Tries each endpoint in order (each with retries) until one succeeds. An endpoint
+   * that cannot be reached at all (DNS, refused, TLS) is left at once when another one
+   * follows. When all fail, the error says what each answered (see endpointsFailed);
+   * `what` names the object in logs and, when it is not the pulled reference itself,
+   * in the error.
+   */
+  async #acrossEndpoints<T>(what: string, first: Endpoint | undefined, fn: (ep: Endpoint) => Promise<T>, object?: string): Promise<T> {
     const order = first ? [first, ...this.endpoints.filter((e) => e !== first)] : this.endpoints;
-    let lastErr: unknown;
-    for (const ep of order) {
+    const attempts: Attempt[] = [];
+    for (const [i, ep] of order.entries()) {
+      const more = i < order.length - 1;
       try {
         return await withRetries(() => fn(ep), {
           ...this.#retry,
+          ...(more ? { retryable: (err: unknown) => isRetryable(err) && !cannotConnect(err) } : {}),
           onRetry: (err, attempt, delayMs) => logger().warn({ endpoint: ep.base, attempt, delayMs, err: String(err) }, `retrying ${what}`),
         });
       } catch (err) {
-        lastErr = err;
         if (this.signal.aborted || err instanceof DeadlineExceededError || err instanceof SizeLimitError || err instanceof FailedPreconditionError) throw err;
-        if (ep === order[order.length - 1]) break;
-        logger().warn({ endpoint: ep.base, err: String(err) }, `${what} failed at ${ep.mirror ? "mirror" : "registry"}; trying the next endpoint`);
+        attempts.push({ host: new URL(ep.base).host, configKey: ep.host, err });
+        if (more) logger().warn({ endpoint: ep.base, err: String(err) }, `${what} failed at ${ep.mirror ? "mirror" : "registry"}; trying the next endpoint`);
       }
     }
-    throw lastErr;
+    throw endpointsFailed(`pull ${JSON.stringify(formatReference(this.ref))}${object === undefined ? "" : ` (${object})`}`, attempts);
   }
 
   /** Resolves a tag or digest to the manifest (or index) it names. */
   async resolve(reference: string, maxBytes: number): Promise<{ desc: Descriptor; body: Buffer }> {
+    const object = reference === this.ref.digest || reference === this.ref.tag ? undefined : `manifest ${reference}`;
     return this.#acrossEndpoints(`manifest ${this.ref.path}:${reference}`, undefined, async (ep) => {
       const res = await this.#get(ep, this.#url(ep, `manifests/${reference}`), { accept: MANIFEST_ACCEPT });
       if (res.statusCode !== 200) return this.#fail(ep, res, `manifest ${this.ref.domain}/${this.ref.path}:${reference}`);
@@ -244,7 +253,7 @@ export class RepositoryClient {
       this.#resolvedEndpoint = ep;
       const digest = `sha256:${createHash("sha256").update(body).digest("hex")}`;
       return { desc: { mediaType, digest, size: body.length }, body };
-    });
+    }, object);
   }
 
   /** Fetches a small blob (config) into memory, verified by the caller. */
@@ -254,7 +263,7 @@ export class RepositoryClient {
       const res = await this.#get(ep, this.#url(ep, `blobs/${desc.digest}`), {});
       if (res.statusCode !== 200) return this.#fail(ep, res, `blob ${desc.digest}`);
       return readBody(res, maxBytes, `blob ${desc.digest}`);
-    });
+    }, `blob ${desc.digest}`);
   }
 
   /**
@@ -281,7 +290,7 @@ export class RepositoryClient {
         if (r.error) {
           if (r.error.stall) throw new DeadlineExceededError(r.error.message);
           if (r.error.tooLarge) throw new ContentVerificationError(r.error.message);
-          throw Object.assign(new Error(r.error.message), r.error.code ? { code: r.error.code } : {});
+          throw Object.assign(new Error(r.error.message), r.error.code ? { code: r.error.code } : {}, r.error.host ? { host: r.error.host } : {});
         }
         if (r.status === 200 || r.status === 206) return;
         if (r.status === 416) {
@@ -300,7 +309,7 @@ export class RepositoryClient {
         if (r.status === 404) throw new NotFoundError(`blob ${desc.digest} not found at ${ep.base}${detail ? `: ${detail}` : ""}`);
         throw new HttpStatusError(`blob ${desc.digest}: ${ep.base} answered HTTP ${r.status}${detail ? `: ${detail}` : ""}`, r.status, {});
       }
-    });
+    }, `blob ${desc.digest}`);
   }
 }
 

@@ -30,7 +30,8 @@ function isOurs(err: unknown): boolean {
   return err instanceof Aborted || err instanceof LayerContentError || err instanceof TarFormatError || err instanceof LayerIoError || (err as NodeJS.ErrnoException).syscall !== undefined;
 }
 
-async function forEachChunk(req: ApplyRequest, onChunk: (c: Uint8Array) => void): Promise<void> {
+/** Reads the blob and hands its uncompressed bytes to onChunk; `where` names the place in the layer a decompression error is found. */
+async function forEachChunk(req: ApplyRequest, onChunk: (c: Uint8Array) => void, where: () => string): Promise<void> {
   const file = createReadStream(req.blobPath, { highWaterMark: READ_CHUNK });
   switch (req.compression) {
     case "none":
@@ -54,7 +55,7 @@ async function forEachChunk(req: ApplyRequest, onChunk: (c: Uint8Array) => void)
         const e = consumerError ?? err;
         const code = (e as NodeJS.ErrnoException).code;
         if (typeof code === "string" && code.startsWith("Z_")) {
-          throw new DecompressError(`layer ${req.layerName}: gzip stream is corrupt or truncated: ${(e as Error).message}`, { cause: e });
+          throw new DecompressError(`${where()}: gzip stream is corrupt or truncated: ${(e as Error).message}`, { cause: e });
         }
         throw e;
       }
@@ -66,7 +67,7 @@ async function forEachChunk(req: ApplyRequest, onChunk: (c: Uint8Array) => void)
           d.push(c, final);
         } catch (err) {
           if (isOurs(err)) throw err;
-          throw new DecompressError(`layer ${req.layerName}: zstd stream is corrupt or truncated: ${(err as Error).message}`, { cause: err });
+          throw new DecompressError(`${where()}: zstd stream is corrupt or truncated: ${(err as Error).message}`, { cause: err });
         }
       };
       for await (const c of file) push(c as Buffer, false);
@@ -99,16 +100,21 @@ async function apply(req: ApplyRequest, stop: Int32Array): Promise<WorkerReply> 
   const started = performance.now();
   const hash = createHash("sha256");
   const applier = new LayerApplier({ root: req.dir, lowers: req.lowers, layer: req.layerName });
-  const reader = new TarReader(applier);
+  const reader = new TarReader(applier, { layer: req.layerName });
   let tarBytes = 0;
   try {
-    await forEachChunk(req, (c) => {
-      if (Atomics.load(stop, 0) !== 0) throw new Aborted("apply aborted");
-      hash.update(c);
-      tarBytes += c.byteLength;
-      reader.push(c);
-    });
-    if (tarBytes > 0 || req.compression !== "none") reader.finish();
+    await forEachChunk(
+      req,
+      (c) => {
+        if (Atomics.load(stop, 0) !== 0) throw new Aborted("apply aborted");
+        hash.update(c);
+        tarBytes += c.byteLength;
+        reader.push(c);
+      },
+      () => reader.where(),
+    );
+    // an empty stream is an empty layer; one that stops at an entry boundary is complete
+    reader.finish();
     applier.finish();
   } finally {
     applier.abort();
@@ -145,7 +151,9 @@ async function apply(req: ApplyRequest, stop: Int32Array): Promise<WorkerReply> 
 
 function classify(err: unknown, req: ApplyRequest): WorkerReply {
   const e = err as NodeJS.ErrnoException;
-  const message = e instanceof Error ? e.message : String(err);
+  const raw = e instanceof Error ? e.message : String(err);
+  // every message names the layer; the reader and the applier add the entry where there is one
+  const message = raw.startsWith(`layer ${req.layerName}`) ? raw : `layer ${req.layerName}: ${raw}`;
   if (err instanceof Aborted) return { ok: false, kind: "aborted", message };
   if (err instanceof LayerContentError || err instanceof TarFormatError || err instanceof DecompressError) {
     return { ok: false, kind: "invalid", message };
@@ -155,7 +163,7 @@ function classify(err: unknown, req: ApplyRequest): WorkerReply {
   if (err instanceof LayerIoError && ["ENAMETOOLONG", "ENOTDIR", "EISDIR", "ELOOP", "EEXIST", "EMLINK", "ERR_INVALID_ARG_VALUE"].includes(e.code ?? "")) {
     return { ok: false, kind: "invalid", message };
   }
-  if (e.code === "ENOENT" && e.path === req.blobPath) return { ok: false, kind: "blob-missing", message };
+  if (e.code === "ENOENT" && e.path === req.blobPath) return { ok: false, kind: "blob-missing", message: `layer ${req.layerName}: blob ${req.blobPath} not found` };
   return { ok: false, kind: "io", message };
 }
 

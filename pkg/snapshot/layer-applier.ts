@@ -36,7 +36,10 @@ export const OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque";
 
 const MAX_SYMLINKS = 255;
 
-/** The layer's content is not acceptable (escapes, bad whiteouts, dangling hard links). */
+/**
+ * The layer's content is not acceptable (escapes, bad whiteouts, dangling hard links).
+ * Thrown out of the applier as `layer sha256:…: entry "path": reason`.
+ */
 export class LayerContentError extends Error {
   override readonly name = "LayerContentError";
 }
@@ -133,8 +136,9 @@ export class LayerApplier implements TarSink {
     this.#layer = opts.layer;
   }
 
-  #fail(h: TarHeader, what: string, cause?: unknown): LayerContentError {
-    return new LayerContentError(`layer ${this.#layer}: entry ${JSON.stringify(h.name)}: ${what}`, cause === undefined ? undefined : { cause });
+  /** How messages name an entry of this layer. */
+  #where(name: string): string {
+    return `layer ${this.#layer}: entry ${JSON.stringify(name)}`;
   }
 
   entry(h: TarHeader): void {
@@ -142,13 +146,14 @@ export class LayerApplier implements TarSink {
     try {
       this.#entry(h);
     } catch (err) {
-      if (err instanceof LayerContentError) throw err;
-      throw new LayerIoError(`layer ${this.#layer}: entry ${JSON.stringify(h.name)}: ${(err as Error).message}`, err);
+      // what #entry throws carries the reason only: name the layer and the entry here, once
+      if (err instanceof LayerContentError) throw new LayerContentError(`${this.#where(h.name)}: ${err.message}`, { cause: err });
+      throw new LayerIoError(`${this.#where(h.name)}: ${(err as Error).message}`, err);
     }
   }
 
   #entry(h: TarHeader): void {
-    if (h.name.includes("\0") || h.linkname.includes("\0")) throw this.#fail(h, "name contains a NUL byte");
+    if (h.name.includes("\0") || h.linkname.includes("\0")) throw new LayerContentError("name contains a NUL byte");
     const rel = posix.normalize(`/${h.name}`).replace(/^\/+/, "").replace(/\/+$/, "");
     if (rel === "" || rel === ".") return; // the root itself: the diff dir keeps its own attributes
     const slash = rel.lastIndexOf("/");
@@ -164,7 +169,7 @@ export class LayerApplier implements TarSink {
       }
       if (base.startsWith(WHITEOUT_META_PREFIX)) return; // other AUFS metadata (.wh..wh.plnk …): nothing to apply
       const original = base.slice(WHITEOUT_PREFIX.length);
-      if (original === "" || original === "." || original === "..") throw this.#fail(h, "invalid whiteout name");
+      if (original === "" || original === "." || original === "..") throw new LayerContentError("invalid whiteout name");
       const target = `${parent}/${original}`;
       // a whiteout hides the lower layers only, never what this layer itself adds:
       // an entry of this layer already hides the lower path, a directory must also stop merging
@@ -224,7 +229,7 @@ export class LayerApplier implements TarSink {
     try {
       while (off < chunk.byteLength) off += writeSync(fd, chunk, off, chunk.byteLength - off);
     } catch (err) {
-      throw new LayerIoError(`layer ${this.#layer}: entry ${JSON.stringify(file.h.name)}: ${(err as Error).message}`, err);
+      throw new LayerIoError(`${this.#where(file.h.name)}: ${(err as Error).message}`, err);
     }
     file.written += chunk.byteLength;
   }
@@ -239,7 +244,7 @@ export class LayerApplier implements TarSink {
       closeSync(fd);
       this.#metadata(file.path, file.h);
     } catch (err) {
-      throw new LayerIoError(`layer ${this.#layer}: entry ${JSON.stringify(file.h.name)}: ${(err as Error).message}`, err);
+      throw new LayerIoError(`${this.#where(file.h.name)}: ${(err as Error).message}`, err);
     }
   }
 
@@ -256,7 +261,9 @@ export class LayerApplier implements TarSink {
       try {
         lutimesSync(d.path, d.atime, d.mtime);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
+        const name = d.path === this.#root ? "/" : d.path.slice(this.#root.length + 1);
+        throw new LayerIoError(`${this.#where(name)}: setting the directory's times: ${(err as Error).message}`, err);
       }
     }
   }
@@ -326,7 +333,7 @@ export class LayerApplier implements TarSink {
         lsetxattr(cur, OVERLAY_OPAQUE_XATTR, Buffer.from("y"));
         continue;
       }
-      if (st) throw new LayerContentError(`layer ${this.#layer}: ${JSON.stringify(cur.slice(this.#root.length))} is not a directory`);
+      if (st) throw new LayerContentError(`parent ${JSON.stringify(cur.slice(this.#root.length))} is not a directory`);
       mkdirSync(cur, { mode: 0o755 });
       this.#copyFromLower(cur.slice(this.#root.length + 1), cur);
     }
@@ -353,22 +360,22 @@ export class LayerApplier implements TarSink {
 
   #hardlinkTarget(h: TarHeader): string {
     const raw = h.linkname;
-    if (raw === "") throw this.#fail(h, "hard link has no target");
+    if (raw === "") throw new LayerContentError("hard link has no target");
     const lexical = posix.normalize(raw);
     if (!raw.startsWith("/") && (lexical === ".." || lexical.startsWith("../"))) {
-      throw this.#fail(h, `hard link target ${JSON.stringify(raw)} lies outside the snapshot`);
+      throw new LayerContentError(`hard link target ${JSON.stringify(raw)} lies outside the snapshot`);
     }
     const rel = posix.normalize(`/${raw}`).replace(/^\/+/, "").replace(/\/+$/, "");
-    if (rel === "" || rel === ".") throw this.#fail(h, `hard link target ${JSON.stringify(raw)} is the root directory`);
+    if (rel === "" || rel === ".") throw new LayerContentError(`hard link target ${JSON.stringify(raw)} is the root directory`);
     const slash = rel.lastIndexOf("/");
     const parent = slash < 0 ? this.#root : resolveInRoot(this.#root, rel.slice(0, slash));
     const target = `${parent}/${rel.slice(slash + 1)}`;
     if (target !== this.#root && !target.startsWith(`${this.#root}/`)) {
-      throw this.#fail(h, `hard link target ${JSON.stringify(raw)} lies outside the snapshot`);
+      throw new LayerContentError(`hard link target ${JSON.stringify(raw)} lies outside the snapshot`);
     }
     const st = lstatOrUndefined(target);
-    if (st === undefined) throw this.#fail(h, `hard link target ${JSON.stringify(raw)} is not in the layer`);
-    if (st.isDirectory()) throw this.#fail(h, `hard link target ${JSON.stringify(raw)} is a directory`);
+    if (st === undefined) throw new LayerContentError(`hard link target ${JSON.stringify(raw)} is not in the layer`);
+    if (st.isDirectory()) throw new LayerContentError(`hard link target ${JSON.stringify(raw)} is a directory`);
     return target;
   }
 }

@@ -81,17 +81,17 @@ export class ApplyWorkerPool {
             case "no-space":
               return reject(new ResourceExhaustedError(reply.message));
             case "blob-missing":
-              return reject(new NotFoundError(`layer blob ${req.blobPath} not found: ${reply.message}`));
+              return reject(new NotFoundError(reply.message));
             case "io":
               return reject(new InternalError(reply.message));
           }
         }, true);
       };
       const onError = (err: Error): void => {
-        finish(() => reject(new InternalError(`layer apply worker failed: ${err.message}`, { cause: err })), false);
+        finish(() => reject(new InternalError(`layer ${req.layerName}: apply worker failed: ${err.message}`, { cause: err })), false);
       };
       const onExit = (code: number): void => {
-        finish(() => reject(new InternalError(`layer apply worker exited (code ${code}) without a result`)), false);
+        finish(() => reject(new InternalError(`layer ${req.layerName}: apply worker exited (code ${code}) without a result`)), false);
       };
       signal?.addEventListener("abort", onAbort, { once: true });
       worker.on("message", onMessage);

@@ -1,8 +1,16 @@
 // A push parser for tar streams (ustar, GNU long names, PAX): bytes go in as
 // they are decompressed, entries come out to a synchronous sink. Unlike a
 // general purpose reader it keeps PAX values as raw bytes (xattr values such
-// as security.capability are binary) and it insists on the end-of-archive
-// marker, so a stream cut short is an error, never a shorter layer.
+// as security.capability are binary).
+//
+// Where the stream may end follows Go's archive/tar (containerd's reader),
+// checked against go1.19: at an entry boundary with no end-of-archive marker
+// (umoci and other builders write such layers), after one zero block, or after
+// the two zero blocks of the marker (anything after them is ignored). A zero
+// block followed by a partial or non-zero block is an error. A stream cut
+// inside a header, a body or the padding after a body is an error too; here
+// berth is stricter than Go, which accepts a cut inside the last padding,
+// and agrees with GNU tar and Python's tarfile, which reject it.
 
 export type TarEntryType = "file" | "link" | "symlink" | "char" | "block" | "dir" | "fifo";
 
@@ -32,9 +40,27 @@ export interface TarSink {
   end(): void;
 }
 
-/** The archive itself is malformed: bad header, unsupported entry type, truncated stream. */
+/**
+ * The archive itself is malformed: bad header, unsupported entry type, truncated
+ * stream. The reader throws it with the layer and the entry named
+ * (`layer sha256:…: entry "path": reason`); `reason` keeps the bare cause.
+ */
 export class TarFormatError extends Error {
   override readonly name = "TarFormatError";
+  readonly reason: string;
+  constructor(reason: string, where?: string) {
+    super(where === undefined ? reason : `${where}: ${reason}`);
+    this.reason = reason;
+  }
+  /** True once the message names where in the layer the problem is. */
+  get located(): boolean {
+    return this.message !== this.reason;
+  }
+}
+
+export interface TarReaderOptions {
+  /** How errors name the layer (its digest). */
+  layer: string;
 }
 
 const BLOCK = 512;
@@ -43,9 +69,20 @@ const MAX_META = 1 << 20;
 type State =
   | { kind: "header" }
   | { kind: "body"; remaining: number }
-  | { kind: "skip"; remaining: number }
-  | { kind: "meta"; type: "pax" | "global" | "longname" | "longlink"; buf: Buffer; filled: number; pad: number }
+  | { kind: "skip"; remaining: number; what: "padding" | "data" }
+  | { kind: "meta"; type: MetaType; buf: Buffer; filled: number; pad: number }
+  // one zero block was read: the next block must be zero too, or the stream must end
+  | { kind: "zero" }
   | { kind: "eof" };
+
+type MetaType = "pax" | "global" | "longname" | "longlink";
+
+const META_NAMES: Record<MetaType, string> = {
+  pax: "PAX extended header",
+  global: "PAX global header",
+  longname: "GNU long name header",
+  longlink: "GNU long link header",
+};
 
 interface Pending {
   pax?: Map<string, Buffer>;
@@ -132,14 +169,20 @@ function paxNumber(pax: Map<string, Buffer> | undefined, key: string): number | 
 
 export class TarReader {
   readonly #sink: TarSink;
+  readonly #layer: string;
   #state: State = { kind: "header" };
   readonly #header = Buffer.alloc(BLOCK);
   #headerFilled = 0;
   #pending: Pending = {};
-  #current = "";
+  /** The entry being read (from its header through its body and padding), or undefined between entries. */
+  #entry: string | undefined;
+  /** The last entry whose header was read. */
+  #previous: string | undefined;
+  #bodySize = 0;
 
-  constructor(sink: TarSink) {
+  constructor(sink: TarSink, opts: TarReaderOptions) {
     this.#sink = sink;
+    this.#layer = opts.layer;
   }
 
   /** True once the end-of-archive marker was read. */
@@ -147,7 +190,55 @@ export class TarReader {
     return this.#state.kind === "eof";
   }
 
+  /** Where in the layer the reader is, for error messages: `layer sha256:…: entry "path"`. */
+  where(): string {
+    if (this.#entry !== undefined) return `layer ${this.#layer}: entry ${JSON.stringify(this.#entry)}`;
+    if (this.#previous !== undefined) return `layer ${this.#layer}: after entry ${JSON.stringify(this.#previous)}`;
+    return `layer ${this.#layer}: before the first entry`;
+  }
+
   push(chunk: Uint8Array): void {
+    try {
+      this.#push(chunk);
+    } catch (err) {
+      throw this.#located(err);
+    }
+  }
+
+  /** Call at the end of the stream: throws unless the stream ended where a tar may end. */
+  finish(): void {
+    const st = this.#state;
+    let reason: string | undefined;
+    switch (st.kind) {
+      case "eof":
+        return;
+      case "header":
+        if (this.#headerFilled > 0) reason = `tar stream ends inside a header (${this.#headerFilled} of ${BLOCK} bytes)`;
+        break; // at an entry boundary: the end-of-archive marker is optional
+      case "zero":
+        if (this.#headerFilled > 0) reason = `tar stream ends inside the end-of-archive marker (${BLOCK + this.#headerFilled} of ${2 * BLOCK} bytes)`;
+        break; // one zero block, then the end: accepted as Go's archive/tar does
+      case "body":
+        reason = `tar stream ends inside the body (${this.#bodySize - st.remaining} of ${this.#bodySize} bytes)`;
+        break;
+      case "skip":
+        if (st.what === "data") reason = `tar stream ends inside the entry's data (${st.remaining} bytes missing)`;
+        else if (this.#entry !== undefined) reason = `tar stream ends inside the padding after the body (${st.remaining} bytes missing)`;
+        else reason = `tar stream ends inside the padding of an extended header (${st.remaining} bytes missing)`;
+        break;
+      case "meta":
+        reason = `tar stream ends inside a ${META_NAMES[st.type]} (${st.filled} of ${st.buf.length} bytes)`;
+        break;
+    }
+    if (reason !== undefined) throw new TarFormatError(reason, this.where());
+  }
+
+  #located(err: unknown): unknown {
+    if (err instanceof TarFormatError && !err.located) return new TarFormatError(err.reason, this.where());
+    return err;
+  }
+
+  #push(chunk: Uint8Array): void {
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     let off = 0;
     const len = buf.length;
@@ -156,14 +247,16 @@ export class TarReader {
       switch (st.kind) {
         case "eof":
           return; // bytes after the marker (record padding) are hashed by the caller and ignored here
-        case "header": {
+        case "header":
+        case "zero": {
           const take = Math.min(BLOCK - this.#headerFilled, len - off);
           buf.copy(this.#header, this.#headerFilled, off, off + take);
           this.#headerFilled += take;
           off += take;
           if (this.#headerFilled === BLOCK) {
             this.#headerFilled = 0;
-            this.#onHeader(this.#header);
+            if (st.kind === "zero") this.#onSecondZero(this.#header);
+            else this.#onHeader(this.#header);
           }
           break;
         }
@@ -179,7 +272,7 @@ export class TarReader {
           const take = Math.min(st.remaining, len - off);
           st.remaining -= take;
           off += take;
-          if (st.remaining === 0) this.#state = { kind: "header" };
+          if (st.remaining === 0) this.#toHeader();
           break;
         }
         case "meta": {
@@ -194,26 +287,25 @@ export class TarReader {
     }
   }
 
-  /** Call at the end of the stream: throws unless the archive ended properly. */
-  finish(): void {
-    const st = this.#state;
-    if (st.kind === "eof") return;
-    if (st.kind === "body" || st.kind === "skip" || st.kind === "meta" || this.#headerFilled > 0) {
-      throw new TarFormatError(`tar stream ends early, inside entry ${JSON.stringify(this.#current)}`);
-    }
-    throw new TarFormatError("tar stream ends early: no end-of-archive marker");
+  #toHeader(): void {
+    this.#entry = undefined;
+    this.#state = { kind: "header" };
   }
 
   #endBody(): void {
     this.#sink.end();
     const pad = this.#padOf(this.#bodySize);
-    this.#state = pad > 0 ? { kind: "skip", remaining: pad } : { kind: "header" };
+    if (pad > 0) this.#state = { kind: "skip", remaining: pad, what: "padding" };
+    else this.#toHeader();
   }
-
-  #bodySize = 0;
 
   #padOf(size: number): number {
     return (BLOCK - (size % BLOCK)) % BLOCK;
+  }
+
+  #onSecondZero(h: Buffer): void {
+    if (!isZero(h)) throw new TarFormatError("invalid tar header: a zero block is followed by a non-zero block");
+    this.#state = { kind: "eof" };
   }
 
   #onMeta(st: Extract<State, { kind: "meta" }>): void {
@@ -235,22 +327,22 @@ export class TarReader {
         this.#pending.longlink = cstring(st.buf, 0, st.buf.length);
         break;
     }
-    this.#state = st.pad > 0 ? { kind: "skip", remaining: st.pad } : { kind: "header" };
+    this.#state = st.pad > 0 ? { kind: "skip", remaining: st.pad, what: "padding" } : { kind: "header" };
   }
 
   #onHeader(h: Buffer): void {
     if (isZero(h)) {
-      this.#state = { kind: "eof" };
+      this.#state = { kind: "zero" };
       return;
     }
     if (!checksumOk(h)) {
-      throw new TarFormatError(this.#current === "" ? "not a tar archive (invalid header checksum)" : `invalid tar header checksum after entry ${JSON.stringify(this.#current)}`);
+      throw new TarFormatError(this.#previous === undefined ? "not a tar archive (invalid header checksum)" : "invalid tar header checksum");
     }
     const flag = String.fromCharCode(h[156] ?? 0);
     let size = numeric(h, 124, 12, "size");
     const pad = this.#padOf(size);
-    const meta = (type: "pax" | "global" | "longname" | "longlink"): void => {
-      if (size > MAX_META) throw new TarFormatError(`tar ${type} header of ${size} bytes is too large`);
+    const meta = (type: MetaType): void => {
+      if (size > MAX_META) throw new TarFormatError(`${META_NAMES[type]} of ${size} bytes is too large`);
       this.#state = { kind: "meta", type, buf: Buffer.alloc(size), filled: 0, pad };
       if (size === 0) this.#onMeta(this.#state);
     };
@@ -264,7 +356,7 @@ export class TarReader {
       case "K":
         return meta("longlink");
       case "V": // volume label
-        this.#state = size + pad > 0 ? { kind: "skip", remaining: size + pad } : { kind: "header" };
+        this.#state = size + pad > 0 ? { kind: "skip", remaining: size + pad, what: "data" } : { kind: "header" };
         return;
     }
 
@@ -280,7 +372,8 @@ export class TarReader {
     if (pending.longname !== undefined) name = pending.longname;
     const paxPath = pax?.get("path");
     if (paxPath !== undefined) name = paxPath.toString("utf8");
-    this.#current = name;
+    this.#entry = name;
+    this.#previous = name;
 
     let linkname = cstring(h, 157, 100);
     if (pending.longlink !== undefined) linkname = pending.longlink;
@@ -289,7 +382,7 @@ export class TarReader {
 
     if (pax) {
       for (const k of pax.keys()) {
-        if (k.startsWith("GNU.sparse.")) throw new TarFormatError(`entry ${JSON.stringify(name)}: sparse files are not supported`);
+        if (k.startsWith("GNU.sparse.")) throw new TarFormatError("sparse files are not supported");
       }
     }
     const paxSize = paxNumber(pax, "size");
@@ -323,9 +416,9 @@ export class TarReader {
         type = "fifo";
         break;
       case "S":
-        throw new TarFormatError(`entry ${JSON.stringify(name)}: sparse files are not supported`);
+        throw new TarFormatError("sparse files are not supported");
       default:
-        throw new TarFormatError(`entry ${JSON.stringify(name)}: unsupported tar entry type ${JSON.stringify(flag)}`);
+        throw new TarFormatError(`unsupported tar entry type ${JSON.stringify(flag)}`);
     }
 
     const xattrs = new Map<string, Buffer>();
@@ -362,7 +455,8 @@ export class TarReader {
     } else {
       this.#sink.end();
       // bodies of non-file entries (a hard link with a size, a GNU dumpdir) are not applied
-      this.#state = size + bodyPad > 0 ? { kind: "skip", remaining: size + bodyPad } : { kind: "header" };
+      if (size + bodyPad > 0) this.#state = { kind: "skip", remaining: size + bodyPad, what: "data" };
+      else this.#toHeader();
     }
   }
 }
