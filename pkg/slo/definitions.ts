@@ -18,8 +18,8 @@ export interface SloDefinition {
   name: string;
   /** What the objective promises, in a few words. */
   title: string;
-  /** As a fraction (0.995). */
-  objective: number;
+  /** As a fraction (0.995); null for an indicator shown without an objective (exits, unpacks). */
+  objective: number | null;
   windowSeconds: number;
   thresholdSeconds?: number;
   read(reg: typeof Registry): Promise<SliCounts>;
@@ -154,6 +154,37 @@ export function sloDefinitions(cfg: SloConfig): SloDefinition[] {
           out.total += s.value;
           const code = str(s.labels["code"]);
           if (SERVER_ERROR_CODES.has(code)) add(out.bad, `${str(s.labels["method"])} ${code}`, s.value);
+        }
+        return out;
+      },
+    },
+    {
+      name: "container_exits",
+      title: "exits, not clean by class",
+      objective: null,
+      windowSeconds: cfg.retention_days * day,
+      async read(reg) {
+        const out: SliCounts = { total: 0, bad: new Map() };
+        for (const s of await samples(reg, "berth_container_exits_total")) {
+          const cls = str(s.labels["class"]);
+          if (cls === "start_error") continue;
+          out.total += s.value;
+          if (cls !== "completed") add(out.bad, `${cls} (${str(s.labels["handler"])})`, s.value);
+        }
+        return out;
+      },
+    },
+    {
+      name: "snapshot_unpack",
+      title: "layer unpacks, failed by reason",
+      objective: null,
+      windowSeconds: cfg.retention_days * day,
+      async read(reg) {
+        const out: SliCounts = { total: 0, bad: new Map() };
+        for (const s of await samples(reg, "berth_image_layers_unpacked_total")) out.total += s.value;
+        for (const s of await samples(reg, "berth_snapshot_unpack_errors_total")) {
+          out.total += s.value;
+          add(out.bad, str(s.labels["reason"]), s.value);
         }
         return out;
       },

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultConfig, type SloConfig } from "../config/index.js";
 import { setRootLogger } from "../log/index.js";
-import { recordMonitorLoss, recordPullFailure, recordPullSuccess, recordStartFailure, recordStartSuccess, rpcLatency } from "../metrics/index.js";
+import { recordExit, recordMonitorLoss, recordPullFailure, recordPullSuccess, recordStartFailure, recordStartSuccess, rpcLatency } from "../metrics/index.js";
 import { MetadataStore } from "../store/index.js";
 import { SloEngine, type SloReport, type SloStatus } from "./index.js";
 
@@ -44,7 +44,8 @@ test("start failures count against container_start: ratio, burn rate, budget and
       { reason: "create: command_not_found (runc)", events: 2 },
       { reason: "start: timeout (crun)", events: 1 },
     ]);
-    assert.ok(s.errorBudget.remaining !== null && s.errorBudget.remaining < 0, "3% bad overspends a 0.5% budget");
+    const left = s.errorBudget?.remaining;
+    assert.ok(typeof left === "number" && left < 0, "3% bad overspends a 0.5% budget");
     assert.equal(s.state, "exhausted");
 
     await engine.flush();
@@ -119,7 +120,14 @@ test("latency SLOs count observations above the threshold bucket; monitor losses
     recordPullSuccess("r.example", 45, false);
     recordPullSuccess("r.example", 2, true);
     recordMonitorLoss("runc");
+    recordExit("runc", 137, "OOMKilled");
+    recordExit("runc", 0, "Completed");
     const r = await engine.report();
+    const exits = slo(r, "container_exits");
+    assert.equal(exits.state, "indicator");
+    assert.equal(exits.errorBudget, null);
+    assert.equal(exits.windows[0]?.events, 2);
+    assert.deepEqual(exits.topReasons, [{ reason: "oom (runc)", events: 1 }]);
     const reads = slo(r, "cri_read_latency");
     assert.equal(reads.windows[0]?.events, 2);
     assert.deepEqual(reads.topReasons, [{ reason: "ListContainers slower than 100ms", events: 1 }]);

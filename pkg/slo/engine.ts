@@ -45,21 +45,22 @@ export interface SloWindowValue {
 export interface SloStatus {
   name: string;
   title: string;
-  /** Percent. */
-  objective: number;
+  /** Percent; null for an indicator without an objective. */
+  objective: number | null;
   thresholdSeconds?: number;
   window: string;
   windows: SloWindowValue[];
+  /** Null for an indicator without an objective. */
   errorBudget: {
     /** Bad events the objective window allows at its current volume. */
     allowed: number;
     spent: number;
     /** Fraction of the budget left (negative when overspent); null without events. */
     remaining: number | null;
-  };
+  } | null;
   /** The reasons behind the bad events of the objective window, most frequent first. */
   topReasons: Array<{ reason: string; events: number }>;
-  state: "ok" | "burning" | "burning fast" | "exhausted" | "no data";
+  state: "ok" | "burning" | "burning fast" | "exhausted" | "no data" | "indicator";
 }
 
 export interface SloReport {
@@ -173,7 +174,7 @@ export class SloEngine {
         }
         return out;
       };
-      const budget = 1 - d.objective;
+      const budget = d.objective === null ? null : 1 - d.objective;
       const windows: SloWindowValue[] = [];
       let long: SliCounts = { total: 0, bad: new Map() };
       for (const w of [...SHORT_WINDOWS, { label: windowLabel(d.windowSeconds), seconds: d.windowSeconds }]) {
@@ -185,25 +186,25 @@ export class SloEngine {
           events: c.total,
           bad,
           sli: c.total > 0 ? (100 * (c.total - bad)) / c.total : null,
-          burnRate: c.total > 0 ? bad / c.total / budget : null,
+          burnRate: c.total > 0 && budget !== null ? bad / c.total / budget : null,
         });
         long = c;
       }
       const last = windows[windows.length - 1] as SloWindowValue;
-      const allowed = budget * last.events;
-      const remaining = last.events > 0 ? 1 - last.bad / allowed : null;
+      const allowed = (budget ?? 0) * last.events;
+      const remaining = last.events > 0 && budget !== null ? 1 - last.bad / allowed : null;
       const burn1h = windows[0]?.burnRate ?? 0;
       const burn6h = windows[1]?.burnRate ?? 0;
       const state: SloStatus["state"] =
-        last.events === 0 ? "no data" : remaining !== null && remaining <= 0 ? "exhausted" : (burn1h ?? 0) >= FAST_BURN ? "burning fast" : (burn6h ?? 0) >= SLOW_BURN ? "burning" : "ok";
+        d.objective === null ? "indicator" : last.events === 0 ? "no data" : remaining !== null && remaining <= 0 ? "exhausted" : (burn1h ?? 0) >= FAST_BURN ? "burning fast" : (burn6h ?? 0) >= SLOW_BURN ? "burning" : "ok";
       slos.push({
         name: d.name,
         title: d.title,
-        objective: Math.round(d.objective * 100_000) / 1000,
+        objective: d.objective === null ? null : Math.round(d.objective * 100_000) / 1000,
         ...(d.thresholdSeconds !== undefined ? { thresholdSeconds: d.thresholdSeconds } : {}),
         window: windowLabel(d.windowSeconds),
         windows,
-        errorBudget: { allowed, spent: last.bad, remaining },
+        errorBudget: budget === null ? null : { allowed, spent: last.bad, remaining },
         topReasons: [...long.bad.entries()]
           .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
           .slice(0, 5)

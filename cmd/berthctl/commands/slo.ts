@@ -33,7 +33,7 @@ function sliCell(w: SloWindowValue | undefined): string {
 }
 
 function objectiveCell(s: SloStatus): string {
-  return `${s.objective}% / ${s.window}`;
+  return s.objective === null ? `- / ${s.window}` : `${s.objective}% / ${s.window}`;
 }
 
 /** One screen per node: each objective over 1 h / 6 h / its window, budget left, burn rates, and why. */
@@ -47,8 +47,8 @@ export function renderSloReport(r: SloReport): string {
       sliCell(h1),
       sliCell(h6),
       sliCell(long),
-      s.errorBudget.remaining === null ? "-" : `${(100 * s.errorBudget.remaining).toFixed(1)}%`,
-      `${burn(h1?.burnRate ?? null)} / ${burn(h6?.burnRate ?? null)}`,
+      s.errorBudget?.remaining == null ? "-" : `${(100 * s.errorBudget.remaining).toFixed(1)}%`,
+      s.objective === null ? "-" : `${burn(h1?.burnRate ?? null)} / ${burn(h6?.burnRate ?? null)}`,
       s.state,
     ];
   });
