@@ -27,9 +27,18 @@ const pct = (v: number | null): string => (v === null ? "-" : `${v >= 99.995 && 
 const burn = (v: number | null): string => (v === null ? "-" : v.toFixed(v >= 10 ? 0 : 1));
 const count = (n: number): string => (Number.isInteger(n) ? String(n) : n.toFixed(1));
 
-function sliCell(w: SloWindowValue | undefined): string {
+function sliCell(w: SloWindowValue | undefined, indicator: boolean): string {
   if (!w || w.events === 0) return "-";
+  // An indicator has no objective: show how many of its events were bad.
+  if (indicator) return `${count(w.bad)} of ${count(w.events)}`;
   return `${pct(w.sli)} (${count(w.bad)}/${count(w.events)})`;
+}
+
+function budgetCell(s: SloStatus): string {
+  const b = s.errorBudget;
+  if (!b || b.remaining === null) return "-";
+  if (b.remaining >= 0) return `${(100 * b.remaining).toFixed(1)}%`;
+  return `0% (${(1 - b.remaining).toFixed(1)}x spent)`;
 }
 
 function objectiveCell(s: SloStatus): string {
@@ -44,10 +53,10 @@ export function renderSloReport(r: SloReport): string {
       s.name,
       s.title,
       objectiveCell(s),
-      sliCell(h1),
-      sliCell(h6),
-      sliCell(long),
-      s.errorBudget?.remaining == null ? "-" : `${(100 * s.errorBudget.remaining).toFixed(1)}%`,
+      sliCell(h1, s.objective === null),
+      sliCell(h6, s.objective === null),
+      sliCell(long, s.objective === null),
+      budgetCell(s),
       s.objective === null ? "-" : `${burn(h1?.burnRate ?? null)} / ${burn(h6?.burnRate ?? null)}`,
       s.state,
     ];
