@@ -75,19 +75,31 @@ function reasonCount(s: SloStatus, reason: string): number {
   return s.topReasons.find((x) => x.reason === reason)?.events ?? 0;
 }
 
-/** berthd's structured log lines that count a bad event against `sli`. */
+/** berthd's structured log lines that count a bad event against `sli` (and the raw text of any that do not parse). */
 function sliLogLines(sli: string): Array<Record<string, unknown>> {
   const out: Array<Record<string, unknown>> = [];
   for (const line of env.d.output().split("\n")) {
-    if (!line.includes('"sli":')) continue;
+    if (!line.includes(`"sli":"${sli}"`)) continue;
     try {
-      const doc = JSON.parse(line) as Record<string, unknown>;
-      if (doc["sli"] === sli) out.push(doc);
+      out.push(JSON.parse(line) as Record<string, unknown>);
     } catch {
-      // not a JSON line
+      out.push({ unparsed: line });
     }
   }
   return out;
+}
+
+/**
+ * The log lines once at least `n` arrived: berthd writes them before it answers, but the
+ * test reads its pipe only when its event loop runs (berthctl runs synchronously).
+ */
+async function waitSliLogLines(sli: string, n: number): Promise<Array<Record<string, unknown>>> {
+  const end = Date.now() + 5000;
+  for (;;) {
+    const lines = sliLogLines(sli);
+    if (lines.length >= n || Date.now() > end) return lines;
+    await sleep(50);
+  }
 }
 
 async function scrape(): Promise<string> {
@@ -102,8 +114,9 @@ test("a pull from a registry that answers 500 counts against image_pull (registr
   assert.equal(reasonCount(s, `registry_5xx from ${brokenHost}`), before + 1, JSON.stringify(s.topReasons));
   assert.ok((s.windows[0]?.events ?? 0) >= 5, "the successful pulls of the set-up count as good events");
   assert.ok((s.windows[0]?.burnRate ?? 0) > 0);
-  const lines = sliLogLines("image_pull").filter((l) => l["registry"] === brokenHost);
-  assert.equal(lines.length, 1, "one log line per failed pull");
+  const lines = await waitSliLogLines("image_pull", 1);
+  assert.equal(lines.length, 1, `one log line per failed pull: ${JSON.stringify(lines)}`);
+  assert.equal(lines[0]?.["registry"], brokenHost);
   assert.equal(lines[0]?.["reason"], "registry_5xx");
   assert.match(await scrape(), new RegExp(`berth_image_pull_failures_total\\{registry="${brokenHost.replace(/\./g, "\\.")}",reason="registry_5xx"\\} 1`));
 });
@@ -122,7 +135,7 @@ test("a container whose command does not exist counts against container_start (c
   const reason = `${phase}: command_not_found (runc)`;
   assert.equal(reasonCount(s, reason), 1, `${reason} in ${JSON.stringify(s.topReasons)}`);
   assert.equal(s.windows[0]?.bad, 1);
-  const lines = sliLogLines("container_start");
+  const lines = await waitSliLogLines("container_start", 1);
   assert.equal(lines.length, 1);
   assert.equal(lines[0]?.["reason"], "command_not_found");
   assert.equal(lines[0]?.["phase"], phase);
@@ -162,7 +175,9 @@ test("a killed conmon counts against the monitor SLO (monitor lost)", async () =
   const s = sloOf(report(), "monitor");
   assert.equal(reasonCount(s, "monitor lost (runc)"), 1);
   assert.ok((s.windows[0]?.burnRate ?? 0) > 1, "one loss among a handful of exits burns the 99.9% budget");
-  assert.equal(sliLogLines("monitor").length, 1);
+  const lines = await waitSliLogLines("monitor", 1);
+  assert.equal(lines.length, 1, JSON.stringify(lines));
+  assert.equal(lines[0]?.["reason"], "monitor_lost");
   assert.match(await scrape(), /berth_monitor_losses_total\{handler="runc"\} 1/);
   await env.d.client.runtime.stopPodSandbox({ podSandboxId: pod.id });
   await env.d.client.runtime.removePodSandbox({ podSandboxId: pod.id });
