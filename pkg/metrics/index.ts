@@ -7,8 +7,8 @@ export { Counter, Histogram, Gauge } from "prom-client";
 export { registry } from "./registry.js";
 export * from "./sli.js";
 
-/** Latency buckets of CRI calls: sub-millisecond reads up to multi-minute pulls. */
-export const RPC_LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120] as const;
+/** Latency buckets of CRI calls: 100 µs reads up to ten-minute pulls. */
+export const RPC_LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600] as const;
 
 export const rpcRequests = new Counter({
   name: "berth_cri_requests_total",

@@ -7,10 +7,10 @@
  * Labels are bounded: runtime handler, registry host, phase, reason class; never
  * pod, container or image names. docs/slis.md documents every series.
  */
-import { errorKind, errorMessage } from "../errdefs/index.js";
-import { logger } from "../log/index.js";
 import { statfs } from "node:fs/promises";
 import { Counter, Gauge, Histogram } from "prom-client";
+import { errorKind, errorMessage } from "../errdefs/index.js";
+import { logger } from "../log/index.js";
 import { registry } from "./registry.js";
 
 // ------------------------------------------------------------------ M1 container starts
@@ -232,8 +232,11 @@ const storeBytes = new Gauge({
   registers: [registry],
   async collect() {
     for (const s of diskStores) {
+      // Snapshot usage walks the upper dirs of running containers: at most every 15 s.
+      if (!s.used || Date.now() - s.measuredAt < 15_000) continue;
       try {
-        if (s.used) this.set({ store: s.store }, await s.used());
+        this.set({ store: s.store }, await s.used());
+        s.measuredAt = Date.now();
       } catch {
         // A store being closed during a scrape: keep the last value.
       }
@@ -270,13 +273,14 @@ interface DiskStore {
   store: string;
   path: string;
   used?: () => number | Promise<number>;
+  measuredAt: number;
 }
 const diskStores: DiskStore[] = [];
 
 /** Reports a store's bytes and its filesystem's free space at each scrape. */
 export function watchStoreDisk(store: string, path: string, used?: () => number | Promise<number>): void {
   const i = diskStores.findIndex((s) => s.store === store);
-  const entry: DiskStore = used ? { store, path, used } : { store, path };
+  const entry: DiskStore = used ? { store, path, used, measuredAt: 0 } : { store, path, measuredAt: 0 };
   if (i >= 0) diskStores[i] = entry;
   else diskStores.push(entry);
   void fsFree;

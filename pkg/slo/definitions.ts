@@ -96,6 +96,8 @@ export function sloDefinitions(cfg: SloConfig): SloDefinition[] {
       async read(reg) {
         const out: SliCounts = { total: 0, bad: new Map() };
         for (const s of await samples(reg, "berth_container_starts_total")) {
+          // A start the caller cancelled is neither good nor bad.
+          if (s.labels["reason"] === "cancelled") continue;
           out.total += s.value;
           if (s.labels["result"] !== "success") add(out.bad, `${str(s.labels["phase"])}: ${str(s.labels["reason"])} (${str(s.labels["handler"])})`, s.value);
         }
@@ -113,6 +115,8 @@ export function sloDefinitions(cfg: SloConfig): SloDefinition[] {
           if (s.metricName === "berth_image_pull_duration_seconds_count") out.total += s.value;
         }
         for (const s of await samples(reg, "berth_image_pull_failures_total")) {
+          // A pull the caller cancelled is neither good nor bad.
+          if (s.labels["reason"] === "cancelled") continue;
           out.total += s.value;
           add(out.bad, `${str(s.labels["reason"])} from ${str(s.labels["registry"])}`, s.value);
         }

@@ -86,6 +86,8 @@ test("windows survive a restart; a kill -9 loses only what was not flushed; buck
     assert.equal(s.windows[2]?.events, 2);
     assert.deepEqual(s.topReasons, [{ reason: "registry_5xx from registry.example", events: 1 }]);
     recordPullFailure("registry.example", new Error("connect ECONNREFUSED 127.0.0.1:1"));
+    // A pull the kubelet cancelled is neither good nor bad.
+    recordPullFailure("registry.example", Object.assign(new Error("The operation was aborted"), { name: "AbortError" }));
     await engine.stop(); // SIGTERM writes what is pending
     store.close();
 
