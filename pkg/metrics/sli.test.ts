@@ -11,6 +11,8 @@ test("start failure reasons come from the OCI runtime's message and the error ki
   assert.equal(startFailureReason(new FailedPreconditionError('sandbox "x" is not ready')), "precondition");
   assert.equal(startFailureReason(new Error("mount overlay on /x: invalid argument")), "rootfs");
   assert.equal(startFailureReason(new Error("runc create failed: something new")), "oci_runtime_error");
+  assert.equal(startFailureReason(new Error("CNI ADD of network berth (plugin bridge) timed out after 60s")), "cni_timeout");
+  assert.equal(startFailureReason(new Error("CNI ADD failed: plugin bridge: failed to allocate for range 0")), "cni_error");
 });
 
 test("pull failure reasons: HTTP status first, then network codes, then the error kind", () => {

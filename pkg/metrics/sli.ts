@@ -17,7 +17,7 @@ import { registry } from "./registry.js";
 
 export const containerStarts = new Counter({
   name: "berth_container_starts_total",
-  help: "Container start attempts (CreateContainer + StartContainer) by result (success, error), failing phase (create, start), reason and runtime handler",
+  help: "Start attempts by result (success, error), phase (sandbox: RunPodSandbox; create, start: CreateContainer, StartContainer), reason and runtime handler",
   labelNames: ["result", "phase", "reason", "handler"] as const,
   registers: [registry],
 });
@@ -95,6 +95,7 @@ export function startFailureReason(err: unknown): string {
   if (kind === "cancelled") return "cancelled";
   if (kind === "deadline-exceeded") return "timeout";
   const msg = errorMessage(err);
+  if (/\bcni\b|network plugin|network of pod/i.test(msg)) return /timed out|timeout|deadline/i.test(msg) ? "cni_timeout" : "cni_error";
   if (/executable file not found|no such file or directory|not found in \$PATH|exec: .* not found/i.test(msg) && /exec|start|\$PATH|command|entrypoint/i.test(msg)) return "command_not_found";
   if (/exec format error/i.test(msg)) return "exec_format_error";
   if (/permission denied/i.test(msg)) return "permission_denied";
@@ -170,13 +171,13 @@ export function exitClass(exitCode: number, reason: string): string {
 
 // ------------------------------------------------------------------ hooks
 
-/** A container reached running. */
-export function recordStartSuccess(handler: string): void {
-  containerStarts.inc({ result: "success", phase: "start", reason: "ok", handler });
+/** A container reached running (phase start), or a pod sandbox became ready (phase sandbox). */
+export function recordStartSuccess(handler: string, phase: "start" | "sandbox" = "start"): void {
+  containerStarts.inc({ result: "success", phase, reason: "ok", handler });
 }
 
-/** CreateContainer or StartContainer failed after work began: counts against the container start SLI. */
-export function recordStartFailure(phase: "create" | "start", handler: string, err: unknown, fields: Record<string, unknown> = {}): string {
+/** RunPodSandbox, CreateContainer or StartContainer failed after work began: counts against the container start SLI. */
+export function recordStartFailure(phase: "sandbox" | "create" | "start", handler: string, err: unknown, fields: Record<string, unknown> = {}): string {
   const reason = startFailureReason(err);
   containerStarts.inc({ result: "error", phase, reason, handler });
   logger().warn({ ...fields, sli: "container_start", phase, reason, handler, err: errorMessage(err) }, `container ${phase} failed (counts against container_start: ${reason})`);
