@@ -4,7 +4,7 @@ NODE ?= node
 CONFIG ?= /etc/berth/config.toml
 CNI_CONF_DIR ?= /etc/cni/net.d
 
-.PHONY: all deps build typecheck lint check-imports generate check-generated test test-unit test-e2e run bench clean
+.PHONY: all deps build typecheck lint check-imports generate check-generated test-rules test test-unit test-e2e run bench clean
 
 all: build
 
@@ -30,18 +30,25 @@ check-generated: deps
 	bash hack/check-generated.sh
 	bash hack/check-generated.test.sh
 
+# Prometheus rules: syntax (promtool check rules) and alert unit tests on synthetic series (promtool test rules).
+test-rules: deps
+	promtool check rules deploy/prometheus-rules.yaml
+	cd deploy/tests && promtool test rules *.test.yaml
+
 test-unit: build
 	$(NODE) --test --test-concurrency=1 dist/pkg dist/cmd dist/hack
 
 test-e2e: build
 	$(NODE) --test --test-concurrency=1 dist/test-e2e
 
-# The order is the contract: typecheck, lint, import cycles, generated code, unit, e2e.
+# The order is the contract: typecheck, lint, import cycles, generated code, unit, e2e;
+# the Prometheus rule checks run after the generated-code check.
 test: deps
 	$(MAKE) --no-print-directory typecheck
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory check-imports
 	$(MAKE) --no-print-directory check-generated
+	$(MAKE) --no-print-directory test-rules
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-e2e
 

@@ -16,7 +16,7 @@ const DIRS = ["cmd", "pkg", "test-e2e", "hack"];
 const LAYER = {
   version: 0, errdefs: 0, log: 1, config: 1, sys: 2, metrics: 2, sync: 2,
   store: 3,
-  content: 4, snapshot: 4, cni: 4, netns: 4, oci: 4, shim: 4, streaming: 4, stats: 4, events: 4,
+  content: 4, snapshot: 4, cni: 4, netns: 4, oci: 4, shim: 4, streaming: 4, stats: 4, events: 4, slo: 4,
   image: 5,
   runtime: 6,
   cri: 7,

@@ -8,6 +8,7 @@ PACKAGES=(
   runc crun conmon containernetworking-plugins iptables iproute2 util-linux
   protobuf-compiler docker-registry busybox-static skopeo umoci apache2-utils
   ca-certificates procps kmod jq
+  prometheus  # promtool: make test-rules checks and unit-tests deploy/prometheus-rules.yaml
   gcc libc6-dev  # the NoNewPrivs test compiles a static setuid helper
 )
 # Only for hack/bench (side-by-side with containerd); never needed to run berth.

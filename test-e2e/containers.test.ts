@@ -64,8 +64,8 @@ test("lifecycle: create, start, exit code, logs, status, list, remove", async ()
   await assert.rejects(env.d.client.runtime.containerStatus({ containerId: id }), (e) => code(e) === Grpc.NOT_FOUND);
   assert.ok(existsSync(st.logPath), "the log outlives the container");
   const metrics = await fetch(env.d.metricsUrl()).then((r) => r.text());
-  assert.match(metrics, /berth_container_starts_total\{result="success"\} [1-9]/);
-  assert.match(metrics, /berth_container_exits_total\{reason="Error"\} [1-9]/);
+  assert.match(metrics, /berth_container_starts_total\{result="success",[^}]*handler="runc"\} [1-9]/);
+  assert.match(metrics, /berth_container_exits_total\{reason="Error",class="error",handler="runc"\} [1-9]/);
   await env.d.client.runtime.stopPodSandbox({ podSandboxId: pod.id });
   await env.d.client.runtime.removePodSandbox({ podSandboxId: pod.id });
 });

@@ -6,7 +6,8 @@ import { ContentStore } from "../../pkg/content/index.js";
 import { CriServer } from "../../pkg/cri/index.js";
 import { ImageService } from "../../pkg/image/index.js";
 import { Snapshotter } from "../../pkg/snapshot/index.js";
-import { MetricsServer } from "../../pkg/metrics/index.js";
+import { MetricsServer, watchStoreDisk } from "../../pkg/metrics/index.js";
+import { SloEngine } from "../../pkg/slo/index.js";
 import { rootLogger } from "../../pkg/log/index.js";
 import { MetadataStore } from "../../pkg/store/index.js";
 import { RuntimeCore, RuntimeStreamingBackend, containerImagesOf, containerRootfsOf, type Container, type Sandbox } from "../../pkg/runtime/index.js";
@@ -40,6 +41,7 @@ export class Daemon {
   #streaming: StreamingServer | undefined;
   #stats: StatsCollector | undefined;
   #events: { closeAll(): void } | undefined;
+  #slo: SloEngine | undefined;
   readonly #lifetime = new AbortController();
 
   constructor(readonly config: Config) {}
@@ -53,6 +55,9 @@ export class Daemon {
     this.#lock = await InstanceLock.acquire(cfg.root);
 
     this.#store = MetadataStore.open(join(cfg.root, "metadata.db"));
+    // SLO windows are counted from here on (before recovery and the first call).
+    this.#slo = new SloEngine({ store: this.#store, config: cfg.slo });
+    await this.#slo.start();
     const cgroups = detectCgroups();
     log.info({ cgroups }, "cgroups detected");
 
@@ -67,6 +72,9 @@ export class Daemon {
 
     const content = ContentStore.open({ root: join(cfg.root, "content"), store: this.#store });
     this.#snapshotter = await Snapshotter.open({ root: join(cfg.root, "snapshots"), store: this.#store });
+    const snapshotter = this.#snapshotter;
+    watchStoreDisk("content", join(cfg.root, "content"), () => content.usage().bytes);
+    watchStoreDisk("snapshots", join(cfg.root, "snapshots"), async () => Number((await snapshotter.usage()).bytes));
     this.#images = new ImageService({ config: cfg, store: this.#store, content, snapshotter: this.#snapshotter, lifetime: this.#lifetime.signal, progressDir: join(cfg.state, "pulls") });
 
     const events = containerEventBus<Sandbox, Container>(cfg.events.buffer_size);
@@ -96,9 +104,11 @@ export class Daemon {
     chmodSync(socket, parseInt(cfg.grpc.socket_mode, 8));
 
     if (cfg.metrics.address) {
-      this.#metrics = new MetricsServer();
+      const slo = this.#slo;
+      this.#metrics = new MetricsServer({ "/slo": () => slo.report() });
       const addr = await this.#metrics.listen(cfg.metrics.address);
       log.info({ address: `${addr.address}:${addr.port}` }, "metrics served at /metrics");
+      log.info({ url: `http://${addr.address}:${addr.port}/slo` }, "SLO report served at /slo");
     }
 
     // Restart recovery of later components runs here, before the gate opens.
@@ -120,6 +130,7 @@ export class Daemon {
     if (this.#metrics) await this.#metrics.close();
     await this.#stats?.stop();
     await this.#images?.stop();
+    await this.#slo?.stop().catch((err: unknown) => rootLogger().warn({ err }, "cannot write SLO counters at shutdown"));
     this.#snapshotter?.close();
     this.#store?.close();
     if (this.#cri) rmSync(this.config.grpc.address, { force: true });

@@ -27,6 +27,11 @@ path = "/usr/bin/kata-runtime"
   assert.deepEqual(cfg.image.registries["docker.io"]?.mirrors, ["http://127.0.0.1:5000"]);
   assert.equal(cfg.runtime.handlers["kata"]?.path, "/usr/bin/kata-runtime");
   assert.equal(cfg.runtime.handlers["runc"]?.path, "/usr/sbin/runc");
+  const slo = parseConfig("[slo.image_pull]\nobjective = 99.95\n[slo.cri_read_latency]\nthreshold_seconds = 0.25\nobjective = 99").slo;
+  assert.equal(slo.image_pull.objective, 99.95);
+  assert.equal(slo.cri_read_latency.threshold_seconds, 0.25);
+  assert.equal(slo.cri_read_latency.objective, 99);
+  assert.equal(slo.container_start.objective, 99.5);
 });
 
 test("errors name file, key and reason", () => {
@@ -43,6 +48,10 @@ test("errors name file, key and reason", () => {
     ["[cni]\nbin_dirs = [1]", /key "cni.bin_dirs": expected an array of strings/],
     ["grpc = 3", /key "grpc": expected a table/],
     ["x = [", /f.toml: invalid TOML at line 1/],
+    ['[slo.container_start]\nobjective = "high"', /key "slo.container_start.objective": expected a number, got string/],
+    ["[slo.container_start]\nobjective = 100", /key "slo.container_start.objective": 100 is above the maximum 99.999/],
+    ["[slo.cri_read_latency]\nthreshold_seconds = 0", /key "slo.cri_read_latency.threshold_seconds": 0 is below the minimum 0.0005/],
+    ["[slo]\nretention_days = 7", /key "slo.container_start.window_days": 30 days is longer than slo.retention_days \(7\)/],
   ];
   for (const [toml, re] of cases) {
     assert.throws(() => parseConfig(toml, "f.toml"), (err: unknown) => err instanceof ConfigError && re.test(err.message), toml);

@@ -3,7 +3,7 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { schema, type Node } from "./schema.js";
 import type { Config } from "./types.js";
 
-export type { Config, RuntimeHandlerConfig, RegistryConfig } from "./types.js";
+export type { Config, RuntimeHandlerConfig, RegistryConfig, SloConfig, SloObjectiveConfig } from "./types.js";
 export { schema } from "./schema.js";
 
 export class ConfigError extends Error {
@@ -82,6 +82,14 @@ function merge(file: string, prefix: string, fields: Record<string, Node>, input
         target[k] = n;
         break;
       }
+      case "number": {
+        const n = typeof v === "bigint" ? Number(v) : v;
+        if (typeof n !== "number" || !Number.isFinite(n)) throw new ConfigError(file, key, `expected a number, got ${typeName(v)}`);
+        if (n < node.min) throw new ConfigError(file, key, `${n} is below the minimum ${node.min}`);
+        if (n > node.max) throw new ConfigError(file, key, `${n} is above the maximum ${node.max}`);
+        target[k] = n;
+        break;
+      }
       case "bool":
         if (typeof v !== "boolean") throw new ConfigError(file, key, `expected true or false, got ${typeName(v)}`);
         target[k] = v;
@@ -111,6 +119,11 @@ export function parseConfig(text: string, file = "<config>"): Config {
   }
   for (const [name, h] of Object.entries(out.runtime.handlers)) {
     if (!h.path) throw new ConfigError(file, `runtime.handlers.${name}.path`, "is required");
+  }
+  for (const [name, o] of Object.entries(out.slo)) {
+    if (typeof o === "object" && o.window_days > out.slo.retention_days) {
+      throw new ConfigError(file, `slo.${name}.window_days`, `${o.window_days} days is longer than slo.retention_days (${out.slo.retention_days}): the window's buckets would be pruned`);
+    }
   }
   return out;
 }

@@ -6,6 +6,7 @@
 export type Node =
   | { kind: "string"; default: string; check?: (v: string) => string | undefined; doc: string }
   | { kind: "int"; default: number; min?: number; max?: number; doc: string }
+  | { kind: "number"; default: number; min: number; max: number; doc: string }
   | { kind: "bool"; default: boolean; doc: string }
   | { kind: "strings"; default: string[]; doc: string }
   | { kind: "enum"; default: string; values: readonly string[]; doc: string }
@@ -15,6 +16,7 @@ export type Node =
 const str = (def: string, doc: string, check?: (v: string) => string | undefined): Node =>
   check ? { kind: "string", default: def, doc, check } : { kind: "string", default: def, doc };
 const int = (def: number, doc: string, min = 0, max = Number.MAX_SAFE_INTEGER): Node => ({ kind: "int", default: def, doc, min, max });
+const num = (def: number, doc: string, min: number, max: number): Node => ({ kind: "number", default: def, doc, min, max });
 const bool = (def: boolean, doc: string): Node => ({ kind: "bool", default: def, doc });
 const strings = (def: string[], doc: string): Node => ({ kind: "strings", default: def, doc });
 const oneOf = (def: string, values: readonly string[], doc: string): Node => ({ kind: "enum", default: def, values, doc });
@@ -108,5 +110,36 @@ export const schema: Record<string, Node> = {
   }),
   events: table({
     buffer_size: int(1000, "events buffered per GetContainerEvents client before dropping", 1, 1_000_000),
+  }),
+  slo: table({
+    flush_interval_seconds: int(30, "how often the SLO counters' window state is written to the metadata store (a kill -9 loses at most this much)", 1, 3600),
+    bucket_seconds: int(300, "width of one stored time bucket of SLO counters", 60, 3600),
+    retention_days: int(30, "how long SLO buckets are kept; no objective window may be longer", 1, 400),
+    container_start: table({
+      objective: num(99.5, "percent of container starts (CreateContainer + StartContainer) that succeed", 50, 99.999),
+      window_days: int(30, "objective (error budget) window", 1, 400),
+    }),
+    image_pull: table({
+      objective: num(99, "percent of image pulls that succeed", 50, 99.999),
+      window_days: int(30, "objective (error budget) window", 1, 400),
+    }),
+    image_pull_latency: table({
+      objective: num(95, "percent of successful pulls faster than threshold_seconds (pull p95)", 50, 99.999),
+      threshold_seconds: num(30, "latency threshold; must be a bucket bound of berth_image_pull_duration_seconds", 0.05, 600),
+      window_days: int(30, "objective (error budget) window", 1, 400),
+    }),
+    cri_read_latency: table({
+      objective: num(99, "percent of read CRI calls (List*, *Status, *Stats, Version, ImageFsInfo) faster than threshold_seconds (p99)", 50, 99.999),
+      threshold_seconds: num(0.1, "latency threshold; must be a bucket bound of berth_cri_request_duration_seconds", 0.0005, 120),
+      window_days: int(30, "objective (error budget) window", 1, 400),
+    }),
+    cri_availability: table({
+      objective: num(99.9, "percent of CRI calls not failing with a server-side code (INTERNAL, UNKNOWN, UNAVAILABLE, DEADLINE_EXCEEDED, DATA_LOSS)", 50, 99.999),
+      window_days: int(30, "objective (error budget) window", 1, 400),
+    }),
+    monitor: table({
+      objective: num(99.9, "percent of container exits observed by their conmon monitor (not lost with it)", 50, 99.999),
+      window_days: int(30, "objective (error budget) window", 1, 400),
+    }),
   }),
 };

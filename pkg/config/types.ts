@@ -15,6 +15,25 @@ export interface RegistryConfig {
   password: string;
 }
 
+/** One service-level objective: a percentage over a rolling window (and a latency threshold for latency SLOs). */
+export interface SloObjectiveConfig {
+  objective: number;
+  window_days: number;
+  threshold_seconds?: number;
+}
+
+export interface SloConfig {
+  flush_interval_seconds: number;
+  bucket_seconds: number;
+  retention_days: number;
+  container_start: SloObjectiveConfig;
+  image_pull: SloObjectiveConfig;
+  image_pull_latency: SloObjectiveConfig & { threshold_seconds: number };
+  cri_read_latency: SloObjectiveConfig & { threshold_seconds: number };
+  cri_availability: SloObjectiveConfig;
+  monitor: SloObjectiveConfig;
+}
+
 export interface Config {
   root: string;
   state: string;
@@ -61,4 +80,5 @@ export interface Config {
   };
   stats: { collect_interval_seconds: number };
   events: { buffer_size: number };
+  slo: SloConfig;
 }

@@ -7,7 +7,7 @@ import type { ContentStore} from "../content/index.js";
 import { ContentVerificationError, type Lease } from "../content/index.js";
 import { InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
 import { logger } from "../log/index.js";
-import { Counter, Gauge, Histogram, registry } from "../metrics/index.js";
+import { Counter, Gauge, recordPullFailure, recordPullLayer, recordPullSuccess, recordUnpackFailure, registry } from "../metrics/index.js";
 import type { MetadataStore } from "../store/index.js";
 import { Semaphore, SingleFlight } from "../sync/index.js";
 import { Agents } from "./http.js";
@@ -54,15 +54,8 @@ export interface PullOptions {
   onProgress?: (p: PullProgress) => void;
 }
 
-const pullLatency = new Histogram({
-  name: "berth_image_pull_duration_seconds",
-  help: "Image pull latency (successful pulls)",
-  buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
-  registers: [registry],
-});
 const pullBytes = new Counter({ name: "berth_image_pull_bytes_total", help: "Bytes downloaded from registries", registers: [registry] });
 const pullCacheHits = new Counter({ name: "berth_image_pull_cache_hits_total", help: "Pulls answered from local content without downloading layers", registers: [registry] });
-const pullFailures = new Counter({ name: "berth_image_pull_failures_total", help: "Failed image pulls", registers: [registry] });
 /** Exported so the gauge counts as used; it reads the live service on each scrape. */
 export const contentStoreBytes = new Gauge({
   name: "berth_content_store_bytes",
@@ -106,6 +99,8 @@ export class ImageService {
   readonly #gcRoots: Array<() => { chainIds?: Iterable<string>; digests?: Iterable<string> }> = [];
   readonly #lifetime: AbortSignal;
   readonly #progress = new Map<string, PullProgress>();
+  /** Image ids whose last pull downloaded nothing (the pull latency's cache label). */
+  readonly #cacheHits = new Set<string>();
   readonly #progressDir: string | undefined;
 
   constructor(opts: ImageServiceOptions) {
@@ -192,11 +187,11 @@ export class ImageService {
       const rec = await abortable(work, signal);
       const out = this.images.put(rec, names);
       const seconds = (performance.now() - started) / 1000;
-      pullLatency.observe(seconds);
+      recordPullSuccess(ref.domain, seconds, this.#cacheHits.has(rec.id));
       log.info({ imageId: out.id, durationMs: Math.round(seconds * 1000) }, "image pulled");
       return out;
     } catch (err) {
-      pullFailures.inc();
+      recordPullFailure(ref.domain, err, { image: formatReference(ref) });
       throw err;
     }
   }
@@ -262,6 +257,8 @@ export class ImageService {
         const lp = progress.layers[i] as LayerProgress;
         const chain = chains[i] as string;
         lease.add(layer.digest);
+        const present = this.content.has(layer.digest) || manifest.layers.slice(0, i + 1).every((_, j) => this.snapshotter.has(chains[j] as string));
+        recordPullLayer(ref.domain, present, layer.size);
         if (this.content.has(layer.digest)) {
           lp.state = "exists";
           lp.done = layer.size;
@@ -325,6 +322,9 @@ export class ImageService {
             diffId: diffIds[i] as string,
             layerDigest: layer.digest,
             signal: this.#lifetime,
+          }).catch((err: unknown) => {
+            recordUnpackFailure(err, { image: what, layer: layer.digest });
+            throw err;
           });
           layersUnpacked.inc();
         });
@@ -332,7 +332,10 @@ export class ImageService {
         report(true);
       }
       await failFast;
-      if (downloaded === 0) pullCacheHits.inc();
+      if (downloaded === 0) {
+        pullCacheHits.inc();
+        this.#cacheHits.add(configDesc.digest);
+      } else this.#cacheHits.delete(configDesc.digest);
       const size = configDesc.size + manifest.layers.reduce((a, l) => a + l.size, 0);
       const rec: ImageRecord = {
         id: configDesc.digest,

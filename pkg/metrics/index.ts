@@ -1,12 +1,14 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Registry, Counter, Histogram, Gauge, collectDefaultMetrics } from "prom-client";
+import { Counter, Histogram, Gauge } from "prom-client";
+import { registry } from "./registry.js";
 
 export { Counter, Histogram, Gauge } from "prom-client";
+export { registry } from "./registry.js";
+export * from "./sli.js";
 
-/** The one metrics registry of the daemon. Components register their metrics here. */
-export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: "berth_" });
+/** Latency buckets of CRI calls: 100 µs reads up to ten-minute pulls. */
+export const RPC_LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600] as const;
 
 export const rpcRequests = new Counter({
   name: "berth_cri_requests_total",
@@ -26,7 +28,7 @@ export const rpcLatency = new Histogram({
   name: "berth_cri_request_duration_seconds",
   help: "CRI call latency by service and method",
   labelNames: ["service", "method"] as const,
-  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+  buckets: [...RPC_LATENCY_BUCKETS],
   registers: [registry],
 });
 
@@ -37,9 +39,14 @@ export const rpcInflight = new Gauge({
   registers: [registry],
 });
 
-/** Serves GET /metrics on host:port (loopback by default). */
+/** Extra JSON documents served next to /metrics (e.g. /slo), keyed by path. */
+export type JsonRoutes = Record<string, () => unknown>;
+
+/** Serves GET /metrics on host:port (loopback by default), plus /healthz and the given JSON routes. */
 export class MetricsServer {
   #server: Server | undefined;
+
+  constructor(private readonly routes: JsonRoutes = {}) {}
 
   async listen(address: string): Promise<AddressInfo> {
     const i = address.lastIndexOf(":");
@@ -59,13 +66,28 @@ export class MetricsServer {
           });
         return;
       }
+      const path = (req.url ?? "").split("?")[0] ?? "";
+      const route = req.method === "GET" ? this.routes[path] : undefined;
+      if (route) {
+        Promise.resolve()
+          .then(route)
+          .then((doc) => {
+            res.writeHead(200, { "content-type": "application/json" });
+            res.end(JSON.stringify(doc, null, 2) + "\n");
+          })
+          .catch((err: unknown) => {
+            res.writeHead(500, { "content-type": "text/plain" });
+            res.end(`${String(err)}\n`);
+          });
+        return;
+      }
       if (req.url === "/healthz") {
         res.writeHead(200, { "content-type": "text/plain" });
         res.end("ok\n");
         return;
       }
       res.writeHead(404, { "content-type": "text/plain" });
-      res.end("not found; try /metrics\n");
+      res.end(`not found; try /metrics${Object.keys(this.routes).map((r) => ` or ${r}`).join("")}\n`);
     });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

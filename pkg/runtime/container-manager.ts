@@ -30,7 +30,8 @@ import { detectCgroups, oomScoreAdjFloor, type CgroupInfo } from "../sys/index.j
 import type { Container, ContainerCreateRequest, ContainerImages, RootfsProvider } from "./container.js";
 import { ContainerStore } from "./container-store.js";
 import { eventTimeNs, type ContainerEvent, type ContainerEventKind, type EventBus } from "../events/index.js";
-import { containerCreateDuration, containerExits, containerStartDuration, containerStarts, monitorLosses, monitorsRunning } from "./container-metrics.js";
+import { containerCreateDuration, containerStartDuration, monitorsRunning } from "./container-metrics.js";
+import { recordExit, recordMonitorLoss, recordStartFailure, recordStartSuccess } from "../metrics/index.js";
 import type { Sandbox } from "./sandbox.js";
 import type { SandboxManager } from "./sandbox-manager.js";
 
@@ -213,6 +214,7 @@ export class ContainerManager {
           endTimer();
           return c;
         } catch (err) {
+          recordStartFailure("create", sb.handler.name, err, { name: req.name });
           await undo.unwind(60_000);
           throw err;
         }
@@ -364,11 +366,11 @@ export class ContainerManager {
       try {
         await runtimeStart(this.#runtimeOf(c), c.id);
         endTimer();
-        containerStarts.inc({ result: "success" });
+        recordStartSuccess(c.handler.name);
       } catch (err) {
         this.#starting.delete(c.id);
-        containerStarts.inc({ result: "error" });
-        containerExits.inc({ reason: "StartError" });
+        recordStartFailure("start", c.handler.name, err, { name: c.reservedName });
+        recordExit(c.handler.name, 128, "StartError");
         c.state = "exited";
         c.finishedAt = nowNs();
         c.exitCode = 128;
@@ -410,7 +412,7 @@ export class ContainerManager {
         return c.state;
       }
       logger().warn({ containerId: c.id, conmonPid: c.conmonPid }, "container monitor died; killing the unmonitored container");
-      monitorLosses.inc();
+      recordMonitorLoss(c.handler.name, { containerId: c.id, conmonPid: c.conmonPid });
       void runtimeKill(this.#runtimeOf(c), c.id, "KILL", true).catch(() => undefined);
       this.#markExited(c, 137, nowNs(), "Error", `container monitor (conmon pid ${c.conmonPid}) exited unexpectedly; the container was killed and its exit code is unknown`);
     }
@@ -425,7 +427,7 @@ export class ContainerManager {
     c.reason = reason;
     c.message = message;
     this.#db.update(c);
-    containerExits.inc({ reason });
+    recordExit(c.handler.name, exitCode, reason);
     logger().info({ containerId: c.id, name: c.reservedName, exitCode, reason }, "container exited");
     if (this.#starting.has(c.id)) this.#starting.set(c.id, true);
     else this.#publish(c, "stopped");

@@ -1,11 +1,4 @@
-import { Counter, Gauge, Histogram, registry } from "../metrics/index.js";
-
-export const containerStarts = new Counter({
-  name: "berth_container_starts_total",
-  help: "StartContainer attempts by result (success, error)",
-  labelNames: ["result"] as const,
-  registers: [registry],
-});
+import { Gauge, Histogram, registry } from "../metrics/index.js";
 
 export const containerCreateDuration = new Histogram({
   name: "berth_container_create_duration_seconds",
@@ -18,19 +11,6 @@ export const containerStartDuration = new Histogram({
   name: "berth_container_start_duration_seconds",
   help: "StartContainer latency inside the runtime (OCI runtime start)",
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-  registers: [registry],
-});
-
-export const containerExits = new Counter({
-  name: "berth_container_exits_total",
-  help: "Container exits by reason (Completed, Error, OOMKilled, StartError)",
-  labelNames: ["reason"] as const,
-  registers: [registry],
-});
-
-export const monitorLosses = new Counter({
-  name: "berth_monitor_losses_total",
-  help: "Containers whose conmon monitor died before reporting their exit",
   registers: [registry],
 });
 

@@ -14,6 +14,7 @@ import type { ContainerHooks, RuntimeHandlerInfo, Sandbox } from "./sandbox.js";
 import { SandboxStore } from "./sandbox-store.js";
 import { validateSysctls } from "./sysctl.js";
 import { validateCgroupParent } from "./cgroup-parent.js";
+import { recordStartFailure, recordStartSuccess } from "../metrics/index.js";
 
 /** A RunPodSandbox request after CRI translation. */
 export interface SandboxSpec {
@@ -296,11 +297,13 @@ export class SandboxManager {
       this.#db.update(sb);
       stack.commit();
       log.info({ name: sb.reservedName, ips: sb.ips, handler: sb.handler.name }, "sandbox ready");
+      recordStartSuccess(sb.handler.name, "sandbox");
       this.#hooks.podEvent?.(sb, "created");
       this.#hooks.podEvent?.(sb, "started");
       return sb;
     } catch (err) {
       log.warn({ err: errorMessage(err), name: sb.reservedName }, "RunPodSandbox failed; rolling back");
+      recordStartFailure("sandbox", sb.handler.name, err, { name: sb.reservedName });
       await stack.unwind();
       throw err;
     }

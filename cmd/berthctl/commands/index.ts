@@ -11,6 +11,7 @@ import { containerCommands } from "./containers.js";
 import { attachCommand } from "./attach.js";
 import { portForwardCommand } from "./port-forward.js";
 import { statsCommands } from "./stats.js";
+import { sloCommand } from "./slo.js";
 
 /** Every berthctl command; later areas (images, pods, streaming) add theirs here. */
 export const commands: Command[] = [
@@ -30,4 +31,5 @@ export const commands: Command[] = [
   attachCommand,
   portForwardCommand,
   ...statsCommands,
+  sloCommand,
 ];
