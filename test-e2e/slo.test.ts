@@ -8,7 +8,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer, get as httpGet, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -102,8 +102,18 @@ async function waitSliLogLines(sli: string, n: number): Promise<Array<Record<str
   }
 }
 
-async function scrape(): Promise<string> {
-  return (await fetch(env.d.metricsUrl())).text();
+// A fresh connection per scrape (no keep-alive): a pooled fetch connection that the
+// server closes as idle at the moment of reuse fails the call ("fetch failed").
+function scrape(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    httpGet(env.d.metricsUrl(), { agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve(body));
+      res.on("error", reject);
+    }).on("error", reject);
+  });
 }
 
 test("a pull from a registry that answers 500 counts against image_pull (registry_5xx) in /slo, berthctl slo, the metrics and the log", async () => {
