@@ -1,0 +1,324 @@
+// Exec, attach and port-forward through berthd's streaming server driven by a Go client that
+// behaves like Kubernetes' own (client-go remotecommand/portforward over moby/spdystream; see
+// test-e2e/interop/stream). The CRI RPCs hand out the URLs; the Go binary does the rest.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import net from "node:net";
+import { rmSync } from "node:fs";
+import { dirname } from "node:path";
+import { startRegistry, type Registry } from "./harness/registry.js";
+import { ensureTestImages } from "./harness/images.js";
+import { ctrConfig, runCtr, runPod, startEnv, stopEnv, waitExited, type Env } from "./containers-helpers.js";
+import { buildStreamClient, goClientAvailable } from "./interop/stream-build.js";
+
+let reg: Registry;
+let env: Env;
+let bb: string;
+let bin: string;
+
+const skip = goClientAvailable() ? false : "Go 1.19 or golang-github-docker-spdystream-dev is not installed";
+
+before(async () => {
+  if (skip) return;
+  const built = buildStreamClient();
+  reg = await startRegistry();
+  const images = await ensureTestImages(reg);
+  env = await startEnv(reg, images);
+  bb = images["busybox:latest"].ref;
+  bin = await built;
+});
+
+after(async () => {
+  if (env) await stopEnv(env);
+  await reg?.stop();
+  if (bin) rmSync(dirname(bin), { recursive: true, force: true });
+});
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** One run of the Go client: output collected as it comes, stdin under the test's control. */
+class GoRun {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly done: Promise<Result>;
+  #out: Buffer[] = [];
+  #err: Buffer[] = [];
+  #listeners = new Set<() => void>();
+
+  constructor(args: string[], timeoutMs = 60_000) {
+    this.child = spawn(bin, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const notify = () => this.#listeners.forEach((l) => l());
+    this.child.stdout.on("data", (c: Buffer) => {
+      this.#out.push(c);
+      notify();
+    });
+    this.child.stderr.on("data", (c: Buffer) => {
+      this.#err.push(c);
+      notify();
+    });
+    this.child.stdin.on("error", () => undefined);
+    this.done = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.child.kill("SIGKILL");
+        reject(new Error(`stream ${args.join(" ")} did not finish in ${timeoutMs} ms; stdout ${JSON.stringify(this.stdout)}; stderr ${JSON.stringify(this.stderr)}`));
+      }, timeoutMs);
+      this.child.on("error", reject);
+      this.child.on("close", (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout: this.stdout, stderr: this.stderr });
+      });
+    });
+  }
+
+  get stdout(): string {
+    return Buffer.concat(this.#out).toString();
+  }
+
+  get stderr(): string {
+    return Buffer.concat(this.#err).toString();
+  }
+
+  /** Resolves with the match once stdout (or stderr) matches re. */
+  waitFor(re: RegExp, where: "stdout" | "stderr" = "stdout", ms = 20_000): Promise<RegExpExecArray> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const m = re.exec(this[where]);
+        if (!m) return false;
+        this.#listeners.delete(check);
+        clearTimeout(timer);
+        resolve(m);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        this.#listeners.delete(check);
+        reject(new Error(`timed out waiting for ${re} on ${where}: ${JSON.stringify(this[where])}`));
+      }, ms);
+      if (!check()) this.#listeners.add(check);
+    });
+  }
+}
+
+/** Runs the Go client to completion with the given input (then EOF). */
+function go(args: string[], stdin = ""): Promise<Result> {
+  const run = new GoRun(args);
+  run.child.stdin.end(stdin);
+  return run.done;
+}
+
+const ALL_PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io"];
+
+test("exec without a tty: every protocol version, stdout and stderr apart, exit codes, stdin to EOF", { skip }, async () => {
+  const pod = await runPod(env, "go-exec");
+  const id = await runCtr(env, pod, ctrConfig("sleeper", bb, { command: ["sleep", "3600"] }));
+  const rt = env.d.client.runtime;
+  const exec = async (cmd: string, extra: { stdin?: boolean; stdout?: boolean; stderr?: boolean } = {}) =>
+    (await rt.exec({ containerId: id, cmd: ["/bin/sh", "-c", cmd], stdout: true, stderr: true, ...extra })).url;
+
+  // client-go's own offer (v5 first): berth picks v5, which over SPDY is v4.
+  let r = await go(["exec", await exec("echo out; echo err >&2")]);
+  assert.deepEqual(r, { code: 0, stdout: "out\n", stderr: "err\nprotocol: v5.channel.k8s.io\n" });
+
+  for (const protocol of ALL_PROTOCOLS) {
+    const args = ["exec", "-protocols", protocol];
+    r = await go([...args, await exec("echo out; echo err >&2")]);
+    assert.deepEqual(r, { code: 0, stdout: "out\n", stderr: `err\nprotocol: ${protocol}\n` }, protocol);
+    // A non-zero exit: v4/v5 carry the code in a Status, v2/v3 as text (an error for the client).
+    r = await go([...args, await exec("echo partial; exit 3")]);
+    assert.equal(r.stdout, "partial\n", protocol);
+    if (protocol === "v5.channel.k8s.io" || protocol === "v4.channel.k8s.io") {
+      assert.equal(r.code, 3, protocol);
+      assert.match(r.stderr, /command terminated with exit code 3\n$/);
+    } else if (protocol !== "channel.k8s.io") {
+      assert.equal(r.code, 1, protocol);
+      assert.match(r.stderr, /error: error executing remote command: command terminated with non-zero exit code: exit status 3\n$/);
+    }
+    // v1 never half-closes stdin, so only v2+ can run a command that reads to EOF.
+    if (protocol !== "channel.k8s.io") {
+      r = await go([...args, "-stdin", await exec("cat; echo eof", { stdin: true })], "line 1\nline 2\n");
+      assert.deepEqual(r, { code: 0, stdout: "line 1\nline 2\neof\n", stderr: `protocol: ${protocol}\n` }, protocol);
+    }
+  }
+
+  // Exit codes up to 255, and a process killed by a signal (128+9).
+  r = await go(["exec", await exec("exit 255")]);
+  assert.equal(r.code, 255);
+  r = await go(["exec", await exec("kill -9 $$")]);
+  assert.equal(r.code, 137);
+
+  // Only the streams the request asked for.
+  r = await go(["exec", "-no-stdout", await exec("echo out; echo err >&2; exit 4", { stdout: false })]);
+  assert.deepEqual(r, { code: 4, stdout: "", stderr: "err\nprotocol: v5.channel.k8s.io\ncommand terminated with exit code 4\n" });
+
+  // Several MiB each way through stdin and stdout, and a large stderr alongside.
+  const big = randomBytes(3 * 1024 * 1024).toString("base64");
+  r = await go(["exec", "-stdin", await exec("cat; head -c 2000000 /dev/zero | tr '\\0' e >&2", { stdin: true })], big);
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout.length, big.length);
+  assert.ok(r.stdout === big, "stdout came back intact");
+  assert.equal(r.stderr.length, 2_000_000 + "protocol: v5.channel.k8s.io\n".length);
+
+  // A command that cannot start: a Failure status whose message the client shows.
+  r = await go(["exec", (await rt.exec({ containerId: id, cmd: ["/no/such/binary"], stdout: true, stderr: true })).url]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /no\/such\/binary|exit code 12[67]/);
+});
+
+test("exec with a tty: stdin, the first size at once, a resize later (v5, v4, v3)", { skip }, async () => {
+  const pod = await runPod(env, "go-tty");
+  const id = await runCtr(env, pod, ctrConfig("sleeper", bb, { command: ["sleep", "3600"] }));
+  const rt = env.d.client.runtime;
+  for (const protocol of ["v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io"]) {
+    const script = 'tty; stty size; while [ "$(stty size)" != "30 100" ]; do sleep 0.1; done; echo resized; read x; echo "got:$x"; exit 6';
+    const { url } = await rt.exec({ containerId: id, cmd: ["/bin/sh", "-c", script], tty: true, stdin: true, stdout: true });
+    const run = new GoRun(["exec", "-tty", "-stdin", "-protocols", protocol, "-sizes", "80x24,100x30", url]);
+    await run.waitFor(/resized\r\n/);
+    run.child.stdin.end("hello\n");
+    const r = await run.done;
+    // The terminal echoes the input line; output lines end in \r\n; stderr is merged (no stderr stream).
+    // Early lines may come out as \r\r\n (runc clears ONLCR on the console while the command starts;
+    // see runc-backend.test.ts).
+    assert.match(r.stdout, /^\/dev\/pts\/\d+\r?\r\n24 80\r?\r\nresized\r?\r\nhello\r\ngot:hello\r\n$/, `${protocol}: ${JSON.stringify(r.stdout)}`);
+    if (protocol === "v3.channel.k8s.io") {
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /error executing remote command: command terminated with non-zero exit code: exit status 6/);
+    } else {
+      assert.equal(r.code, 6, r.stderr);
+    }
+  }
+  // v2 has no resize stream: the terminal keeps its default size, the exchange still works.
+  const { url } = await rt.exec({ containerId: id, cmd: ["/bin/sh", "-c", "tty >/dev/null && echo tty-ok"], tty: true, stdout: true });
+  const r = await go(["exec", "-tty", "-protocols", "v2.channel.k8s.io", "-sizes", "80x24", url]);
+  assert.deepEqual(r, { code: 0, stdout: "tty-ok\r\n", stderr: "protocol: v2.channel.k8s.io\n" });
+});
+
+test("attach through conmon's socket: plain stdio with stdin_once, and a tty with resize", { skip }, async () => {
+  const pod = await runPod(env, "go-attach");
+  const rt = env.d.client.runtime;
+
+  const once = await runCtr(env, pod, ctrConfig("once", bb, { command: ["/bin/sh", "-c", "cat; echo stdin-closed; echo to-stderr >&2"], stdin: true, stdinOnce: true }));
+  const a = await rt.attach({ containerId: once, stdin: true, stdout: true, stderr: true });
+  let r = await go(["attach", "-stdin", a.url], "line\n");
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "line\nstdin-closed\n");
+  assert.equal(r.stderr, "to-stderr\nprotocol: v5.channel.k8s.io\n");
+  assert.equal((await waitExited(env, once)).exitCode, 0);
+
+  const tty = await runCtr(env, pod, ctrConfig("tty", bb, { command: ["/bin/sh"], stdin: true, tty: true }));
+  const t = await rt.attach({ containerId: tty, tty: true, stdin: true, stdout: true });
+  const run = new GoRun(["attach", "-tty", "-stdin", "-sizes", "91x33,120x40", t.url]);
+  // The size travels through conmon's control fifo: ask until the shell's terminal has it.
+  for (let i = 0; !/33 91/.test(run.stdout); i++) {
+    if (i > 50) assert.fail(`terminal size never reached the container: ${JSON.stringify(run.stdout)}`);
+    run.child.stdin.write("stty size\n");
+    await run.waitFor(/33 91/, "stdout", 200).catch(() => undefined);
+  }
+  for (let i = 0; !/40 120/.test(run.stdout); i++) {
+    if (i > 50) assert.fail(`second size never reached the container: ${JSON.stringify(run.stdout)}`);
+    run.child.stdin.write("stty size\n");
+    await run.waitFor(/40 120/, "stdout", 200).catch(() => undefined);
+  }
+  run.child.stdin.write("echo $((6*7)); exit 3\n");
+  r = await run.done;
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /\r\n42\r\n/);
+  assert.equal((await waitExited(env, tty)).exitCode, 3);
+});
+
+/** Sends data through the forwarded local port, half-closes, and returns what came back. */
+function roundTrip(port: number, data: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, "127.0.0.1");
+    const got: Buffer[] = [];
+    sock.on("data", (c: Buffer) => got.push(c));
+    sock.on("error", reject);
+    sock.on("close", () => resolve(Buffer.concat(got)));
+    sock.end(data);
+  });
+}
+
+function httpGet(port: number): Promise<string> {
+  return roundTrip(port, Buffer.from("GET /index.html HTTP/1.0\r\n\r\n")).then((b) => b.toString());
+}
+
+test("port-forward: concurrent connections both ways, a closed port reports through the error stream", { skip }, async () => {
+  const pod = await runPod(env, "go-pf");
+  const rt = env.d.client.runtime;
+  await runCtr(env, pod, ctrConfig("httpd", bb, { command: ["/bin/sh", "-c", "mkdir -p /www && echo pod-content > /www/index.html && exec httpd -f -p 8080 -h /www"] }));
+  await runCtr(env, pod, ctrConfig("echo", bb, { command: ["nc", "-ll", "-p", "9000", "-e", "cat"] }));
+
+  const start = async (extra: string[] = []) => {
+    const { url } = await rt.portForward({ podSandboxId: pod.id, port: [] });
+    const run = new GoRun(["portforward", ...extra, "-ports", "8080,9000,9999", url]);
+    const local: Record<string, number> = {};
+    for (const remote of ["8080", "9000", "9999"]) {
+      const m = await run.waitFor(new RegExp(`Forwarding from 127\\.0\\.0\\.1:(\\d+) -> ${remote}\\n`));
+      local[remote] = Number(m[1]);
+    }
+    return { run, local };
+  };
+
+  const { run, local } = await start();
+  // The servers may still be starting: retry the first request a little.
+  for (let i = 0; ; i++) {
+    const text = await httpGet(local["8080"]!);
+    if (/200 OK[\s\S]*pod-content\n$/.test(text)) break;
+    if (i > 40) assert.fail(`httpd never answered: ${JSON.stringify(text)}; stderr ${run.stderr}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  // Several connections at once, both ports, data both ways (nc runs cat per connection).
+  const payloads = Array.from({ length: 6 }, () => randomBytes(256 * 1024));
+  const [echoed, pages] = await Promise.all([
+    Promise.all(payloads.map((p) => roundTrip(local["9000"]!, p))),
+    Promise.all([httpGet(local["8080"]!), httpGet(local["8080"]!)]),
+  ]);
+  for (let i = 0; i < payloads.length; i++) assert.ok(echoed[i]!.equals(payloads[i]!), `echo ${i}: ${echoed[i]!.length} bytes back`);
+  for (const page of pages) assert.match(page, /pod-content\n$/);
+
+  // Nothing listens on 9999: the error stream carries the reason, and (as current client-go does)
+  // the client then closes the whole session.
+  assert.equal((await roundTrip(local["9999"]!, Buffer.from("x"))).length, 0);
+  const r = await run.done;
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /an error occurred forwarding \d+ -> 9999: error forwarding port 9999 to pod [0-9a-f]+: .*(refused|ECONNREFUSED)/);
+  assert.match(r.stderr, /lost connection to pod\n$/);
+
+  // Older client-go kept the session after such an error: the next connection must still work.
+  const again = await start(["-keep-on-error"]);
+  assert.equal((await roundTrip(again.local["9999"]!, Buffer.from("x"))).length, 0);
+  await again.run.waitFor(/an error occurred forwarding \d+ -> 9999/, "stderr");
+  assert.match(await httpGet(again.local["8080"]!), /pod-content\n$/);
+  const p = randomBytes(64 * 1024);
+  assert.ok((await roundTrip(again.local["9000"]!, p)).equals(p));
+  again.run.child.kill("SIGTERM");
+  assert.equal((await again.run.done).code, 0);
+});
+
+test("bench: exec round trip through the Go client, Exec RPC to exit status (prints p50/p90)", { skip }, async () => {
+  const pod = await runPod(env, "go-bench");
+  const id = await runCtr(env, pod, ctrConfig("sleeper", bb, { command: ["sleep", "3600"] }));
+  const rt = env.d.client.runtime;
+  const n = Number(process.env["BERTH_INTEROP_BENCH_N"] ?? 50);
+  const run = new GoRun(["bench"], 600_000);
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    const { url } = await rt.exec({ containerId: id, cmd: ["true"], stdout: true });
+    run.child.stdin.write(url + "\n");
+    await run.waitFor(new RegExp(`^(?:.*\\n){${i + 1}}`));
+    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  run.child.stdin.end();
+  const r = await run.done;
+  const results = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { exit: number; error?: string });
+  assert.equal(results.length, n);
+  for (const res of results) assert.deepEqual(res, { exit: 0, stdout: "" });
+  ms.sort((a, b) => a - b);
+  const pct = (q: number) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))]!.toFixed(1);
+  console.log(`# go-client exec round trip (Exec RPC → exit status), n=${n}: p50 ${pct(0.5)} ms, p90 ${pct(0.9)} ms, max ${ms[ms.length - 1]!.toFixed(1)} ms`);
+});
