@@ -7,8 +7,13 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import net from "node:net";
-import { rmSync } from "node:fs";
-import { dirname } from "node:path";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import type { Duplex } from "node:stream";
 import { startRegistry, type Registry } from "./harness/registry.js";
 import { ensureTestImages } from "./harness/images.js";
 import { ctrConfig, runCtr, runPod, startEnv, stopEnv, waitExited, type Env } from "./containers-helpers.js";
@@ -51,8 +56,8 @@ class GoRun {
   #err: Buffer[] = [];
   #listeners = new Set<() => void>();
 
-  constructor(args: string[], timeoutMs = 60_000) {
-    this.child = spawn(bin, args, { stdio: ["pipe", "pipe", "pipe"] });
+  constructor(args: string[], timeoutMs = 60_000, program = bin, childEnv: NodeJS.ProcessEnv = process.env) {
+    this.child = spawn(program, args, { stdio: ["pipe", "pipe", "pipe"], env: childEnv });
     const notify = () => this.#listeners.forEach((l) => l());
     this.child.stdout.on("data", (c: Buffer) => {
       this.#out.push(c);
@@ -321,4 +326,217 @@ test("bench: exec round trip through the Go client, Exec RPC to exit status (pri
   ms.sort((a, b) => a - b);
   const pct = (q: number) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))]!.toFixed(1);
   console.log(`# go-client exec round trip (Exec RPC → exit status), n=${n}: p50 ${pct(0.5)} ms, p90 ${pct(0.9)} ms, max ${ms[ms.length - 1]!.toFixed(1)} ms`);
+});
+
+// --- kubectl through a fake API server -------------------------------------------------------
+//
+// kubectl exec/attach/port-forward talk to an API server: discovery, a GET of the pod, then a POST
+// to pods/NAME/{exec,attach,portforward} that the API server upgrades by proxying to the kubelet,
+// which proxies to the runtime's streaming URL. This stand-in answers discovery and the pod GET
+// from a table, asks berthd for the URL over CRI, and splices the client's connection onto it with
+// only the request line rewritten (headers and every byte after them untouched).
+
+/** kubectl to use: BERTH_KUBECTL, else /usr/bin/kubectl (Debian's kubernetes-client is 1.20). */
+const KUBECTL = process.env["BERTH_KUBECTL"] ?? "/usr/bin/kubectl";
+function kubectlVersion(): string | undefined {
+  if (!existsSync(KUBECTL)) return undefined;
+  try {
+    const out = execFileSync(KUBECTL, ["version", "--client", "-o", "json"], { encoding: "utf8", timeout: 20_000, env: { ...process.env, HOME: tmpdir() } });
+    return (JSON.parse(out) as { clientVersion?: { gitVersion?: string } }).clientVersion?.gitVersion;
+  } catch {
+    return undefined;
+  }
+}
+const kubectlVer = skip ? undefined : kubectlVersion();
+const skipKubectl = skip || (kubectlVer ? false : `no kubectl at ${KUBECTL} (set BERTH_KUBECTL; Debian package kubernetes-client)`);
+
+interface FakePod {
+  podSandboxId: string;
+  containerId: string;
+  container: { name: string; stdin?: boolean; tty?: boolean };
+}
+
+class FakeApiServer {
+  readonly pods = new Map<string, FakePod>();
+  readonly requests: string[] = [];
+  #server = http.createServer();
+  #sockets = new Set<Duplex>();
+  url = "";
+
+  constructor(private readonly e: Env) {
+    this.#server.on("request", (req, res) => this.#request(req, res));
+    this.#server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.#sockets.add(socket);
+      socket.on("close", () => this.#sockets.delete(socket));
+      socket.on("error", () => undefined);
+      this.#upgrade(req, socket, head).catch((err: Error) => {
+        socket.end(`HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${err.message}\n`);
+      });
+    });
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.#server.listen(0, "127.0.0.1", resolve));
+    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    this.#server.closeAllConnections();
+    await new Promise((resolve) => this.#server.close(resolve));
+  }
+
+  #json(res: http.ServerResponse, code: number, body: unknown): void {
+    res.writeHead(code, { "content-type": "application/json" }).end(JSON.stringify(body));
+  }
+
+  #request(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const u = new URL(req.url ?? "/", "http://x");
+    this.requests.push(`${req.method} ${u.pathname}`);
+    if (u.pathname === "/api") return this.#json(res, 200, { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [] });
+    if (u.pathname === "/apis") return this.#json(res, 200, { kind: "APIGroupList", apiVersion: "v1", groups: [] });
+    if (u.pathname === "/api/v1") {
+      return this.#json(res, 200, {
+        kind: "APIResourceList",
+        groupVersion: "v1",
+        resources: [
+          { name: "pods", singularName: "", namespaced: true, kind: "Pod", verbs: ["get", "list"], shortNames: ["po"] },
+          { name: "pods/exec", singularName: "", namespaced: true, kind: "PodExecOptions", verbs: ["create", "get"] },
+          { name: "pods/attach", singularName: "", namespaced: true, kind: "PodAttachOptions", verbs: ["create", "get"] },
+          { name: "pods/portforward", singularName: "", namespaced: true, kind: "PodPortForwardOptions", verbs: ["create", "get"] },
+        ],
+      });
+    }
+    const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/.exec(u.pathname);
+    const pod = m ? this.pods.get(m[2]!) : undefined;
+    if (m && pod && req.method === "GET") {
+      return this.#json(res, 200, {
+        kind: "Pod",
+        apiVersion: "v1",
+        metadata: { name: m[2], namespace: m[1], uid: pod.podSandboxId },
+        spec: { containers: [{ image: "busybox", ...pod.container }] },
+        status: { phase: "Running", containerStatuses: [{ name: pod.container.name, ready: true, restartCount: 0, image: "busybox", imageID: "", state: { running: {} } }] },
+      });
+    }
+    this.#json(res, 404, { kind: "Status", apiVersion: "v1", status: "Failure", message: `${u.pathname} not found`, reason: "NotFound", code: 404 });
+  }
+
+  async #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const u = new URL(req.url ?? "/", "http://x");
+    this.requests.push(`${req.method} ${u.pathname}`);
+    const m = /^\/api\/v1\/namespaces\/[^/]+\/pods\/([^/]+)\/(exec|attach|portforward)$/.exec(u.pathname);
+    const pod = m ? this.pods.get(m[1]!) : undefined;
+    if (!m || !pod) throw new Error(`no such pod subresource: ${u.pathname}`);
+    const flag = (name: string) => u.searchParams.get(name) === "true" || u.searchParams.get(name) === "1";
+    const rt = this.e.d.client.runtime;
+    let target: string;
+    if (m[2] === "exec") {
+      const r = await rt.exec({ containerId: pod.containerId, cmd: u.searchParams.getAll("command"), stdin: flag("stdin"), stdout: flag("stdout"), stderr: flag("stderr"), tty: flag("tty") });
+      target = r.url;
+    } else if (m[2] === "attach") {
+      const r = await rt.attach({ containerId: pod.containerId, stdin: flag("stdin"), stdout: flag("stdout"), stderr: flag("stderr"), tty: flag("tty") });
+      target = r.url;
+    } else {
+      target = (await rt.portForward({ podSandboxId: pod.podSandboxId, port: [] })).url;
+    }
+    const t = new URL(target);
+    const upstream = net.connect(Number(t.port), t.hostname);
+    upstream.on("error", () => socket.destroy());
+    socket.on("error", () => upstream.destroy());
+    await new Promise<void>((resolve, reject) => {
+      upstream.once("connect", resolve);
+      upstream.once("error", reject);
+    });
+    // The client's request, with the path replaced and Host pointing at the streaming server.
+    let text = `${req.method} ${t.pathname} HTTP/1.1\r\n`;
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      const name = req.rawHeaders[i]!;
+      text += `${name}: ${name.toLowerCase() === "host" ? t.host : req.rawHeaders[i + 1]!}\r\n`;
+    }
+    upstream.write(text + "\r\n");
+    if (head.length > 0) upstream.write(head);
+    upstream.pipe(socket);
+    socket.pipe(upstream);
+  }
+}
+
+/** A kubectl run against the fake API server. */
+function kubectl(api: FakeApiServer, home: string, args: string[]): GoRun {
+  const kubeconfig = join(home, "kubeconfig");
+  return new GoRun(["--kubeconfig", kubeconfig, "--cache-dir", join(home, "cache"), "-n", "e2e", ...args], 120_000, KUBECTL, {
+    ...process.env,
+    HOME: home,
+    // Newer kubectl tries WebSocket first; keep it on SPDY, the path under test.
+    KUBECTL_REMOTE_COMMAND_WEBSOCKETS: "false",
+    KUBECTL_PORT_FORWARD_WEBSOCKETS: "false",
+  });
+}
+
+test(`kubectl (${kubectlVer ?? "absent"}) exec, attach and port-forward through a fake API server`, { skip: skipKubectl }, async () => {
+  const api = new FakeApiServer(env);
+  await api.start();
+  const home = mkdtempSync(join(tmpdir(), "berth-kubectl-"));
+  writeFileSync(
+    join(home, "kubeconfig"),
+    [
+      "apiVersion: v1",
+      "kind: Config",
+      "clusters:",
+      "- name: fake",
+      `  cluster: {server: "${api.url}"}`,
+      "users:",
+      "- name: nobody",
+      "  user: {}",
+      "contexts:",
+      "- name: fake",
+      "  context: {cluster: fake, user: nobody, namespace: e2e}",
+      "current-context: fake",
+      "",
+    ].join("\n"),
+  );
+  try {
+    const pod = await runPod(env, "kubectl");
+    const sleeper = await runCtr(env, pod, ctrConfig("sleeper", bb, { command: ["sleep", "3600"] }));
+    api.pods.set("sleeper", { podSandboxId: pod.id, containerId: sleeper, container: { name: "sleeper" } });
+
+    // exec: stdout and stderr apart, the exit code, stdin to EOF.
+    let run = kubectl(api, home, ["exec", "sleeper", "--", "/bin/sh", "-c", "echo out; echo err >&2; exit 3"]);
+    run.child.stdin.end();
+    let r = await run.done;
+    assert.equal(r.stdout, "out\n");
+    assert.match(r.stderr, /^err\ncommand terminated with exit code 3\n$/);
+    assert.equal(r.code, 3);
+    run = kubectl(api, home, ["exec", "-i", "sleeper", "--", "/bin/sh", "-c", "cat; echo eof"]);
+    run.child.stdin.end("from kubectl\n");
+    r = await run.done;
+    assert.deepEqual(r, { code: 0, stdout: "from kubectl\neof\n", stderr: "" });
+
+    // attach to a stdin_once container: input, output, and the session ends when the container does.
+    const once = await runCtr(env, pod, ctrConfig("once", bb, { command: ["/bin/sh", "-c", "cat; echo stdin-closed"], stdin: true, stdinOnce: true }));
+    api.pods.set("once", { podSandboxId: pod.id, containerId: once, container: { name: "once", stdin: true } });
+    run = kubectl(api, home, ["attach", "-i", "once"]);
+    run.child.stdin.end("attached line\n");
+    r = await run.done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "attached line\nstdin-closed\n");
+
+    // port-forward: httpd in the pod, two requests at once through kubectl's local port.
+    await runCtr(env, pod, ctrConfig("httpd", bb, { command: ["/bin/sh", "-c", "mkdir -p /www && echo kubectl-content > /www/index.html && exec httpd -f -p 8080 -h /www"] }));
+    run = kubectl(api, home, ["port-forward", "pod/sleeper", ":8080"]);
+    const port = Number((await run.waitFor(/Forwarding from 127\.0\.0\.1:(\d+) -> 8080/))[1]);
+    for (let i = 0; ; i++) {
+      const text = await httpGet(port);
+      if (/kubectl-content\n$/.test(text)) break;
+      if (i > 40) assert.fail(`httpd never answered through kubectl: ${JSON.stringify(text)}; stderr ${run.stderr}`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    const pages = await Promise.all([httpGet(port), httpGet(port)]);
+    for (const page of pages) assert.match(page, /200 OK[\s\S]*kubectl-content\n$/);
+    run.child.kill("SIGTERM");
+    await run.done;
+    assert.ok(api.requests.includes("POST /api/v1/namespaces/e2e/pods/sleeper/portforward"), api.requests.join(", "));
+  } finally {
+    await api.stop();
+    rmSync(home, { recursive: true, force: true });
+  }
 });
