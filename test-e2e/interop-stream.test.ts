@@ -423,7 +423,7 @@ class FakeApiServer {
 
   async #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const u = new URL(req.url ?? "/", "http://x");
-    this.requests.push(`${req.method} ${u.pathname}`);
+    this.requests.push(`${req.method} ${u.pathname} upgrade=${(req.headers.upgrade ?? "").toLowerCase()}`);
     const m = /^\/api\/v1\/namespaces\/[^/]+\/pods\/([^/]+)\/(exec|attach|portforward)$/.exec(u.pathname);
     const pod = m ? this.pods.get(m[1]!) : undefined;
     if (!m || !pod) throw new Error(`no such pod subresource: ${u.pathname}`);
@@ -461,15 +461,21 @@ class FakeApiServer {
 }
 
 /** A kubectl run against the fake API server. */
-function kubectl(api: FakeApiServer, home: string, args: string[]): GoRun {
+function kubectl(api: FakeApiServer, home: string, args: string[], websockets = false): GoRun {
   const kubeconfig = join(home, "kubeconfig");
   return new GoRun(["--kubeconfig", kubeconfig, "--cache-dir", join(home, "cache"), "-n", "e2e", ...args], 120_000, KUBECTL, {
     ...process.env,
     HOME: home,
-    // Newer kubectl tries WebSocket first; keep it on SPDY, the path under test.
-    KUBECTL_REMOTE_COMMAND_WEBSOCKETS: "false",
+    // kubectl 1.30+ tries WebSocket first; keep it on SPDY, the path under test, unless asked.
+    KUBECTL_REMOTE_COMMAND_WEBSOCKETS: String(websockets),
     KUBECTL_PORT_FORWARD_WEBSOCKETS: "false",
   });
+}
+
+/** kubectl 1.30 and later speak remote command over WebSocket (v5) as well. */
+function kubectlHasWebSockets(): boolean {
+  const m = /^v1\.(\d+)\./.exec(kubectlVer ?? "");
+  return m !== null && Number(m[1]) >= 30;
 }
 
 test(`kubectl (${kubectlVer ?? "absent"}) exec, attach and port-forward through a fake API server`, { skip: skipKubectl }, async () => {
@@ -510,6 +516,14 @@ test(`kubectl (${kubectlVer ?? "absent"}) exec, attach and port-forward through 
     run.child.stdin.end("from kubectl\n");
     r = await run.done;
     assert.deepEqual(r, { code: 0, stdout: "from kubectl\neof\n", stderr: "" });
+    if (kubectlHasWebSockets()) {
+      // The same over WebSocket (the SPDY work must not have disturbed it).
+      run = kubectl(api, home, ["exec", "-i", "sleeper", "--", "/bin/sh", "-c", "cat; echo err >&2; exit 4"], true);
+      run.child.stdin.end("over websocket\n");
+      r = await run.done;
+      assert.deepEqual(r, { code: 4, stdout: "over websocket\n", stderr: "err\ncommand terminated with exit code 4\n" });
+      assert.equal(api.requests.filter((q) => q.endsWith("/exec upgrade=websocket")).length, 1, api.requests.join(", "));
+    }
 
     // attach to a stdin_once container: input, output, and the session ends when the container does.
     const once = await runCtr(env, pod, ctrConfig("once", bb, { command: ["/bin/sh", "-c", "cat; echo stdin-closed"], stdin: true, stdinOnce: true }));
@@ -534,7 +548,8 @@ test(`kubectl (${kubectlVer ?? "absent"}) exec, attach and port-forward through 
     for (const page of pages) assert.match(page, /200 OK[\s\S]*kubectl-content\n$/);
     run.child.kill("SIGTERM");
     await run.done;
-    assert.ok(api.requests.includes("POST /api/v1/namespaces/e2e/pods/sleeper/portforward"), api.requests.join(", "));
+    assert.ok(api.requests.includes("POST /api/v1/namespaces/e2e/pods/sleeper/portforward upgrade=spdy/3.1"), api.requests.join(", "));
+    assert.equal(api.requests.filter((q) => q.endsWith("/exec upgrade=spdy/3.1")).length, 2, api.requests.join(", "));
   } finally {
     await api.stop();
     rmSync(home, { recursive: true, force: true });
