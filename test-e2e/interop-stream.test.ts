@@ -169,6 +169,11 @@ test("exec without a tty: every protocol version, stdout and stderr apart, exit 
   assert.ok(r.stdout === big, "stdout came back intact");
   assert.equal(r.stderr.length, 2_000_000 + "protocol: v5.channel.k8s.io\n".length);
 
+  // Nothing the server speaks: the 403 body becomes the client's upgrade error.
+  r = await go(["exec", "-protocols", "v9.channel.k8s.io", await exec("true")]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /error: unable to upgrade connection: unable to upgrade: unable to negotiate protocol: client supports \["v9\.channel\.k8s\.io"\]/);
+
   // A command that cannot start: a Failure status whose message the client shows.
   r = await go(["exec", (await rt.exec({ containerId: id, cmd: ["/no/such/binary"], stdout: true, stderr: true })).url]);
   assert.notEqual(r.code, 0);
