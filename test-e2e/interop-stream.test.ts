@@ -169,6 +169,19 @@ test("exec without a tty: every protocol version, stdout and stderr apart, exit 
   assert.ok(r.stdout === big, "stdout came back intact");
   assert.equal(r.stderr.length, 2_000_000 + "protocol: v5.channel.k8s.io\n".length);
 
+  // The client goes away mid-command (kubectl killed): berthd kills the exec'd process.
+  const gone = new GoRun(["exec", await exec("echo started; exec sleep 3601")]);
+  await gone.waitFor(/started\n/);
+  gone.child.kill("SIGKILL");
+  await gone.done;
+  for (let i = 0; ; i++) {
+    const ps = await go(["exec", await exec("ps -o args")]);
+    assert.match(ps.stdout, /sleep 3600/, "ps sees the container's processes");
+    if (!ps.stdout.includes("sleep 3601")) break;
+    if (i > 50) assert.fail(`the exec'd process outlived its client: ${ps.stdout}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+
   // Nothing the server speaks: the 403 body becomes the client's upgrade error.
   r = await go(["exec", "-protocols", "v9.channel.k8s.io", await exec("true")]);
   assert.equal(r.code, 1);
@@ -290,6 +303,9 @@ test("port-forward: concurrent connections both ways, a closed port reports thro
   ]);
   for (let i = 0; i < payloads.length; i++) assert.ok(echoed[i]!.equals(payloads[i]!), `echo ${i}: ${echoed[i]!.length} bytes back`);
   for (const page of pages) assert.match(page, /pod-content\n$/);
+  // One large transfer: spdystream never sends WINDOW_UPDATE, so nothing may wait for one.
+  const large = randomBytes(16 * 1024 * 1024);
+  assert.ok((await roundTrip(local["9000"]!, large)).equals(large), "16 MiB echo differs");
 
   // Nothing listens on 9999: the error stream carries the reason, and (as current client-go does)
   // the client then closes the whole session.
