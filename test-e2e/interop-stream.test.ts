@@ -8,7 +8,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, constants, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -19,6 +19,7 @@ import { ensureTestImages } from "./harness/images.js";
 import { ctrConfig, runCtr, runPod, startEnv, stopEnv, waitExited, type Env } from "./containers-helpers.js";
 import { buildStreamClient, goClientAvailable } from "./interop/stream-build.js";
 import { spdyRemoteCommand } from "../pkg/streaming/index.js";
+import { PtyMaster, openPty, setWindowSize } from "../pkg/sys/index.js";
 
 let reg: Registry;
 let env: Env;
@@ -492,16 +493,44 @@ class FakeApiServer {
   }
 }
 
-/** A kubectl run against the fake API server. */
-function kubectl(api: FakeApiServer, home: string, args: string[], websockets = false): GoRun {
-  const kubeconfig = join(home, "kubeconfig");
-  return new GoRun(["--kubeconfig", kubeconfig, "--cache-dir", join(home, "cache"), "-n", "e2e", ...args], 120_000, KUBECTL, {
+function kubectlArgs(home: string, args: string[]): string[] {
+  return ["--kubeconfig", join(home, "kubeconfig"), "--cache-dir", join(home, "cache"), "-n", "e2e", ...args];
+}
+
+function kubectlEnv(home: string, websockets: boolean): NodeJS.ProcessEnv {
+  return {
     ...process.env,
     HOME: home,
     // kubectl 1.30+ tries WebSocket first; keep it on SPDY, the path under test, unless asked.
     KUBECTL_REMOTE_COMMAND_WEBSOCKETS: String(websockets),
     KUBECTL_PORT_FORWARD_WEBSOCKETS: "false",
-  });
+  };
+}
+
+/** A kubectl run against the fake API server. */
+function kubectl(home: string, args: string[], websockets = false): GoRun {
+  return new GoRun(kubectlArgs(home, args), 120_000, KUBECTL, kubectlEnv(home, websockets));
+}
+
+/** kubectl with its stdio on a new pty of the given size; returns the user's side of the terminal. */
+function kubectlOnPty(home: string, args: string[], columns: number, rows: number) {
+  const pty = openPty();
+  const slave = openSync(pty.slavePath, constants.O_RDWR | constants.O_NOCTTY);
+  setWindowSize(slave, columns, rows);
+  const child = spawn(KUBECTL, kubectlArgs(home, args), { stdio: [slave, slave, slave], env: kubectlEnv(home, false) });
+  closeSync(slave);
+  const user = new PtyMaster(pty.master);
+  const screen = { text: "" };
+  user.on("data", (c: Buffer) => (screen.text += c.toString("utf8")));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const waitScreen = async (re: RegExp, ms = 20_000) => {
+    const end = Date.now() + ms;
+    while (!re.test(screen.text)) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${re} on kubectl's terminal: ${JSON.stringify(screen.text)}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  };
+  return { child, user, screen, exited, waitScreen };
 }
 
 /** kubectl 1.30 and later speak remote command over WebSocket (v5) as well. */
@@ -538,29 +567,51 @@ test(`kubectl (${kubectlVer ?? "absent"}) exec, attach and port-forward through 
     api.pods.set("sleeper", { podSandboxId: pod.id, containerId: sleeper, container: { name: "sleeper" } });
 
     // exec: stdout and stderr apart, the exit code, stdin to EOF.
-    let run = kubectl(api, home, ["exec", "sleeper", "--", "/bin/sh", "-c", "echo out; echo err >&2; exit 3"]);
+    let run = kubectl(home, ["exec", "sleeper", "--", "/bin/sh", "-c", "echo out; echo err >&2; exit 3"]);
     run.child.stdin.end();
     let r = await run.done;
     assert.equal(r.stdout, "out\n");
     assert.match(r.stderr, /^err\ncommand terminated with exit code 3\n$/);
     assert.equal(r.code, 3);
-    run = kubectl(api, home, ["exec", "-i", "sleeper", "--", "/bin/sh", "-c", "cat; echo eof"]);
+    run = kubectl(home, ["exec", "-i", "sleeper", "--", "/bin/sh", "-c", "cat; echo eof"]);
     run.child.stdin.end("from kubectl\n");
     r = await run.done;
     assert.deepEqual(r, { code: 0, stdout: "from kubectl\neof\n", stderr: "" });
     if (kubectlHasWebSockets()) {
       // The same over WebSocket (the SPDY work must not have disturbed it).
-      run = kubectl(api, home, ["exec", "-i", "sleeper", "--", "/bin/sh", "-c", "cat; echo err >&2; exit 4"], true);
+      run = kubectl(home, ["exec", "-i", "sleeper", "--", "/bin/sh", "-c", "cat; echo err >&2; exit 4"], true);
       run.child.stdin.end("over websocket\n");
       r = await run.done;
       assert.deepEqual(r, { code: 4, stdout: "over websocket\n", stderr: "err\ncommand terminated with exit code 4\n" });
       assert.equal(api.requests.filter((q) => q.endsWith("/exec upgrade=websocket")).length, 1, api.requests.join(", "));
     }
 
+    // exec -it on a real terminal: kubectl sends its terminal's size, and a new one on SIGWINCH.
+    const t = kubectlOnPty(home, ["exec", "-it", "sleeper", "--", "sh"], 90, 30);
+    try {
+      await t.waitScreen(/# /);
+      t.user.write("stty size\r");
+      await t.waitScreen(/30 90/);
+      setWindowSize(t.user.fd, 120, 50);
+      // Sent by hand: the pty is not kubectl's controlling terminal.
+      t.child.kill("SIGWINCH");
+      for (let i = 0; !/50 120/.test(t.screen.text); i++) {
+        if (i > 50) assert.fail(`the new size never reached the shell: ${JSON.stringify(t.screen.text)}`);
+        t.user.write("stty size\r");
+        await t.waitScreen(/50 120/, 200).catch(() => undefined);
+      }
+      t.user.write("echo hi; exit 5\r");
+      assert.equal(await t.exited, 5);
+      assert.match(t.screen.text, /\nhi\r+\n/);
+    } finally {
+      t.child.kill("SIGKILL");
+      t.user.destroy();
+    }
+
     // attach to a stdin_once container: input, output, and the session ends when the container does.
     const once = await runCtr(env, pod, ctrConfig("once", bb, { command: ["/bin/sh", "-c", "cat; echo stdin-closed"], stdin: true, stdinOnce: true }));
     api.pods.set("once", { podSandboxId: pod.id, containerId: once, container: { name: "once", stdin: true } });
-    run = kubectl(api, home, ["attach", "-i", "once"]);
+    run = kubectl(home, ["attach", "-i", "once"]);
     run.child.stdin.end("attached line\n");
     r = await run.done;
     assert.equal(r.code, 0, r.stderr);
@@ -568,7 +619,7 @@ test(`kubectl (${kubectlVer ?? "absent"}) exec, attach and port-forward through 
 
     // port-forward: httpd in the pod, two requests at once through kubectl's local port.
     await runCtr(env, pod, ctrConfig("httpd", bb, { command: ["/bin/sh", "-c", "mkdir -p /www && echo kubectl-content > /www/index.html && exec httpd -f -p 8080 -h /www"] }));
-    run = kubectl(api, home, ["port-forward", "pod/sleeper", ":8080"]);
+    run = kubectl(home, ["port-forward", "pod/sleeper", ":8080"]);
     const port = Number((await run.waitFor(/Forwarding from 127\.0\.0\.1:(\d+) -> 8080/))[1]);
     for (let i = 0; ; i++) {
       const text = await httpGet(port);
@@ -581,7 +632,7 @@ test(`kubectl (${kubectlVer ?? "absent"}) exec, attach and port-forward through 
     run.child.kill("SIGTERM");
     await run.done;
     assert.ok(api.requests.includes("POST /api/v1/namespaces/e2e/pods/sleeper/portforward upgrade=spdy/3.1"), api.requests.join(", "));
-    assert.equal(api.requests.filter((q) => q.endsWith("/exec upgrade=spdy/3.1")).length, 2, api.requests.join(", "));
+    assert.equal(api.requests.filter((q) => q.endsWith("/exec upgrade=spdy/3.1")).length, 3, api.requests.join(", "));
   } finally {
     await api.stop();
     rmSync(home, { recursive: true, force: true });
