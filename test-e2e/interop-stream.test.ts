@@ -8,7 +8,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { execFileSync } from "node:child_process";
-import { closeSync, constants, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -332,6 +332,16 @@ test("bench: exec round trip through the Go client, Exec RPC to exit status (pri
   const id = await runCtr(env, pod, ctrConfig("sleeper", bb, { command: ["sleep", "3600"] }));
   const rt = env.d.client.runtime;
   const n = Number(process.env["BERTH_INTEROP_BENCH_N"] ?? 50);
+  const pid = env.d.process.pid!;
+  const sockets = () =>
+    readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith("socket:");
+      } catch {
+        return false;
+      }
+    }).length;
+  const socketsBefore = sockets();
   const run = new GoRun(["bench"], 600_000);
   // Interleaved with berth's own Node client over the same server, so a slow machine shows in both.
   const goMs: number[] = [];
@@ -350,15 +360,23 @@ test("bench: exec round trip through the Go client, Exec RPC to exit status (pri
   }
   run.child.stdin.end();
   const r = await run.done;
-  const results = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { exit: number; error?: string });
+  const results = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { exit: number; stdout: string; error?: string; ms: number });
   assert.equal(results.length, n);
-  for (const res of results) assert.deepEqual(res, { exit: 0, stdout: "" });
+  for (const res of results) assert.deepEqual({ ...res, ms: 0 }, { exit: 0, stdout: "", ms: 0 });
   const summary = (ms: number[]) => {
     ms.sort((a, b) => a - b);
     const pct = (q: number) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))]!.toFixed(1);
     return `p50 ${pct(0.5)} ms, p90 ${pct(0.9)} ms, max ${ms[ms.length - 1]!.toFixed(1)} ms`;
   };
-  console.log(`# exec 'true' round trip (Exec RPC → exit status), n=${n}: Go client ${summary(goMs)}; berth's Node client ${summary(nodeMs)}`);
+  // Every session's connection is gone from berthd (the clients close them; allow a moment).
+  for (let i = 0; sockets() > socketsBefore + 2; i++) {
+    if (i > 50) assert.fail(`berthd sockets grew from ${socketsBefore} to ${sockets()} over ${2 * n} exec sessions`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  console.log(
+    `# exec 'true' round trip (Exec RPC → exit status), n=${n}: Go client ${summary(goMs)} ` +
+      `(of which the SPDY session, upgrade to status: ${summary(results.map((x) => x.ms))}); berth's Node client ${summary(nodeMs)}`,
+  );
 });
 
 // --- kubectl through a fake API server -------------------------------------------------------

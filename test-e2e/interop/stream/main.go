@@ -9,7 +9,8 @@
 //	                                 with "error: …"
 //	stream bench [flags]             read streaming URLs from stdin, one per line,
 //	                                 run each (stdout only) and print one JSON line
-//	                                 per URL: {"exit":N,"stdout":"…","error":"…"}
+//	                                 per URL: {"exit":N,"stdout":"…","error":"…","ms":T}
+//	                                 (T: upgrade to verdict, in milliseconds)
 //	stream portforward [flags] URL   forward local ports like kubectl port-forward
 //
 // Built in GOPATH mode against Debian's golang-github-docker-spdystream-dev.
@@ -26,6 +27,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 func usage() {
@@ -129,12 +131,14 @@ func main() {
 			}
 			var out bytes.Buffer
 			o := &streamOptions{stdout: &out, stderr: io.Discard}
+			start := time.Now()
 			_, err := runRemoteCommand(u, protocolList(*protocols), o)
 			res := struct {
-				Exit   int    `json:"exit"`
-				Stdout string `json:"stdout"`
-				Error  string `json:"error,omitempty"`
-			}{Stdout: out.String()}
+				Exit   int     `json:"exit"`
+				Stdout string  `json:"stdout"`
+				Error  string  `json:"error,omitempty"`
+				Ms     float64 `json:"ms"`
+			}{Stdout: out.String(), Ms: float64(time.Since(start).Microseconds()) / 1000}
 			var ee exitError
 			if errors.As(err, &ee) {
 				res.Exit = ee.code
