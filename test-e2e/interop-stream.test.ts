@@ -170,6 +170,13 @@ test("exec without a tty: every protocol version, stdout and stderr apart, exit 
   assert.ok(r.stdout === big, "stdout came back intact");
   assert.equal(r.stderr.length, 2_000_000 + "protocol: v5.channel.k8s.io\n".length);
 
+  // The command exits while the client's input is still open: the server closes stdin from its
+  // side, the client's stdin drain ends, and it exits with the code.
+  const open = new GoRun(["exec", "-stdin", await exec("echo bye; exit 6", { stdin: true })]);
+  r = await open.done;
+  assert.deepEqual(r, { code: 6, stdout: "bye\n", stderr: "protocol: v5.channel.k8s.io\ncommand terminated with exit code 6\n" });
+  open.child.stdin.destroy();
+
   // The client goes away mid-command (kubectl killed): berthd kills the exec'd process.
   const gone = new GoRun(["exec", await exec("echo started; exec sleep 3601")]);
   await gone.waitFor(/started\n/);
