@@ -323,7 +323,7 @@ test("port-forward: concurrent connections both ways, a closed port reports thro
   assert.match(r.stderr, /an error occurred forwarding \d+ -> 9999: error forwarding port 9999 to pod [0-9a-f]+: .*(refused|ECONNREFUSED)/);
   assert.match(r.stderr, /lost connection to pod\n$/);
 
-  // Older client-go kept the session after such an error: the next connection must still work.
+  // client-go 1.22 and older kept the session after such an error: the next connection must still work.
   const again = await start(["-keep-on-error"]);
   assert.equal((await roundTrip(again.local["9999"]!, Buffer.from("x"))).length, 0);
   await again.run.waitFor(/an error occurred forwarding \d+ -> 9999/, "stderr");
@@ -558,10 +558,14 @@ function kubectlOnPty(home: string, args: string[], columns: number, rows: numbe
   return { child, user, screen, exited, waitScreen };
 }
 
+function kubectlMinor(): number {
+  const m = /^v1\.(\d+)\./.exec(kubectlVer ?? "");
+  return m ? Number(m[1]) : 0;
+}
+
 /** kubectl 1.30 and later speak remote command over WebSocket (v5) as well. */
 function kubectlHasWebSockets(): boolean {
-  const m = /^v1\.(\d+)\./.exec(kubectlVer ?? "");
-  return m !== null && Number(m[1]) >= 30;
+  return kubectlMinor() >= 30;
 }
 
 test(`kubectl (${kubectlVer ?? "absent"}) exec, attach and port-forward through a fake API server`, { skip: skipKubectl }, async () => {
@@ -644,8 +648,9 @@ test(`kubectl (${kubectlVer ?? "absent"}) exec, attach and port-forward through 
 
     // port-forward: httpd in the pod, two requests at once through kubectl's local port.
     await runCtr(env, pod, ctrConfig("httpd", bb, { command: ["/bin/sh", "-c", "mkdir -p /www && echo kubectl-content > /www/index.html && exec httpd -f -p 8080 -h /www"] }));
-    run = kubectl(home, ["port-forward", "pod/sleeper", ":8080"]);
+    run = kubectl(home, ["port-forward", "pod/sleeper", ":8080", ":9999"]);
     const port = Number((await run.waitFor(/Forwarding from 127\.0\.0\.1:(\d+) -> 8080/))[1]);
+    const closedPort = Number((await run.waitFor(/Forwarding from 127\.0\.0\.1:(\d+) -> 9999/))[1]);
     for (let i = 0; ; i++) {
       const text = await httpGet(port);
       if (/kubectl-content\n$/.test(text)) break;
@@ -654,8 +659,18 @@ test(`kubectl (${kubectlVer ?? "absent"}) exec, attach and port-forward through 
     }
     const pages = await Promise.all([httpGet(port), httpGet(port)]);
     for (const page of pages) assert.match(page, /200 OK[\s\S]*kubectl-content\n$/);
-    run.child.kill("SIGTERM");
-    await run.done;
+    // Nothing listens on 9999: kubectl shows the error stream's text. Up to 1.22 it carries on;
+    // from 1.23 it closes the session and exits.
+    assert.equal((await roundTrip(closedPort, Buffer.from("x"))).length, 0);
+    await run.waitFor(/an error occurred forwarding \d+ -> 9999: error forwarding port 9999 to pod [0-9a-f]+: .*refused/, "stderr");
+    if (kubectlMinor() <= 22) {
+      assert.match(await httpGet(port), /kubectl-content\n$/);
+      run.child.kill("SIGTERM");
+      await run.done;
+    } else {
+      const exited = await run.done;
+      assert.notEqual(exited.code, 0, exited.stderr);
+    }
     assert.ok(api.requests.includes("POST /api/v1/namespaces/e2e/pods/sleeper/portforward upgrade=spdy/3.1"), api.requests.join(", "));
     assert.equal(api.requests.filter((q) => q.endsWith("/exec upgrade=spdy/3.1")).length, 3, api.requests.join(", "));
   } finally {

@@ -82,7 +82,7 @@ func main() {
 	sizes := fs.String("sizes", "", "terminal sizes WxH[,WxH…]: the first at once, each next after output was seen")
 	ports := fs.String("ports", "", "port-forward: comma-separated remote ports")
 	listen := fs.String("listen", "127.0.0.1", "port-forward: local address to listen on")
-	keepOnError := fs.Bool("keep-on-error", false, "port-forward: keep the session after an error-stream message (client-go before 1.28 did)")
+	keepOnError := fs.Bool("keep-on-error", false, "port-forward: keep the session after an error-stream message (client-go 1.22 and older, e.g. kubectl 1.20, only logged it)")
 	fs.Parse(os.Args[2:])
 
 	switch cmd {

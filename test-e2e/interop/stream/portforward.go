@@ -14,8 +14,9 @@
 //     followed by a half-close of the data stream;
 //   - once the remote→local copy ends (or local→remote failed) it resets the data
 //     stream, then waits for the error stream's end: text there is reported as
-//     "an error occurred forwarding L -> R: TEXT" and, as in current client-go,
-//     closes the whole session (-keep-on-error keeps it, like older releases).
+//     "an error occurred forwarding L -> R: TEXT" and, as client-go does since
+//     1.23, closes the whole session (-keep-on-error keeps it: 1.22 and older,
+//     kubectl 1.20 among them, only logged the message).
 //
 // When the session closes the process exits 1 with "lost connection to pod",
 // like kubectl; SIGTERM/SIGINT end it with 0.
