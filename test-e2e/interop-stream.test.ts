@@ -278,11 +278,35 @@ function httpGet(port: number): Promise<string> {
   return roundTrip(port, Buffer.from("GET /index.html HTTP/1.0\r\n\r\n")).then((b) => b.toString());
 }
 
+/**
+ * Waits until TCP ports listen in the container's network namespace (read from /proc/net/tcp
+ * through an exec). Probing through the forward instead would fail the session: client-go 1.23+
+ * closes it at the first refused connection.
+ */
+async function waitListening(containerId: string, ports: number[]): Promise<void> {
+  const rt = env.d.client.runtime;
+  for (let i = 0; ; i++) {
+    const { url } = await rt.exec({ containerId, cmd: ["cat", "/proc/net/tcp", "/proc/net/tcp6"], stdout: true });
+    const r = await go(["exec", url]);
+    const listening = new Set(
+      r.stdout
+        .split("\n")
+        .map((l) => l.trim().split(/\s+/))
+        .filter((f) => f[3] === "0A")
+        .map((f) => parseInt(f[1]!.split(":")[1]!, 16)),
+    );
+    if (ports.every((p) => listening.has(p))) return;
+    if (i > 200) assert.fail(`ports ${ports.join(", ")} never listened: ${r.stdout}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
 test("port-forward: concurrent connections both ways, a closed port reports through the error stream", { skip }, async () => {
   const pod = await runPod(env, "go-pf");
   const rt = env.d.client.runtime;
-  await runCtr(env, pod, ctrConfig("httpd", bb, { command: ["/bin/sh", "-c", "mkdir -p /www && echo pod-content > /www/index.html && exec httpd -f -p 8080 -h /www"] }));
+  const httpd = await runCtr(env, pod, ctrConfig("httpd", bb, { command: ["/bin/sh", "-c", "mkdir -p /www && echo pod-content > /www/index.html && exec httpd -f -p 8080 -h /www"] }));
   await runCtr(env, pod, ctrConfig("echo", bb, { command: ["nc", "-ll", "-p", "9000", "-e", "cat"] }));
+  await waitListening(httpd, [8080, 9000]);
 
   const start = async (extra: string[] = []) => {
     const { url } = await rt.portForward({ podSandboxId: pod.id, port: [] });
@@ -296,13 +320,7 @@ test("port-forward: concurrent connections both ways, a closed port reports thro
   };
 
   const { run, local } = await start();
-  // The servers may still be starting: retry the first request a little.
-  for (let i = 0; ; i++) {
-    const text = await httpGet(local["8080"]!);
-    if (/200 OK[\s\S]*pod-content\n$/.test(text)) break;
-    if (i > 40) assert.fail(`httpd never answered: ${JSON.stringify(text)}; stderr ${run.stderr}`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  assert.match(await httpGet(local["8080"]!), /200 OK[\s\S]*pod-content\n$/);
   // Several connections at once, both ports, data both ways (nc runs cat per connection).
   const payloads = Array.from({ length: 6 }, () => randomBytes(256 * 1024));
   const [echoed, pages] = await Promise.all([
@@ -648,16 +666,11 @@ test(`kubectl (${kubectlVer ?? "absent"}) exec, attach and port-forward through 
 
     // port-forward: httpd in the pod, two requests at once through kubectl's local port.
     await runCtr(env, pod, ctrConfig("httpd", bb, { command: ["/bin/sh", "-c", "mkdir -p /www && echo kubectl-content > /www/index.html && exec httpd -f -p 8080 -h /www"] }));
+    await waitListening(sleeper, [8080]);
     run = kubectl(home, ["port-forward", "pod/sleeper", ":8080", ":9999"]);
     const port = Number((await run.waitFor(/Forwarding from 127\.0\.0\.1:(\d+) -> 8080/))[1]);
     const closedPort = Number((await run.waitFor(/Forwarding from 127\.0\.0\.1:(\d+) -> 9999/))[1]);
-    for (let i = 0; ; i++) {
-      const text = await httpGet(port);
-      if (/kubectl-content\n$/.test(text)) break;
-      if (i > 40) assert.fail(`httpd never answered through kubectl: ${JSON.stringify(text)}; stderr ${run.stderr}`);
-      await new Promise((res) => setTimeout(res, 100));
-    }
-    const pages = await Promise.all([httpGet(port), httpGet(port)]);
+    const pages = await Promise.all([httpGet(port), httpGet(port), httpGet(port)]);
     for (const page of pages) assert.match(page, /200 OK[\s\S]*kubectl-content\n$/);
     // Nothing listens on 9999: kubectl shows the error stream's text. Up to 1.22 it carries on;
     // from 1.23 it closes the session and exits.
