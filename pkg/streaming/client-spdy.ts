@@ -118,7 +118,9 @@ function readAll(s: SpdyStream): Promise<string> {
 export async function spdyRemoteCommand(url: string, options: RemoteCommandOptions, upgrade: UpgradeOptions = {}): Promise<{ exitCode: number }> {
   const { conn, protocol } = await spdyUpgrade(url, options.protocols ?? DEFAULT_REMOTE_COMMAND_PROTOCOLS, upgrade);
   try {
-    const v3plus = protocol === "v4.channel.k8s.io" || protocol === "v3.channel.k8s.io";
+    // v5 over SPDY is v4 (JSON status, resize stream).
+    const jsonStatus = protocol === "v5.channel.k8s.io" || protocol === "v4.channel.k8s.io";
+    const v3plus = jsonStatus || protocol === "v3.channel.k8s.io";
     const errorStream = await conn.openStream({ streamtype: "error" });
     const errorText = readAll(errorStream);
     const stdin = options.stdin ? await conn.openStream({ streamtype: "stdin" }) : undefined;
@@ -156,7 +158,7 @@ export async function spdyRemoteCommand(url: string, options: RemoteCommandOptio
     await Promise.all(outputs);
     const text = await errorText;
     if (!errorStream.finReceived) throw new Error("the streaming connection closed before the exit status arrived");
-    const result = decodeStatus(text, protocol === "v4.channel.k8s.io");
+    const result = decodeStatus(text, jsonStatus);
     if ("error" in result) throw new Error(result.error);
     return result;
   } finally {

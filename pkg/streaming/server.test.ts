@@ -171,6 +171,23 @@ describe("streaming server", () => {
       assert.match(out.text, /size 80x24\nsize 132x43\n/);
     });
 
+    it("speaks v5.channel.k8s.io over SPDY as v4 (client-go offers it first): JSON exit status, resize stream", async () => {
+      const a = server.getExec(execReq(["sh", "-c", "exit 7"]));
+      const { conn, protocol } = await spdyUpgrade(a.url, ["v5.channel.k8s.io", "v4.channel.k8s.io"]);
+      assert.equal(protocol, "v5.channel.k8s.io");
+      conn.destroy();
+      const b = server.getExec(execReq(["sh", "-c", "exit 7"]));
+      assert.deepEqual(await spdyRemoteCommand(b.url, { stdout: new Sink(), protocols: ["v5.channel.k8s.io"] }), { exitCode: 7 });
+      const { url } = server.getExec({ ...execReq(["x"], { tty: true }), containerId: "sizes" });
+      const sizes = new SizeQueue();
+      sizes.push({ width: 90, height: 30 });
+      const out = new Sink();
+      const p = spdyRemoteCommand(url, { stdout: out, tty: true, resize: sizes, protocols: ["v5.channel.k8s.io"] });
+      await waitFor(() => out.text.includes("90x30"));
+      sizes.end();
+      assert.equal((await p).exitCode, 0);
+    });
+
     it("kills the process when the client goes away", async () => {
       const { url } = server.getExec(execReq(["sleep", "1000"]));
       const { conn } = await spdyUpgrade(url, ["v4.channel.k8s.io"]);

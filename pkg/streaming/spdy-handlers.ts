@@ -14,8 +14,12 @@ export const STREAM_TYPE_HEADER = "streamtype";
 export const PORT_HEADER = "port";
 export const REQUEST_ID_HEADER = "requestid";
 
-/** Remote-command subprotocols over SPDY, newest first. */
-export const REMOTE_COMMAND_PROTOCOLS = ["v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io"];
+/**
+ * Remote-command subprotocols over SPDY, newest first. client-go (1.30+) offers v5 first on SPDY
+ * too; there it behaves exactly like v4 (v5's CLOSE signal only exists on WebSocket, SPDY has
+ * half-close).
+ */
+export const REMOTE_COMMAND_PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io"];
 export const PORT_FORWARD_PROTOCOLS = ["portforward.k8s.io"];
 
 export interface HandlerOptions {
@@ -37,8 +41,8 @@ export async function serveSpdyRemoteCommand(
   opts: HandlerOptions,
 ): Promise<void> {
   const { req } = pending;
-  const v3plus = protocol === "v4.channel.k8s.io" || protocol === "v3.channel.k8s.io";
-  const jsonStatus = protocol === "v4.channel.k8s.io";
+  const jsonStatus = protocol === "v5.channel.k8s.io" || protocol === "v4.channel.k8s.io";
+  const v3plus = jsonStatus || protocol === "v3.channel.k8s.io";
   const expected = new Set<string>(["error"]);
   if (req.stdin) expected.add("stdin");
   if (req.stdout) expected.add("stdout");

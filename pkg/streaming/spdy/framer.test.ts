@@ -32,6 +32,17 @@ describe("SPDY framing", () => {
     d.close();
   });
 
+  it("ends every header block at a flush point, as a zlib sync flush does (Go's inflater needs it)", () => {
+    // Go's compress/flate hands out a non-empty stored block only after reading the next block
+    // header; spdystream limits its reader to one frame, so a block must end with an empty stored
+    // block or the next frame fails ("compressed payload size was incorrect").
+    const c = new HeaderCompressor();
+    for (const h of [{ ":status": "200", ":version": "HTTP/1.1" }, { streamtype: "error" }, {}]) {
+      const block = c.compress(h);
+      assert.deepEqual([...block.subarray(block.length - 5)], [0x00, 0x00, 0x00, 0xff, 0xff]);
+    }
+  });
+
   it("reads header blocks a real zlib deflater wrote with sync flushes (as Go's framer does)", async () => {
     const deflate = zlib.createDeflate({ dictionary: SPDY3_DICTIONARY });
     const out: Buffer[] = [];

@@ -276,7 +276,18 @@ export function parseHeaders(block: Buffer): Headers {
  * stored (uncompressed) deflate blocks, which any inflater reads, so encoding is
  * synchronous and frames never wait on a zlib worker. Headers here are a few
  * dozen bytes, so compressing them would gain nothing.
+ *
+ * Each block ends with an empty stored block, the marker a zlib sync flush
+ * writes. Go's compress/flate (spdystream reads every header block through one
+ * long-lived inflater over a reader limited to the frame) only hands out a
+ * non-empty stored block's bytes once it has looked at the next block header;
+ * without the marker it reads past the frame, hits the limit and keeps that
+ * error for good, so the peer fails the next frame with "compressed payload
+ * size was incorrect" and drops the session.
  */
+/** An empty, non-final stored deflate block: what a zlib sync flush ends with. */
+const SYNC_FLUSH_MARKER = Buffer.from([0x00, 0x00, 0x00, 0xff, 0xff]);
+
 export class HeaderCompressor {
   #started = false;
 
@@ -299,6 +310,7 @@ export class HeaderCompressor {
       bh.writeUInt16LE(~piece.length & 0xffff, 3);
       parts.push(bh, piece);
     }
+    parts.push(SYNC_FLUSH_MARKER);
     return Buffer.concat(parts);
   }
 }
