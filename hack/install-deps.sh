@@ -29,6 +29,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Debian's kubectl 1.20 (package kubernetes-client: the real client-go SPDY client) for the
+# e2e test that drives the streaming server with it. Unpacked under .tmp/, not installed:
+# it would collide with other kubectl packages that own /usr/bin/kubectl.
+KUBECTL_DIR=.tmp/kubernetes-client
+if [ ! -x "$KUBECTL_DIR/usr/bin/kubectl" ] && [ "$(id -u)" = 0 ]; then
+  dl=$(mktemp -d)
+  chmod 777 "$dl"
+  if ! (cd "$dl" && apt-get download -qq kubernetes-client >/dev/null 2>&1); then
+    apt-get update -qq
+    (cd "$dl" && apt-get download -qq kubernetes-client >/dev/null)
+  fi
+  mkdir -p "$KUBECTL_DIR"
+  dpkg-deb -x "$dl"/kubernetes-client_*.deb "$KUBECTL_DIR"
+  rm -rf "$dl"
+  echo "install-deps: kubectl $("$KUBECTL_DIR/usr/bin/kubectl" version --client --short 2>/dev/null | head -1) in $KUBECTL_DIR"
+fi
+
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$node_major" -lt 20 ]; then
   echo "install-deps: Node.js 20 or newer is required (found $(node --version 2>/dev/null || echo none))" >&2

@@ -14,6 +14,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { PassThrough, type Duplex } from "node:stream";
+import { REPO_ROOT } from "./harness/daemon.js";
 import { startRegistry, type Registry } from "./harness/registry.js";
 import { ensureTestImages } from "./harness/images.js";
 import { ctrConfig, runCtr, runPod, startEnv, stopEnv, waitExited, type Env } from "./containers-helpers.js";
@@ -412,8 +413,9 @@ test("bench: exec round trip through the Go client, Exec RPC to exit status (pri
 // from a table, asks berthd for the URL over CRI, and splices the client's connection onto it with
 // only the request line rewritten (headers and every byte after them untouched).
 
-/** kubectl to use: BERTH_KUBECTL, else /usr/bin/kubectl (Debian's kubernetes-client is 1.20). */
-const KUBECTL = process.env["BERTH_KUBECTL"] ?? "/usr/bin/kubectl";
+/** kubectl to use: BERTH_KUBECTL, else Debian's kubernetes-client 1.20 unpacked by hack/install-deps.sh, else /usr/bin/kubectl. */
+const DEBIAN_KUBECTL = join(REPO_ROOT, ".tmp", "kubernetes-client", "usr", "bin", "kubectl");
+const KUBECTL = process.env["BERTH_KUBECTL"] ?? (existsSync(DEBIAN_KUBECTL) ? DEBIAN_KUBECTL : "/usr/bin/kubectl");
 function kubectlVersion(): string | undefined {
   if (!existsSync(KUBECTL)) return undefined;
   try {
