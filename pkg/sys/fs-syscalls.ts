@@ -38,7 +38,10 @@ function libc(): { koffi: Koffi; libc: Libc } {
   return cached;
 }
 
-const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
+// Linux gives two names to errno 11 (EAGAIN, EWOULDBLOCK) and 95 (ENOTSUP, EOPNOTSUPP):
+// keep the first, the one callers compare with (the last one silently broke those checks).
+const errnoNames = new Map<number, string>();
+for (const [name, n] of Object.entries(osConstants.errno)) if (!errnoNames.has(n)) errnoNames.set(n, name);
 
 function check(ret: number, syscall: string, path: string): number {
   if (ret < 0) throw new SyscallError(syscall, libc().koffi.errno(), path);

@@ -32,7 +32,10 @@ export const MNT_DETACH = 0x2;
 const EINVAL = constants.errno.EINVAL;
 const ENOENT = constants.errno.ENOENT;
 
-const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+// Linux gives two names to errno 11 (EAGAIN, EWOULDBLOCK) and 95 (ENOTSUP, EOPNOTSUPP):
+// keep the first, the one callers compare with (the last one silently broke those checks).
+const ERRNO_NAMES = new Map<number, string>();
+for (const [name, n] of Object.entries(constants.errno)) if (!ERRNO_NAMES.has(n)) ERRNO_NAMES.set(n, name);
 
 export class SyscallError extends Error {
   constructor(
