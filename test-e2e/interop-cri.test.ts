@@ -111,7 +111,7 @@ const REQUIRED = [
   "StopContainer of an unknown id succeeds", "RemoveContainer of an unknown id succeeds", "StopPodSandbox of an unknown id succeeds", "RemovePodSandbox of an unknown id succeeds",
 ];
 
-test("every CRI RPC family from the Go client, dialled the kubelet way, against berthd", async () => {
+test("every CRI RPC family from the Go client, dialled the kubelet way, against berthd", async (t) => {
   const logDir = join(d.dirs.base, "pod-logs", "gocri");
   mkdirSync(logDir, { recursive: true });
   const r = await interop([...(process.env["DEV_AUTHORITY"] ? ["-authority", process.env["DEV_AUTHORITY"]] : []), "-endpoint", `unix://${d.dirs.socket}`, "-image", images["busybox:latest"].ref, "-log-dir", logDir]);
@@ -123,6 +123,8 @@ test("every CRI RPC family from the Go client, dialled the kubelet way, against 
   assert.deepEqual(REQUIRED.filter((n) => !ran.has(n)), [], "checks that did not run");
   assert.deepEqual(lines.at(-1), { done: true, failed: 0 });
   assert.equal(r.code, 0, r.stderr);
+  t.diagnostic(`${checks.length} checks passed`);
+  if (process.env["BERTH_INTEROP_VERBOSE"]) t.diagnostic(r.stdout); // every check with what it saw
   // The client removed what it made.
   assert.deepEqual((await d.client.runtime.listPodSandbox({})).items, []);
   assert.deepEqual((await d.client.image.listImages({})).images, []);
