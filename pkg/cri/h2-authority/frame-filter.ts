@@ -70,7 +70,7 @@ export class ClientFrameFilter {
     /** Start of the run of chunk octets forwarded as they are. */
     let run = 0;
     const flush = (end: number): void => {
-      if (end > run) out.push(chunk.subarray(run, end));
+      if (end > run) out.push(run === 0 && end === chunk.length ? chunk : chunk.subarray(run, end));
     };
     if (this.#prefaceSeen < PREFACE.length) {
       const n = Math.min(PREFACE.length - this.#prefaceSeen, chunk.length);
