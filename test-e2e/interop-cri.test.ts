@@ -114,7 +114,8 @@ const REQUIRED = [
 test("every CRI RPC family from the Go client, dialled the kubelet way, against berthd", async (t) => {
   const logDir = join(d.dirs.base, "pod-logs", "gocri");
   mkdirSync(logDir, { recursive: true });
-  const r = await interop([...(process.env["DEV_AUTHORITY"] ? ["-authority", process.env["DEV_AUTHORITY"]] : []), "-endpoint", `unix://${d.dirs.socket}`, "-image", images["busybox:latest"].ref, "-log-dir", logDir]);
+  // No -authority: the Go client sends the socket path, as the kubelet does.
+  const r = await interop(["-endpoint", `unix://${d.dirs.socket}`, "-image", images["busybox:latest"].ref, "-log-dir", logDir]);
   const lines = jsonLines<{ check?: string; ok?: boolean; detail?: string; done?: boolean; failed?: number }>(r.stdout);
   const checks = lines.filter((l) => l.check !== undefined);
   const failed = checks.filter((l) => !l.ok).map((l) => `${l.check}: ${l.detail ?? ""}`);
