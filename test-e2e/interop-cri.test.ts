@@ -96,7 +96,7 @@ test("the Go client sends what the kubelet sends: the socket path as :authority,
 
 // Every family the brief of this client names; a check that does not run is a failure too.
 const REQUIRED = [
-  "Version", "Status", "RuntimeConfig",
+  "Version", "Status", "RuntimeConfig", "64 concurrent calls on one connection",
   "PullImage", "ImageStatus", "ImageStatus of an unknown image", "ListImages", "ListImages with a filter", "ImageFsInfo", "RemoveImage",
   "RunPodSandbox", "PodSandboxStatus", "ListPodSandbox by id prefix", "ListPodSandbox by label", "ListPodSandbox by state", "StopPodSandbox", "RemovePodSandbox",
   "CreateContainer", "StartContainer", "ContainerStatus created", "ContainerStatus running", "ListContainers by pod", "ListContainers by label", "ListContainers by state",

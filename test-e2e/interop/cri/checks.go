@@ -148,6 +148,40 @@ func runChecks(c *criClient, image, logDir string) int {
 		k.expect("RuntimeConfig", d == "SYSTEMD" || d == "CGROUPFS", "cgroup driver %q", d)
 	}
 
+	// Many calls in flight on the one connection (the kubelet's PLEG, probes
+	// and status sync share it): every answer arrives and matches its request.
+	{
+		var wg sync.WaitGroup
+		errs := make(chan string, 64)
+		for i := 0; i < 64; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				if i%2 == 0 {
+					v, err := c.call(ctx, "RuntimeService/Version", `{"version":"v1"}`)
+					if err != nil || str(v, "runtimeApiVersion") != "v1" {
+						errs <- fmt.Sprintf("Version #%d: %v %s", i, err, jsonOf(v))
+					}
+					return
+				}
+				want := fmt.Sprintf("nosuch-%d", i)
+				_, err := c.call(ctx, "RuntimeService/ContainerStatus", fmt.Sprintf(`{"containerId":%q}`, want))
+				if status.Code(err) != codes.NotFound || !strings.Contains(err.Error(), want) {
+					errs <- fmt.Sprintf("ContainerStatus #%d: %v", i, err)
+				}
+			}(i)
+		}
+		wg.Wait()
+		close(errs)
+		var bad []string
+		for e := range errs {
+			bad = append(bad, e)
+		}
+		k.expect("64 concurrent calls on one connection", len(bad) == 0, "%v", bad)
+	}
+
 	// --- images
 	imageID := ""
 	if p, ok := k.must("PullImage", "ImageService/PullImage", fmt.Sprintf(`{"image":{"image":%q}}`, image)); ok {
@@ -244,7 +278,9 @@ func runChecks(c *criClient, image, logDir string) int {
 	}
 	ctrReq := fmt.Sprintf(`{"containerId":%q}`, ctr)
 	if st, ok := k.must("ContainerStatus created", "RuntimeService/ContainerStatus", ctrReq); ok {
-		k.expect("ContainerStatus created", str(st, "status.state") == "CONTAINER_CREATED" && num(st, "status.startedAt") == 0, "%s", jsonOf(get(st, "status")))
+		// The kubelet rejects a status without id, metadata, image, imageRef or createdAt.
+		k.expect("ContainerStatus created", str(st, "status.state") == "CONTAINER_CREATED" && num(st, "status.startedAt") == 0 && str(st, "status.id") == ctr &&
+			num(st, "status.createdAt") > 0 && str(st, "status.imageRef") == imageID && str(st, "status.image.image") == image, "%s", jsonOf(get(st, "status")))
 	}
 	if _, ok := k.must("StartContainer", "RuntimeService/StartContainer", ctrReq); ok {
 		k.expect("StartContainer", true, "")

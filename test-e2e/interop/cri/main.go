@@ -109,7 +109,7 @@ type benchResult struct {
 // bench times n sequential calls on the one connection, after a warm-up.
 func bench(c *criClient, method, req string, n int) (benchResult, error) {
 	ctx := context.Background()
-	for i := 0; i < 50; i++ {
+	for i := 0; i < 200; i++ {
 		if _, err := c.call(ctx, method, req); err != nil {
 			return benchResult{}, err
 		}
