@@ -102,7 +102,7 @@ const REQUIRED = [
   "CreateContainer", "StartContainer", "ContainerStatus created", "ContainerStatus running", "ListContainers by pod", "ListContainers by label", "ListContainers by state",
   "UpdateContainerResources", "ReopenContainerLog", "StopContainer", "RemoveContainer",
   "ContainerStats", "ListContainerStats", "PodSandboxStats", "ListPodSandboxStats",
-  "ExecSync", "ExecSync timeout", "Exec", "Attach", "PortForward",
+  "ExecSync", "ExecSync with 6 MB of output", "ExecSync with 17 MB of output fits 16 MiB", "ExecSync timeout", "Exec", "Attach", "PortForward",
   "GetContainerEvents created, started", "GetContainerEvents stopped",
   "StreamContainers by pod", "StreamPodSandboxes by label", "StreamImages",
   "ContainerStatus of an unknown id is NotFound", "PodSandboxStatus of an unknown id is NotFound", "StartContainer of an unknown id is NotFound",

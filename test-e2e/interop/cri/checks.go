@@ -357,6 +357,18 @@ func runChecks(c *criClient, image, logDir string) int {
 		k.expect("ExecSync", bytesOf(ex, "stdout") == "out\n"+podName+"\n" && bytesOf(ex, "stderr") == "err\n" && num(ex, "exitCode") == 3,
 			"stdout %q stderr %q exit %d", bytesOf(ex, "stdout"), bytesOf(ex, "stderr"), num(ex, "exitCode"))
 	}
+	// 6 MB of output: above grpc-go's default 4 MiB receive limit, within the kubelet's 16 MiB.
+	if ex, ok := k.must("ExecSync with 6 MB of output", "RuntimeService/ExecSync", fmt.Sprintf(`{"containerId":%q,"cmd":["head","-c","6000000","/dev/zero"],"timeout":"30"}`, ctr)); ok {
+		n := len(bytesOf(ex, "stdout"))
+		k.expect("ExecSync with 6 MB of output", n == 6000000 && num(ex, "exitCode") == 0, "%d bytes, exit %d", n, num(ex, "exitCode"))
+	}
+	// More output than one message holds: the daemon trims it to fit the
+	// kubelet's 16 MiB receive limit, keeping the short stream whole.
+	if ex, ok := k.must("ExecSync with 17 MB of output fits 16 MiB", "RuntimeService/ExecSync", fmt.Sprintf(`{"containerId":%q,"cmd":["/bin/sh","-c","head -c 17000000 /dev/zero; echo short-stderr >&2; exit 2"],"timeout":"30"}`, ctr)); ok {
+		n := len(bytesOf(ex, "stdout"))
+		k.expect("ExecSync with 17 MB of output fits 16 MiB", n > maxMsgSize-1024 && n < maxMsgSize && bytesOf(ex, "stderr") == "short-stderr\n" && num(ex, "exitCode") == 2,
+			"stdout %d bytes, stderr %q, exit %d", n, trim(bytesOf(ex, "stderr")), num(ex, "exitCode"))
+	}
 	{
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		t0 := time.Now()
