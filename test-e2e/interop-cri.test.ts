@@ -130,3 +130,27 @@ test("every CRI RPC family from the Go client, dialled the kubelet way, against 
   assert.deepEqual((await d.client.runtime.listPodSandbox({})).items, []);
   assert.deepEqual((await d.client.image.listImages({})).images, []);
 });
+
+test("the Go client's one connection survives a berthd restart, as the kubelet's must", async (t) => {
+  const child = spawn(bin, ["-descriptors", descriptors, "-mode", "reconnect", "-endpoint", `unix://${d.dirs.socket}`], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+  const up = new Promise<void>((resolve) =>
+    child.stdout.on("data", (b: Buffer) => {
+      stdout += b.toString();
+      if (stdout.includes('"phase":"up"')) resolve();
+    }),
+  );
+  const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+  await Promise.race([up, exited]);
+  assert.match(stdout, /"phase":"up"/, stderr);
+  assert.equal(await d.stop(), 0);
+  d = await startDaemon({ dirs: d.dirs, configToml: `[image.registries."${reg.host}"]\nplain_http = true\n` });
+  const code = await exited;
+  assert.equal(code, 0, `${stdout}\n${stderr}`);
+  const phases = jsonLines<{ phase: string; code?: string; after_ms?: number }>(stdout);
+  assert.deepEqual(phases.map((p) => p.phase), ["up", "down", "up-again"]);
+  assert.equal(phases[1]?.code, "Unavailable");
+  t.diagnostic(`answering again ${phases[2]?.after_ms} ms after the first failed call`);
+});

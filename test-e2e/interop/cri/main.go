@@ -6,10 +6,12 @@
 //	cri-interop -endpoint unix:///run/berth/berth.sock -descriptors api.pb -image REF -log-dir DIR
 //	cri-interop -mode bench -endpoint ... -descriptors api.pb [-n 1000]
 //	cri-interop -mode capture -descriptors api.pb -dir DIR
+//	cri-interop -mode reconnect -endpoint ... -descriptors api.pb
 //
 // check mode prints one JSON line per check and exits 1 when any failed; bench
 // prints one JSON line of latency percentiles per method; capture prints the
-// HTTP/2 request headers this client sends.
+// HTTP/2 request headers this client sends; reconnect calls Version on one
+// connection until it has seen the runtime up, down (a restart) and up again.
 package main
 
 import (
@@ -20,6 +22,8 @@ import (
 	"os"
 	"sort"
 	"time"
+
+	"google.golang.org/grpc/status"
 )
 
 func main() {
@@ -92,6 +96,10 @@ func main() {
 			}
 			_ = json.NewEncoder(os.Stdout).Encode(r)
 		}
+	case "reconnect":
+		if err := reconnect(c, 2*time.Minute); err != nil {
+			die("reconnect: %v", err)
+		}
 	default:
 		die("unknown -mode %q", *mode)
 	}
@@ -128,4 +136,38 @@ func bench(c *criClient, method, req string, n int) (benchResult, error) {
 	us := func(d time.Duration) float64 { return float64(d.Microseconds()) }
 	pct := func(p float64) float64 { return us(lat[int(p*float64(n-1))]) }
 	return benchResult{Method: method, Calls: n, P50us: pct(0.5), P90us: pct(0.9), P99us: pct(0.99), MeanUs: us(total) / float64(n)}, nil
+}
+
+// reconnect polls Version every 100 ms the way the kubelet's status loop uses
+// its one ClientConn (no wait-for-ready, a deadline per call) and prints a
+// JSON line at each phase: up, down (with the gRPC code seen), up again.
+func reconnect(c *criClient, limit time.Duration) error {
+	out := json.NewEncoder(os.Stdout)
+	phases := []string{"up", "down", "up-again"}
+	end := time.Now().Add(limit)
+	var downAt time.Time
+	for phase := 0; phase < len(phases); {
+		if time.Now().After(end) {
+			return fmt.Errorf("still waiting for %q after %v", phases[phase], limit)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		v, err := c.call(ctx, "RuntimeService/Version", `{"version":"v1"}`)
+		cancel()
+		up := err == nil && str(v, "runtimeApiVersion") == "v1"
+		switch {
+		case phases[phase] == "down" && !up:
+			downAt = time.Now()
+			_ = out.Encode(map[string]interface{}{"phase": "down", "code": status.Code(err).String()})
+			phase++
+		case phases[phase] != "down" && up:
+			line := map[string]interface{}{"phase": phases[phase]}
+			if !downAt.IsZero() {
+				line["after_ms"] = time.Since(downAt).Milliseconds()
+			}
+			_ = out.Encode(line)
+			phase++
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil
 }
