@@ -96,14 +96,14 @@ test("the Go client sends what the kubelet sends: the socket path as :authority,
 
 // Every family the brief of this client names; a check that does not run is a failure too.
 const REQUIRED = [
-  "Version", "Status", "RuntimeConfig", "64 concurrent calls on one connection",
+  "Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig", "64 concurrent calls on one connection",
   "PullImage", "ImageStatus", "ImageStatus of an unknown image", "ListImages", "ListImages with a filter", "ImageFsInfo", "RemoveImage",
   "RunPodSandbox", "PodSandboxStatus", "ListPodSandbox by id prefix", "ListPodSandbox by label", "ListPodSandbox by state", "StopPodSandbox", "RemovePodSandbox",
   "CreateContainer", "StartContainer", "ContainerStatus created", "ContainerStatus running", "ListContainers by pod", "ListContainers by label", "ListContainers by state",
   "UpdateContainerResources", "ReopenContainerLog", "StopContainer", "RemoveContainer",
   "ContainerStats", "ListContainerStats", "PodSandboxStats", "ListPodSandboxStats",
   "ExecSync", "ExecSync with 6 MB of output", "ExecSync with 17 MB of output fits 16 MiB", "ExecSync timeout", "Exec", "Attach", "PortForward",
-  "GetContainerEvents created, started", "GetContainerEvents stopped",
+  "GetContainerEvents created, started", "GetContainerEvents carries the statuses", "GetContainerEvents stopped",
   "StreamContainers by pod", "StreamPodSandboxes by label", "StreamImages",
   "ContainerStatus of an unknown id is NotFound", "PodSandboxStatus of an unknown id is NotFound", "StartContainer of an unknown id is NotFound",
   "ExecSync without cmd is InvalidArgument", "RunPodSandbox without metadata is InvalidArgument", "CreateContainer without config is InvalidArgument",

@@ -116,6 +116,18 @@ func (e *eventLog) types(containerID string) []string {
 	return out
 }
 
+func (e *eventLog) last(containerID, kind string) obj {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out obj
+	for _, ev := range e.events {
+		if str(ev, "containerId") == containerID && str(ev, "containerEventType") == kind {
+			out = ev
+		}
+	}
+	return out
+}
+
 func (e *eventLog) waitFor(containerID string, want []string, d time.Duration) []string {
 	end := time.Now().Add(d)
 	for {
@@ -131,7 +143,8 @@ func runChecks(c *criClient, image, logDir string) int {
 	k := &checker{c: c, out: json.NewEncoder(os.Stdout)}
 
 	// --- runtime identity and health
-	if v, ok := k.must("Version", "RuntimeService/Version", `{"version":"v1"}`); ok {
+	// The kubelet 1.26 asks with its own API version string, "0.1.0".
+	if v, ok := k.must("Version", "RuntimeService/Version", `{"version":"0.1.0"}`); ok {
 		// The kubelet refuses a runtime whose answer leaves any of these empty.
 		k.expect("Version", str(v, "runtimeApiVersion") == "v1" && str(v, "runtimeName") != "" && str(v, "runtimeVersion") != "" && str(v, "version") != "", "%s", jsonOf(v))
 	}
@@ -180,6 +193,11 @@ func runChecks(c *criClient, image, logDir string) int {
 			bad = append(bad, e)
 		}
 		k.expect("64 concurrent calls on one connection", len(bad) == 0, "%v", bad)
+	}
+
+	// The kubelet sends the node's pod CIDR at start-up; nothing to change is accepted.
+	if _, ok := k.must("UpdateRuntimeConfig", "RuntimeService/UpdateRuntimeConfig", `{"runtimeConfig":{"networkConfig":{"podCidr":""}}}`); ok {
+		k.expect("UpdateRuntimeConfig", true, "")
 	}
 
 	// --- images
@@ -293,6 +311,19 @@ func runChecks(c *criClient, image, logDir string) int {
 	}
 	got := events.waitFor(ctr, []string{"CONTAINER_CREATED_EVENT", "CONTAINER_STARTED_EVENT"}, 10*time.Second)
 	k.expect("GetContainerEvents created, started", len(got) >= 2 && got[0] == "CONTAINER_CREATED_EVENT" && got[1] == "CONTAINER_STARTED_EVENT", "events of the container: %v (stream error %v)", got, events.err)
+	// The evented PLEG takes the statuses from the event itself.
+	if ev := events.last(ctr, "CONTAINER_STARTED_EVENT"); ev != nil {
+		var states []string
+		for _, cs := range list(ev, "containersStatuses") {
+			if str(cs, "id") == ctr {
+				states = append(states, str(cs, "state"))
+			}
+		}
+		k.expect("GetContainerEvents carries the statuses", str(ev, "podSandboxStatus.id") == pod && str(ev, "podSandboxStatus.state") == "SANDBOX_READY" &&
+			num(ev, "createdAt") > 0 && len(states) == 1 && states[0] == "CONTAINER_RUNNING", "%s", trim(jsonOf(ev)))
+	} else {
+		k.report("GetContainerEvents carries the statuses", false, "no started event")
+	}
 
 	ctrLists := []struct {
 		name, filter string
