@@ -10,6 +10,9 @@ PACKAGES=(
   ca-certificates procps kmod jq
   prometheus  # promtool: make test-rules checks and unit-tests deploy/prometheus-rules.yaml
   gcc libc6-dev  # the NoNewPrivs test compiles a static setuid helper
+  # the Go CRI interop client (test-e2e/interop), built offline in GOPATH mode from these
+  golang-1.19-go golang-google-grpc-dev golang-google-protobuf-dev golang-goprotobuf-dev
+  golang-github-docker-spdystream-dev golang-golang-x-net-dev  # x/net: http2 framer and hpack for the header capture
 )
 # Only for hack/bench (side-by-side with containerd); never needed to run berth.
 [ "${BERTH_BENCH_DEPS:-0}" = 1 ] && PACKAGES+=(containerd)

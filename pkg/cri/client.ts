@@ -44,9 +44,14 @@ export class CriClient {
   readonly image: ImageApi;
   readonly #raw: { close(): void }[];
 
-  constructor(socketPath: string, opts: { defaultTimeoutMs?: number } = {}) {
+  /**
+   * `authority` is the HTTP/2 :authority sent with every call (grpc-js sends
+   * "localhost" by default); tests set it to the socket path, as the kubelet does.
+   */
+  constructor(socketPath: string, opts: { defaultTimeoutMs?: number; authority?: string } = {}) {
     const target = socketPath.startsWith("unix:") ? socketPath : `unix://${socketPath}`;
-    const channelOpts = { "grpc.max_receive_message_length": 64 * 1024 * 1024, "grpc.max_send_message_length": 64 * 1024 * 1024 };
+    const channelOpts: Record<string, number | string> = { "grpc.max_receive_message_length": 64 * 1024 * 1024, "grpc.max_send_message_length": 64 * 1024 * 1024 };
+    if (opts.authority !== undefined) channelOpts["grpc.default_authority"] = opts.authority;
     const rt = new RuntimeServiceClient(target, credentials.createInsecure(), channelOpts);
     const im = new ImageServiceClient(target, credentials.createInsecure(), channelOpts);
     const timeout = opts.defaultTimeoutMs ?? 0;

@@ -2,6 +2,7 @@ import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceI
 import { ImageServiceService, RuntimeServiceService } from "../../api/gen/cri/v1/api.js";
 import { UnimplementedError } from "../errdefs/index.js";
 import { logger } from "../log/index.js";
+import { AnyAuthorityListener } from "./h2-authority/index.js";
 import { InflightTracker, ReadinessGate, serverStream, unary, type InstrumentOptions, type StreamImpl, type UnaryImpl } from "./instrument.js";
 import { messageTypesOf, methodName } from "./messages.js";
 import type { CriDeps } from "./deps.js";
@@ -35,6 +36,7 @@ export class CriServer {
   readonly #server: Server;
   readonly #gate = new ReadinessGate();
   readonly #inflight = new InflightTracker();
+  #listener: AnyAuthorityListener | undefined;
 
   constructor(deps: CriDeps) {
     this.#server = new Server({
@@ -47,10 +49,16 @@ export class CriServer {
     this.#server.addService(ImageServiceService, implement(ImageServiceService, imageHandlers(deps) as Record<string, unknown>, { ...common, service: "image" }));
   }
 
-  listen(socketPath: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#server.bindAsync(`unix://${socketPath}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
-    });
+  /**
+   * Serves on a unix socket (the path must not exist). berth owns the listener and
+   * hands each connection to grpc-js through a filter that replaces an :authority
+   * the server's HTTP/2 layer would refuse (clients send the socket path), so
+   * every client that containerd and CRI-O serve is served too.
+   */
+  async listen(socketPath: string): Promise<void> {
+    if (this.#listener) throw new Error(`the CRI server already listens`);
+    const injector = this.#server.createConnectionInjector(ServerCredentials.createInsecure());
+    this.#listener = await AnyAuthorityListener.listen(socketPath, injector);
   }
 
   /** Opens the readiness gate: calls held while state was recovered now run. */
@@ -61,6 +69,7 @@ export class CriServer {
   /** Stops accepting calls, waits up to graceMs for in-flight ones, then cuts the rest. */
   async shutdown(graceMs: number): Promise<void> {
     const server = this.#server;
+    this.#listener?.stopAccepting();
     const drained = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     const inflight = this.#inflight.count;
     if (inflight > 0) logger().info({ inflight }, "waiting for in-flight CRI calls");
@@ -68,6 +77,8 @@ export class CriServer {
     if ((await Promise.race([drained.then(() => "done" as const), timer])) === "timeout") {
       logger().warn({ inflight: this.#inflight.count }, "grace period over: cancelling remaining calls");
       server.forceShutdown();
+      // grpc-js destroys its sessions; this also cuts a connection whose session never started.
+      this.#listener?.destroyConnections();
     }
   }
 }

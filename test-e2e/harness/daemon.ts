@@ -118,7 +118,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
       res(code);
     }),
   );
-  const client = new CriClient(dirs.socket, { defaultTimeoutMs: 120_000 });
+  // The socket path as :authority, like the kubelet and crictl 1.26: every e2e test exercises it.
+  const client = new CriClient(dirs.socket, { defaultTimeoutMs: 120_000, authority: dirs.socket });
   try {
     await waitReady(client, child, opts.startTimeoutMs ?? 20_000, () => out);
   } catch (err) {

@@ -1,0 +1,121 @@
+// A unix-socket listener for the gRPC server that puts a ClientFrameFilter
+// between each client and grpc-js, so that clients sending the socket path as
+// :authority (crictl, kubelet ≤ 1.26, grpc-java, gRPC core) are served.
+
+import { createServer, type Server as NetServer, type Socket } from "node:net";
+import { Duplex } from "node:stream";
+import { logger } from "../../log/index.js";
+import { ClientFrameFilter, type FrameFilterOptions } from "./frame-filter.js";
+
+/** What grpc-js's Server.createConnectionInjector returns. */
+export interface ConnectionInjector {
+  injectConnection(connection: Duplex): void;
+}
+
+/** The client's socket seen through the filter: reads are rewritten, writes go straight through. */
+class FilteredConnection extends Duplex {
+  readonly #raw: Socket;
+
+  constructor(raw: Socket, filter: ClientFrameFilter) {
+    super({ allowHalfOpen: false });
+    this.#raw = raw;
+    raw.on("data", (chunk: Buffer) => {
+      let out: Buffer;
+      try {
+        out = filter.push(chunk);
+      } catch (err) {
+        logger().warn({ err }, "closing a CRI connection: its HTTP/2 header block could not be decoded");
+        raw.destroy();
+        return;
+      }
+      if (out.length > 0 && !this.push(out)) raw.pause();
+    });
+    raw.on("end", () => this.push(null));
+    raw.on("close", () => this.destroy());
+    // Errors of the wrapper (e.g. a session destroyed with a reason) are the session's business.
+    this.on("error", (err) => logger().debug({ err }, "CRI connection error"));
+  }
+
+  override _read(): void {
+    this.#raw.resume();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.#raw.write(chunk)) cb();
+    else this.#raw.once("drain", () => cb());
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    const raw = this.#raw;
+    raw.cork();
+    let ok = true;
+    for (const { chunk } of chunks) ok = raw.write(chunk);
+    raw.uncork();
+    if (ok) cb();
+    else raw.once("drain", () => cb());
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.#raw.end();
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.#raw.destroy();
+    cb(err);
+  }
+}
+
+/** Accepts connections on a unix socket and hands each, filtered, to a gRPC connection injector. */
+export class AnyAuthorityListener {
+  readonly #server: NetServer;
+  readonly #sockets = new Set<Socket>();
+  #accepting = true;
+
+  private constructor(server: NetServer) {
+    this.#server = server;
+  }
+
+  /** Listens on `path` (which must not exist) and serves every connection through `injector`. */
+  static listen(path: string, injector: ConnectionInjector, opts: FrameFilterOptions = {}): Promise<AnyAuthorityListener> {
+    const server = createServer();
+    const listener = new AnyAuthorityListener(server);
+    server.on("connection", (raw) => listener.#accept(raw, injector, opts));
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(path, () => {
+        server.off("error", reject);
+        server.on("error", (err) => logger().warn({ err, socket: path }, "CRI socket listener error"));
+        resolve(listener);
+      });
+    });
+  }
+
+  #accept(raw: Socket, injector: ConnectionInjector, opts: FrameFilterOptions): void {
+    raw.on("error", (err) => logger().debug({ err }, "CRI client socket error"));
+    if (!this.#accepting) {
+      raw.destroy();
+      return;
+    }
+    this.#sockets.add(raw);
+    raw.once("close", () => this.#sockets.delete(raw));
+    injector.injectConnection(new FilteredConnection(raw, new ClientFrameFilter(opts)));
+  }
+
+  /** Client connections currently open. */
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
+  /** Stops accepting connections; the open ones are left to the gRPC server to drain. */
+  stopAccepting(): void {
+    if (!this.#accepting) return;
+    this.#accepting = false;
+    this.#server.close();
+  }
+
+  /** Cuts every connection still open. */
+  destroyConnections(): void {
+    for (const s of this.#sockets) s.destroy();
+  }
+}
