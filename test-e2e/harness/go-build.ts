@@ -18,7 +18,7 @@ const run = promisify(execFile);
 /** Where Debian's library packages put Go sources (GOPATH). */
 export const DEBIAN_GOPATH = "/usr/share/gocode";
 const GO_CANDIDATES = ["/usr/lib/go-1.19/bin/go", "/usr/bin/go"];
-const DEBIAN_PACKAGES = "golang-1.19-go golang-google-grpc-dev golang-google-protobuf-dev golang-golang-x-net-dev";
+const DEBIAN_PACKAGES = "golang-1.19-go golang-google-grpc-dev golang-google-protobuf-dev golang-golang-x-net-dev golang-github-docker-spdystream-dev";
 
 /** Cache of built binaries and descriptor sets: $BERTH_GO_BIN_DIR or dist/.go-bin. */
 export function goBinDir(): string {
