@@ -40,6 +40,7 @@ const STATIC_NAME_INDEX: ReadonlyMap<string, number> = (() => {
 
 /** Per-entry overhead of the dynamic table size (RFC 7541 §4.1). */
 const ENTRY_OVERHEAD = 32;
+const EMPTY = Buffer.alloc(0);
 /** Integers above this are refused (no legitimate index, length or size comes close). */
 const MAX_INT = 0x7fffffff;
 
@@ -58,7 +59,7 @@ export class HpackDecoder {
   #limit: number;
   readonly #settingsLimit: number;
   readonly #maxListSize: number;
-  #buf: Uint8Array = new Uint8Array(0);
+  #buf: Buffer = EMPTY;
   #pos = 0;
   #end = 0;
 
@@ -79,7 +80,7 @@ export class HpackDecoder {
   }
 
   /** Decodes one complete header block (all fragments joined), updating the dynamic table. */
-  decode(block: Uint8Array, start = 0, end = block.length): HeaderField[] {
+  decode(block: Buffer, start = 0, end = block.length): HeaderField[] {
     this.#buf = block;
     this.#pos = start;
     this.#end = end;
@@ -110,7 +111,7 @@ export class HpackDecoder {
       if (listSize > this.#maxListSize) throw new HpackError(`header list larger than ${this.#maxListSize} octets`);
       out.push(field);
     }
-    this.#buf = new Uint8Array(0);
+    this.#buf = EMPTY;
     return out;
   }
 
@@ -169,7 +170,7 @@ export class HpackDecoder {
     const start = this.#pos;
     if (length > this.#end - start) throw new HpackError("string literal runs past the end of the block");
     this.#pos += length;
-    return huffman ? huffmanDecode(this.#buf, start, start + length) : Buffer.from(this.#buf.buffer, this.#buf.byteOffset + start, length).toString("latin1");
+    return huffman ? huffmanDecode(this.#buf, start, start + length) : this.#buf.toString("latin1", start, start + length);
   }
 }
 
