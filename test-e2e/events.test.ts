@@ -146,14 +146,28 @@ async function frozenClient(): Promise<{ kill(): void }> {
   writeFileSync(
     script,
     `import { CriClient } from ${JSON.stringify(pathToFileURL(join(REPO_ROOT, "dist/pkg/cri/client.js")).href)};
-const s = new CriClient(${JSON.stringify(d.dirs.socket)}).runtime.getContainerEvents({});
+const c = new CriClient(${JSON.stringify(d.dirs.socket)});
+await c.runtime.version({});
+const s = c.runtime.getContainerEvents({});
 s.on("data", () => {});
 s.on("error", () => {});
+setTimeout(() => process.stdout.write("subscribed\\n"), 300);
 setInterval(() => {}, 1000);
 `,
   );
-  const child = spawn(process.execPath, [script], { stdio: "ignore" });
-  await sleep(1000); // connected and subscribed
+  // Loading the client takes about a second on a busy machine: wait for the child to say it has
+  // a connection and its call is under way, not for a fixed time.
+  const child = spawn(process.execPath, [script], { stdio: ["ignore", "pipe", "ignore"] });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("the event client did not subscribe within 30 s")), 30_000);
+    child.stdout.on("data", (b: Buffer) => {
+      if (b.toString().includes("subscribed")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`the event client exited (${code})`)));
+  });
   child.kill("SIGSTOP");
   return {
     kill: () => {
