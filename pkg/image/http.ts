@@ -3,9 +3,13 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { readFileSync } from "node:fs";
 import { rootCertificates } from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
+import { UnavailableError } from "../errdefs/index.js";
 
-/** An HTTP failure status from a registry (kept for retry decisions and messages). */
-export class HttpStatusError extends Error {
+/**
+ * An HTTP failure status from a registry (kept for retry decisions and messages). Once retries
+ * are spent it is registry trouble, which a client can retry later: Unavailable, not Internal.
+ */
+export class HttpStatusError extends UnavailableError {
   constructor(
     message: string,
     readonly status: number,
