@@ -57,7 +57,8 @@ export async function runRetries(world: World, rounds: number, log: (l: string) 
   let d: Daemon | undefined;
   try {
     d = await startChaosDaemon(world, {
-      toml: `[runtime]\nconmon_path = ${JSON.stringify(helpers.conmon)}\n[cni]\nbin_dirs = ${JSON.stringify([helpers.binDir, "/opt/cni/bin", "/usr/lib/cni"])}\n`,
+      // The harness's config ends inside its [cni] table (conf_dir): bin_dirs continues that table.
+      toml: `bin_dirs = ${JSON.stringify([helpers.binDir, "/opt/cni/bin", "/usr/lib/cni"])}\n[runtime]\nconmon_path = ${JSON.stringify(helpers.conmon)}\n`,
       extraPlugins: [{ type: "chaos-slow", sleepMs: SLOW_MS }],
     });
     const client = d.client;
