@@ -8,8 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { makeDirs, removeDirs, startDaemon, type Daemon, type DaemonDirs } from "../../test-e2e/harness/daemon.js";
-import { makeTestNetwork, type TestNetwork } from "../../test-e2e/harness/cni-net.js";
+import { spawnSync } from "node:child_process";
+import { makeDirs, removeDirs as removeHarnessDirs, startDaemon, type Daemon, type DaemonDirs } from "../../test-e2e/harness/daemon.js";
+import { makeTestNetwork, mountsUnder, type TestNetwork } from "../../test-e2e/harness/cni-net.js";
 import { startRegistry, type Registry } from "../../test-e2e/harness/registry.js";
 import { ensureTestImages, type TestImages } from "../../test-e2e/harness/images.js";
 
@@ -79,4 +80,16 @@ export async function startChaosDaemon(
   });
 }
 
-export { removeDirs };
+/**
+ * Removes a stopped daemon's temp dirs, after detaching whatever is still mounted under them
+ * (a leak the caller has already counted): a recursive remove must never walk into a mount.
+ * Returns the mounts it had to detach.
+ */
+export function removeDirs(dirs: DaemonDirs): string[] {
+  const mounts = mountsUnder(dirs.base).sort((a, b) => b.length - a.length);
+  for (const m of mounts) spawnSync("umount", ["-l", m], { stdio: "ignore", timeout: 10_000 });
+  const still = mountsUnder(dirs.base);
+  if (still.length > 0) throw new Error(`cannot remove ${dirs.base}: still mounted: ${still.join(", ")}`);
+  removeHarnessDirs(dirs);
+  return mounts;
+}

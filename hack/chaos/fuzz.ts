@@ -304,6 +304,11 @@ function call(d: Daemon, c: Case, timeoutMs: number): Promise<unknown> {
 
 export async function runFuzz(world: World, opts: { cases: number; seed: number; log: (l: string) => void }): Promise<FuzzReport> {
   const rep: FuzzReport = { cases: 0, accepted: 0, rejected: 0, clientSide: 0, concurrentRounds: 0, crashes: 0, hangs: 0, wrongCodes: 0, stateChanges: 0, codes: {}, failures: [] };
+  const push = rep.failures.push.bind(rep.failures);
+  rep.failures.push = (...xs: string[]): number => {
+    for (const x of xs) opts.log(`  FAIL ${x.slice(0, 1500)}`);
+    return push(...xs);
+  };
   const cwd = process.cwd();
   // berthd inherits the harness's cwd: a relative path it wrongly accepted lands in the temp dir, not the repository.
   const runDir = join(world.work, "fuzz-cwd");
