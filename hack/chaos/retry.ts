@@ -7,6 +7,7 @@
 // never a half-created one.
 
 import { mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ContainerState, PodSandboxState, type ContainerConfig, type DeepPartial, type PodSandboxConfig } from "../../api/gen/cri/v1/api.js";
@@ -104,8 +105,11 @@ export async function runRetries(world: World, rounds: number, log: (l: string) 
           rep.failures.push(`RunPodSandbox ${name}: a retry while the first call runs answered ${c} (${(r as Error).message.slice(0, 160)}), not the first call's result`);
         }
       }
-      await sleep(SLOW_MS + 500);
-      const pods = (await client.runtime.listPodSandbox({})).items.filter((p) => p.metadata?.name === name);
+      // The first call finishes in the background (a retry that got an error did not wait for it).
+      const podsNow = async () => (await client.runtime.listPodSandbox({})).items.filter((p) => p.metadata?.name === name);
+      for (let t = 0; t < 60 && (await podsNow()).length === 0; t++) await sleep(500);
+      await sleep(500);
+      const pods = await podsNow();
       if (pods.length !== 1) rep.failures.push(`RunPodSandbox ${name}: ${pods.length} sandboxes after a call and its retries, expected 1`);
       const pod = pods[0];
       if (pod && pod.state !== PodSandboxState.SANDBOX_READY) rep.failures.push(`RunPodSandbox ${name}: the sandbox is not ready`);
@@ -145,8 +149,10 @@ export async function runRetries(world: World, rounds: number, log: (l: string) 
           rep.failures.push(`CreateContainer in ${name}: a retry while the first call runs answered ${c} (${(r as Error).message.slice(0, 160)}), not the first call's result`);
         }
       }
-      await sleep(SLOW_MS + 500);
-      const ctrs = (await client.runtime.listContainers({ filter: { podSandboxId: pod.id } })).containers;
+      const ctrsNow = async () => (await client.runtime.listContainers({ filter: { podSandboxId: pod.id } })).containers;
+      for (let t = 0; t < 60 && (await ctrsNow()).length === 0; t++) await sleep(500);
+      await sleep(500);
+      const ctrs = await ctrsNow();
       if (ctrs.length !== 1) rep.failures.push(`CreateContainer in ${name}: ${ctrs.length} containers after a call and its retries, expected 1`);
       const ctr = ctrs[0];
       if (ctr && ctr.state !== ContainerState.CONTAINER_CREATED) rep.failures.push(`CreateContainer in ${name}: the container is ${ContainerState[ctr.state]}, expected CREATED`);
@@ -168,6 +174,11 @@ export async function runRetries(world: World, rounds: number, log: (l: string) 
   } finally {
     if (d) {
       await d.stop().catch(() => undefined);
+      if (rep.failures.length > 0) {
+        const file = join(tmpdir(), `berth-chaos-retry-${process.pid}.log`);
+        writeFileSync(file, d.output());
+        log(`  berthd log of the retry rounds: ${file}`);
+      }
       removeDirs(d.dirs);
     }
   }
