@@ -3,7 +3,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { readFileSync } from "node:fs";
 import { rootCertificates } from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
-import { UnavailableError } from "../errdefs/index.js";
+import { BerthError, errorMessage, UnavailableError } from "../errdefs/index.js";
 
 /**
  * An HTTP failure status from a registry (kept for retry decisions and messages). Once retries
@@ -139,7 +139,11 @@ export interface RetryOptions {
 
 export const DEFAULT_RETRY: RetryOptions = { attempts: 8, baseDelayMs: 250, maxDelayMs: 4000 };
 
-/** Runs fn, retrying retryable failures with exponential backoff and jitter. */
+/**
+ * Runs fn, retrying retryable failures with exponential backoff and jitter. A connection
+ * failure (refused, reset, unresolvable host) that outlasts the retries is registry trouble:
+ * it is rethrown as Unavailable, with the same message.
+ */
 export async function withRetries<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions): Promise<T> {
   let last: unknown;
   for (let attempt = 0; attempt < opts.attempts; attempt++) {
@@ -147,7 +151,8 @@ export async function withRetries<T>(fn: (attempt: number) => Promise<T>, opts: 
       return await fn(attempt);
     } catch (err) {
       last = err;
-      if (!isRetryable(err) || attempt === opts.attempts - 1) throw err;
+      if (!isRetryable(err)) throw err;
+      if (attempt === opts.attempts - 1) throw err instanceof BerthError ? err : new UnavailableError(errorMessage(err), { cause: err });
       opts.signal?.throwIfAborted();
       const delay = Math.min(opts.maxDelayMs, opts.baseDelayMs * 2 ** attempt) * (0.75 + Math.random() * 0.5);
       opts.onRetry?.(err, attempt + 1, Math.round(delay));

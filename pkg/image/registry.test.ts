@@ -146,6 +146,17 @@ test("a registry that keeps answering 5xx is Unavailable once retries are spent,
   }
 });
 
+test("a registry nobody listens at is Unavailable once retries are spent, with the connection error as the message", async () => {
+  const c = client("127.0.0.1:1", undefined);
+  const err = await c.resolve("v1", 1 << 20).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof Error, "resolve failed");
+  assert.match(err.message, /ECONNREFUSED 127\.0\.0\.1:1/);
+  assert.equal(errorKind(err), "unavailable");
+});
+
 test("registries are spoken to over HTTPS unless configured, docker.io goes to registry-1", () => {
   const cfg = parseConfig("");
   assert.equal(endpointsFor("127.0.0.1:5000", cfg.image, undefined)[0]?.base, "https://127.0.0.1:5000");
