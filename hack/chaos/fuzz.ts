@@ -229,8 +229,9 @@ function containerConfig(fx: Fixture): fc.Arbitrary<Record<string, unknown>> {
 /** Image references that resolve to loopback only: the test registry, a closed port, or invalid syntax. */
 function loopbackRef(fx: Fixture): fc.Arbitrary<string> {
   return fc.oneof(
-    fc.tuple(fc.constantFrom(fx.regHost, "127.0.0.1:1"), fc.oneof(fc.constantFrom("busybox", "nonexistent", "a/../b", "UPPER", "x".repeat(300)), str()), fc.oneof(fc.constantFrom(":latest", ":nope", "@sha256:bad", `@sha256:${"a".repeat(64)}`, ""), str().map((s) => `:${s}`))).map(([h, n, t]) => `${h}/${n}${t}`),
-    fc.constantFrom("", " ", "UPPER/CASE", "a b", "@sha256:", "sha256:zz", "\0"),
+    fc.tuple(fc.constantFrom(fx.regHost, fx.regHost, fx.regHost, "127.0.0.1:1"), fc.oneof(fc.constantFrom("busybox", "nonexistent", "a/../b", "UPPER", "x".repeat(300)), str()), fc.oneof(fc.constantFrom(":latest", ":nope", "@sha256:bad", `@sha256:${"a".repeat(64)}`, ""), str().map((s) => `:${s}`))).map(([h, n, t]) => `${h}/${n}${t}`),
+    // Malformed references, always behind a loopback host (a bare name would mean docker.io).
+    fc.constantFrom("", "127.0.0.1:1/UPPER/CASE", "127.0.0.1:1/a b", "127.0.0.1:1/@sha256:", "127.0.0.1:1/x@sha256:zz", "127.0.0.1:1/\0", "127.0.0.1:1/x:y:z"),
   );
 }
 
