@@ -353,7 +353,8 @@ export async function runFuzz(world: World, opts: { cases: number; seed: number;
       if (error === undefined) {
         rep.accepted++;
         rep.codes["OK"] = (rep.codes["OK"] ?? 0) + 1;
-        await undo(d, c, result, fx);
+        const problem = await undo(d, c, result, fx);
+        if (problem) rep.failures.push(`${problem}: ${label}`);
         const after = await snapshot(d);
         if (after !== before) {
           rep.stateChanges++;
@@ -413,19 +414,25 @@ export async function runFuzz(world: World, opts: { cases: number; seed: number;
   return rep;
 }
 
-/** Removes what an accepted call created. */
-async function undo(d: Daemon, c: Case, result: unknown, fx: Fixture): Promise<void> {
+/** Removes what an accepted call created; returns a problem the accepted call shows, if any. */
+async function undo(d: Daemon, c: Case, result: unknown, fx: Fixture): Promise<string | undefined> {
   const res = result as Record<string, unknown>;
   if (c.rpc === "runPodSandbox" && typeof res["podSandboxId"] === "string") {
     await d.client.runtime.stopPodSandbox({ podSandboxId: res["podSandboxId"] });
     await d.client.runtime.removePodSandbox({ podSandboxId: res["podSandboxId"] });
   } else if (c.rpc === "createContainer" && typeof res["containerId"] === "string") {
+    const st = (await d.client.runtime.containerStatus({ containerId: res["containerId"] })).status;
+    const podId = (await d.client.runtime.listContainers({ filter: { id: res["containerId"] } })).containers[0]?.podSandboxId;
     await d.client.runtime.removeContainer({ containerId: res["containerId"] });
+    // An accepted log path stays inside the pod's log directory.
+    const dir = String(fx.podConfig["logDirectory"]);
+    if (st && st.logPath !== "" && podId === fx.podId && !st.logPath.startsWith(`${dir}/`)) return `accepted log path ${JSON.stringify(st.logPath)} is outside the pod's log directory ${dir}`;
   } else if (c.rpc === "pullImage" && typeof res["imageRef"] === "string") {
     const img = (await d.client.image.listImages({})).images.find((i) => i.id === res["imageRef"]);
     if (img && !img.repoTags.includes(fx.bb)) await d.client.image.removeImage({ image: { image: img.id } });
     else if (img) for (const t of img.repoTags.filter((t) => t !== fx.bb)) await d.client.image.removeImage({ image: { image: t } }).catch(() => undefined);
   }
+  return undefined;
 }
 
 /** A pod and a container, then a shuffled burst of conflicting calls on them at once. */
