@@ -261,7 +261,11 @@ export async function runKillLoop(world: World, opts: KillLoopOptions): Promise<
             count("RemoveContainer");
           },
           (err: unknown) => {
-            if (interruptedBy(`RemoveContainer ${c.name}`, err)) c.maybe = { states: [c.state], mayBeGone: true };
+            // RemoveContainer kills a container before it removes it: an interrupted one may be left exited.
+            if (interruptedBy(`RemoveContainer ${c.name}`, err)) {
+              if (c.state !== "exited") c.stopped = true;
+              c.maybe = { states: [c.state, "exited"], mayBeGone: true };
+            }
           },
         ),
       ),
