@@ -12,6 +12,7 @@ import { runKillLoop } from "../hack/chaos/kill-loop.js";
 import { LEAK_KINDS } from "../hack/chaos/leaks.js";
 import { runRegistryFaults } from "../hack/chaos/registry-faults.js";
 import { runRetries } from "../hack/chaos/retry.js";
+import { runRuntimeFaults } from "../hack/chaos/runtime-faults.js";
 
 let world: World;
 const log = (l: string): void => console.log(l);
@@ -61,4 +62,11 @@ test("kubelet retry: the same RunPodSandbox/CreateContainer sent again while the
   assert.deepEqual(r.failures, []);
   assert.equal(r.outcomes["RunPodSandbox:first-result"], 4);
   assert.equal(r.outcomes["CreateContainer:first-result"], 4);
+});
+
+test("a runc that fails create or start: clear errors carrying the runtime's message, nothing half-made, and the same pods work once it is fixed", async () => {
+  const r = await runRuntimeFaults(world, log);
+  assert.deepEqual(r.failures, []);
+  assert.equal(r.outcomes["fails-create repaired"], "runs");
+  assert.equal(r.outcomes["fails-start repaired"], "runs");
 });

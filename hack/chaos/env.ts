@@ -4,7 +4,7 @@
 // Everything comes from the e2e harness (test-e2e/harness); nothing here is a
 // second copy of it.
 
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -50,6 +50,8 @@ export async function makeWorld(): Promise<World> {
   }
 }
 
+export { makeDirs };
+
 export interface DaemonHandle {
   d: Daemon;
   dirs: DaemonDirs;
@@ -67,7 +69,7 @@ export async function startChaosDaemon(
   opts: { dirs?: DaemonDirs; toml?: string; registryHosts?: string[]; extraPlugins?: Array<Record<string, unknown>> } = {},
 ): Promise<Daemon> {
   const dirs = opts.dirs ?? makeDirs();
-  if (opts.dirs === undefined) {
+  if (!existsSync(join(dirs.cniConfDir, "10-berth-chaos.conflist"))) {
     const doc = world.net.conflist(opts.extraPlugins ?? []);
     doc["name"] = world.netName;
     writeFileSync(join(dirs.cniConfDir, "10-berth-chaos.conflist"), JSON.stringify(doc));

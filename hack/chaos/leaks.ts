@@ -4,7 +4,7 @@
 // conmon processes, snapshot dirs, ingest files and content blobs.
 
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DaemonDirs } from "../../test-e2e/harness/daemon.js";
 import type { World } from "./env.js";
@@ -63,14 +63,20 @@ function list(dir: string): string[] {
   }
 }
 
-/** runc containers in the daemon's runc root. */
+/** runc containers in the daemon's runtime roots (<state>/runtime/<handler>). */
 export function runcContainers(dirs: DaemonDirs): string[] {
-  const root = join(dirs.state, "runtime", "runc");
-  if (!existsSync(root)) return [];
-  const r = spawnSync("runc", ["--root", root, "list", "--format", "json"], { encoding: "utf8", timeout: 20_000 });
-  if (r.status !== 0) return [`(runc list failed: ${r.stderr.trim()})`];
-  const parsed = JSON.parse(r.stdout.trim() || "null") as Array<{ id: string; status: string }> | null;
-  return (parsed ?? []).map((c) => c.id);
+  const out: string[] = [];
+  for (const handler of list(join(dirs.state, "runtime"))) {
+    const root = join(dirs.state, "runtime", handler);
+    const r = spawnSync("runc", ["--root", root, "list", "--format", "json"], { encoding: "utf8", timeout: 20_000 });
+    if (r.status !== 0) {
+      out.push(`(runc list in ${handler} failed: ${r.stderr.trim()})`);
+      continue;
+    }
+    const parsed = JSON.parse(r.stdout.trim() || "null") as Array<{ id: string; status: string }> | null;
+    out.push(...(parsed ?? []).map((c) => c.id));
+  }
+  return out;
 }
 
 /** conmon processes of this daemon (their `-c` container id), found through /proc. */

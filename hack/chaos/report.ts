@@ -27,6 +27,8 @@ export function formatReport(r: ChaosReport): string {
   }
   const t = r.retries;
   if (t) out.push(`kubelet retries: ${t.rounds} rounds: ${Object.entries(t.outcomes).map(([c, n]) => `${c} ${n}`).join(", ")}`);
+  const rf = r.runtimeFaults;
+  if (rf) out.push(`failing OCI runtime: ${Object.entries(rf.outcomes).map(([k, v]) => `${k}: ${v}`).join("; ")}`);
   out.push(r.failures.length ? `FAILURES (${r.failures.length}):` : "no failures");
   for (const x of r.failures.slice(0, 50)) out.push(`  - ${x}`);
   if (r.failures.length > 50) out.push(`  … ${r.failures.length - 50} more`);

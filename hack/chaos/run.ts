@@ -7,12 +7,15 @@ import { runFuzz, type FuzzReport } from "./fuzz.js";
 import { runKillLoop, type KillLoopReport } from "./kill-loop.js";
 import { runRegistryFaults, type RegistryFaultsReport } from "./registry-faults.js";
 import { runRetries, type RetryReport } from "./retry.js";
+import { runRuntimeFaults, type RuntimeFaultsReport } from "./runtime-faults.js";
 
 export interface ChaosOptions {
   kills: number;
   fuzzCases: number;
   retries: number;
   faults: FaultKind[];
+  /** Runtime handlers whose runc fails create or start. */
+  runtimeFaults: boolean;
   seed: number;
   budgetMs: number;
   cleanupEvery: number;
@@ -27,6 +30,7 @@ export interface ChaosReport {
   registryFaults?: RegistryFaultsReport;
   fuzz?: FuzzReport;
   retries?: RetryReport;
+  runtimeFaults?: RuntimeFaultsReport;
   failures: string[];
 }
 
@@ -55,6 +59,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       opts.log("== kubelet retry pattern");
       rep.retries = await runRetries(world, opts.retries, opts.log);
       rep.failures.push(...rep.retries.failures);
+    }
+    if (opts.runtimeFaults) {
+      opts.log("== failing OCI runtime");
+      rep.runtimeFaults = await runRuntimeFaults(world, opts.log);
+      rep.failures.push(...rep.runtimeFaults.failures);
     }
   } finally {
     await world.close();
