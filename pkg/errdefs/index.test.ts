@@ -19,3 +19,11 @@ test("foreign errors are internal, aborts are cancelled", () => {
   assert.equal(errorKind("a string"), "internal");
   assert.equal(errorMessage("plain"), "plain");
 });
+
+test("a full disk is resource-exhausted, whether the file system or SQLite says so", () => {
+  for (const code of ["ENOSPC", "EDQUOT", "SQLITE_FULL"]) {
+    const err = Object.assign(new Error("database or disk is full"), { code });
+    assert.equal(errorKind(err), "resource-exhausted", code);
+  }
+  assert.equal(errorKind(Object.assign(new Error("other"), { code: "EIO" })), "internal");
+});
