@@ -13,6 +13,7 @@ import { LEAK_KINDS } from "../hack/chaos/leaks.js";
 import { runRegistryFaults } from "../hack/chaos/registry-faults.js";
 import { runRetries } from "../hack/chaos/retry.js";
 import { runRuntimeFaults } from "../hack/chaos/runtime-faults.js";
+import { runDiskFull } from "../hack/chaos/disk-full.js";
 
 let world: World;
 const log = (l: string): void => console.log(l);
@@ -69,4 +70,10 @@ test("a runc that fails create or start: clear errors carrying the runtime's mes
   assert.deepEqual(r.failures, []);
   assert.equal(r.outcomes["fails-create repaired"], "runs");
   assert.equal(r.outcomes["fails-start repaired"], "runs");
+});
+
+test("the root filesystem full during a pull (download, unpack) and during CreateContainer: ResourceExhausted, nothing visible, success once there is room, no leaks", async () => {
+  const r = await runDiskFull(world, log);
+  assert.deepEqual(r.failures, []);
+  assert.equal(r.outcomes["create after making room"], "runs");
 });

@@ -5,7 +5,7 @@
 // time. Prints what it did and every problem found; exits 1 if there was any.
 //
 //   node dist/hack/chaos/main.js [--kills N] [--fuzz N] [--retries N] [--faults all|none|a,b]
-//                                [--runtime-faults yes|no] [--seed S] [--budget-min M] [--cleanup-every K] [--concurrency C] [--json]
+//                                [--exhaustion yes|no] [--seed S] [--budget-min M] [--cleanup-every K] [--concurrency C] [--json]
 
 import { parseArgs } from "node:util";
 import { runChaos, type ChaosOptions } from "./run.js";
@@ -18,7 +18,7 @@ const { values } = parseArgs({
     fuzz: { type: "string", default: "500" },
     retries: { type: "string", default: "5" },
     faults: { type: "string", default: "all" },
-    "runtime-faults": { type: "string", default: "yes" },
+    exhaustion: { type: "string", default: "yes" },
     seed: { type: "string" },
     "budget-min": { type: "string", default: "20" },
     "cleanup-every": { type: "string", default: "10" },
@@ -55,7 +55,7 @@ const opts: ChaosOptions = {
   fuzzCases: num("fuzz", values.fuzz),
   retries: num("retries", values.retries),
   faults,
-  runtimeFaults: values["runtime-faults"] !== "no",
+  exhaustion: values.exhaustion !== "no",
   seed: values.seed !== undefined ? num("seed", values.seed) : Math.floor(Math.random() * 2 ** 31),
   budgetMs: num("budget-min", values["budget-min"]) * 60_000,
   cleanupEvery: Math.max(1, num("cleanup-every", values["cleanup-every"])),

@@ -29,6 +29,8 @@ export function formatReport(r: ChaosReport): string {
   if (t) out.push(`kubelet retries: ${t.rounds} rounds: ${Object.entries(t.outcomes).map(([c, n]) => `${c} ${n}`).join(", ")}`);
   const rf = r.runtimeFaults;
   if (rf) out.push(`failing OCI runtime: ${Object.entries(rf.outcomes).map(([k, v]) => `${k}: ${v}`).join("; ")}`);
+  const df = r.diskFull;
+  if (df) out.push(`root filesystem full: ${Object.entries(df.outcomes).map(([k, v]) => `${k}: ${v}`).join("; ")}`);
   out.push(r.failures.length ? `FAILURES (${r.failures.length}):` : "no failures");
   for (const x of r.failures.slice(0, 50)) out.push(`  - ${x}`);
   if (r.failures.length > 50) out.push(`  … ${r.failures.length - 50} more`);

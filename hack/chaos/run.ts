@@ -8,14 +8,15 @@ import { runKillLoop, type KillLoopReport } from "./kill-loop.js";
 import { runRegistryFaults, type RegistryFaultsReport } from "./registry-faults.js";
 import { runRetries, type RetryReport } from "./retry.js";
 import { runRuntimeFaults, type RuntimeFaultsReport } from "./runtime-faults.js";
+import { runDiskFull, type DiskFullReport } from "./disk-full.js";
 
 export interface ChaosOptions {
   kills: number;
   fuzzCases: number;
   retries: number;
   faults: FaultKind[];
-  /** Runtime handlers whose runc fails create or start. */
-  runtimeFaults: boolean;
+  /** Resource faults: a runc that fails create or start, the root filesystem full. */
+  exhaustion: boolean;
   seed: number;
   budgetMs: number;
   cleanupEvery: number;
@@ -31,6 +32,7 @@ export interface ChaosReport {
   fuzz?: FuzzReport;
   retries?: RetryReport;
   runtimeFaults?: RuntimeFaultsReport;
+  diskFull?: DiskFullReport;
   failures: string[];
 }
 
@@ -60,10 +62,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       rep.retries = await runRetries(world, opts.retries, opts.log);
       rep.failures.push(...rep.retries.failures);
     }
-    if (opts.runtimeFaults) {
+    if (opts.exhaustion) {
       opts.log("== failing OCI runtime");
       rep.runtimeFaults = await runRuntimeFaults(world, opts.log);
       rep.failures.push(...rep.runtimeFaults.failures);
+      opts.log("== root filesystem full");
+      rep.diskFull = await runDiskFull(world, opts.log);
+      rep.failures.push(...rep.diskFull.failures);
     }
   } finally {
     await world.close();
