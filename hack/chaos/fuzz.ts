@@ -11,7 +11,7 @@
 // mount sources) stay under the run's temp dir; pulls only reach loopback;
 // fuzzed containers are created, never started.
 
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import type { Daemon } from "../../test-e2e/harness/daemon.js";
@@ -110,7 +110,7 @@ function labels(): fc.Arbitrary<Record<string, string>> {
 function safePath(fx: Fixture): fc.Arbitrary<string> {
   return fc.oneof(
     fc.stringMatching(/^[a-z0-9._-]{1,20}$/).map((s) => join(fx.tmp, "fuzz", s)),
-    fc.constantFrom(join(fx.tmp, "fuzz", "a", "..", "..", "fuzz-up"), `${fx.tmp}/fuzz//x`, `${fx.tmp}/fuzz/./y`, `${fx.tmp}/fuzz/a\0b`, "", "relative/path", "./rel", "../rel"),
+    fc.constantFrom(`${fx.tmp}/fuzz/a/../../fuzz-up`, `${fx.tmp}/fuzz//x`, `${fx.tmp}/fuzz/./y`, `${fx.tmp}/fuzz/a\0b`, "", "relative/path", "./rel", "../rel"),
   );
 }
 
@@ -305,10 +305,9 @@ function call(d: Daemon, c: Case, timeoutMs: number): Promise<unknown> {
 
 export async function runFuzz(world: World, opts: { cases: number; seed: number; log: (l: string) => void }): Promise<FuzzReport> {
   const rep: FuzzReport = { cases: 0, accepted: 0, rejected: 0, clientSide: 0, concurrentRounds: 0, crashes: 0, hangs: 0, wrongCodes: 0, stateChanges: 0, codes: {}, failures: [] };
-  const push = rep.failures.push.bind(rep.failures);
-  rep.failures.push = (...xs: string[]): number => {
-    for (const x of xs) opts.log(`  FAIL ${x.slice(0, 1500)}`);
-    return push(...xs);
+  const fail = (x: string): void => {
+    opts.log(`  FAIL ${x.slice(0, 1500)}`);
+    fail(x);
   };
   const cwd = process.cwd();
   // berthd inherits the harness's cwd: a relative path it wrongly accepted lands in the temp dir, not the repository.
@@ -344,7 +343,7 @@ export async function runFuzz(world: World, opts: { cases: number; seed: number;
       }
       if (d.process.exitCode !== null || d.process.signalCode !== null) {
         rep.crashes++;
-        rep.failures.push(`berthd crashed on ${label}\n${d.output().slice(-2000)}`);
+        fail(`berthd crashed on ${label}\n${d.output().slice(-2000)}`);
         const dead = d;
         d = await startChaosDaemon(world, { dirs: dead.dirs });
         before = await snapshot(d);
@@ -354,11 +353,11 @@ export async function runFuzz(world: World, opts: { cases: number; seed: number;
         rep.accepted++;
         rep.codes["OK"] = (rep.codes["OK"] ?? 0) + 1;
         const problem = await undo(d, c, result, fx);
-        if (problem) rep.failures.push(`${problem}: ${label}`);
+        if (problem) fail(`${problem}: ${label}`);
         const after = await snapshot(d);
         if (after !== before) {
           rep.stateChanges++;
-          rep.failures.push(`accepted call left state behind after its undo: ${label}`);
+          fail(`accepted call left state behind after its undo: ${label}`);
         }
         before = after;
         continue;
@@ -374,17 +373,17 @@ export async function runFuzz(world: World, opts: { cases: number; seed: number;
       const execTimedOut = code === 4 && c.rpc === "execSync";
       if (code === 4 && !execTimedOut) {
         rep.hangs++;
-        rep.failures.push(`no answer within 30 s: ${label}`);
+        fail(`no answer within 30 s: ${label}`);
       } else if (code === undefined || code === 2 || code === 13) {
         rep.wrongCodes++;
-        rep.failures.push(`${codeName(code)} (${msg.slice(0, 200)}) for ${label}`);
+        fail(`${codeName(code)} (${msg.slice(0, 200)}) for ${label}`);
       } else if (!((error as { details?: string }).details ?? "").trim()) {
-        rep.failures.push(`${codeName(code)} without a message for ${label}`);
+        fail(`${codeName(code)} without a message for ${label}`);
       }
       const after = await snapshot(d);
       if (after !== before) {
         rep.stateChanges++;
-        rep.failures.push(`rejected call (${codeName(code)}) changed the List* snapshot: ${label}`);
+        fail(`rejected call (${codeName(code)}) changed the List* snapshot: ${label}`);
         before = after;
       }
       if ((i + 1) % 100 === 0) opts.log(`  ${i + 1} cases: ${JSON.stringify(rep.codes)}`);
@@ -393,17 +392,20 @@ export async function runFuzz(world: World, opts: { cases: number; seed: number;
     const rounds = Math.max(1, Math.floor(opts.cases / 50));
     for (let r = 0; r < rounds; r++) {
       rep.concurrentRounds++;
-      await conflictRound(d, fx, r, opts.seed, rep);
+      await conflictRound(d, fx, r, opts.seed, rep, fail);
     }
-    if ((await snapshot(d)) !== before) rep.failures.push("the concurrent rounds left objects behind");
+    if ((await snapshot(d)) !== before) fail("the concurrent rounds left objects behind");
     await d.client.runtime.stopPodSandbox({ podSandboxId: podId });
     await d.client.runtime.removePodSandbox({ podSandboxId: podId });
     for (const img of (await d.client.image.listImages({})).images) await d.client.image.removeImage({ image: { image: img.id } });
     const leaks = scanLeaks(world, d.dirs);
-    if (leakCount(leaks) > 0) rep.failures.push(`fuzz: leaks after removing everything: ${formatLeaks(leaks)}`);
+    if (leakCount(leaks) > 0) fail(`fuzz: leaks after removing everything: ${formatLeaks(leaks)}`);
+    // Relative paths must not have been taken relative to berthd's working directory.
+    const strays = [...readdirSync(runDir), ...["rel"].filter((f) => existsSync(join(world.work, f)))];
+    if (strays.length) fail(`berthd created ${strays.join(", ")} from relative or climbing paths (relative to its working directory ${runDir})`);
     opts.log(`  fuzz done: ${rep.cases} cases, codes ${JSON.stringify(rep.codes)}`);
   } catch (err) {
-    rep.failures.push(`fuzz: harness error: ${(err as Error).stack ?? String(err)}`);
+    fail(`fuzz: harness error: ${(err as Error).stack ?? String(err)}`);
   } finally {
     process.chdir(cwd);
     if (d) {
@@ -436,7 +438,7 @@ async function undo(d: Daemon, c: Case, result: unknown, fx: Fixture): Promise<s
 }
 
 /** A pod and a container, then a shuffled burst of conflicting calls on them at once. */
-async function conflictRound(d: Daemon, fx: Fixture, round: number, seed: number, rep: FuzzReport): Promise<void> {
+async function conflictRound(d: Daemon, fx: Fixture, round: number, seed: number, rep: FuzzReport, fail: (x: string) => void): Promise<void> {
   const name = `conflict-${round}`;
   const config = { ...fx.podConfig, metadata: { name, namespace: "fuzz", uid: `uid-${name}`, attempt: 0 }, hostname: name };
   const podId = (await d.client.runtime.runPodSandbox({ config })).podSandboxId;
@@ -471,7 +473,7 @@ async function conflictRound(d: Daemon, fx: Fixture, round: number, seed: number
     rep.codes[codeName(r.code)] = (rep.codes[codeName(r.code)] ?? 0) + 1;
     if (r.code === undefined || r.code === 2 || r.code === 13 || (r.code === 4 && r.n !== "execSync")) {
       rep.wrongCodes++;
-      rep.failures.push(`concurrent round ${round} (seed ${seed}): ${r.n} answered ${codeName(r.code)}: ${String(r.v).slice(0, 200)} (order: ${order.map(([n]) => n).join(", ")})`);
+      fail(`concurrent round ${round} (seed ${seed}): ${r.n} answered ${codeName(r.code)}: ${String(r.v).slice(0, 200)} (order: ${order.map(([n]) => n).join(", ")})`);
     }
   }
   // Whatever won, the pod and everything in it can be stopped and removed, and nothing of it remains.
@@ -480,5 +482,5 @@ async function conflictRound(d: Daemon, fx: Fixture, round: number, seed: number
     await rt.removePodSandbox({ podSandboxId: p.id });
   }
   const left = (await rt.listContainers({})).containers.filter((c) => c.podSandboxId !== fx.podId);
-  if (left.length) rep.failures.push(`concurrent round ${round}: ${left.length} containers outlived their pod's removal`);
+  if (left.length) fail(`concurrent round ${round}: ${left.length} containers outlived their pod's removal`);
 }

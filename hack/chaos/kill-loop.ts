@@ -16,7 +16,7 @@ import type { ServiceError } from "@grpc/grpc-js";
 import { ContainerState, PodSandboxState, type ContainerConfig, type DeepPartial, type PodSandboxConfig } from "../../api/gen/cri/v1/api.js";
 import type { Daemon, DaemonDirs } from "../../test-e2e/harness/daemon.js";
 import { removeDirs, startChaosDaemon, type World } from "./env.js";
-import { addLeaks, conmons, emptyLeaks, formatLeaks, LEAK_KINDS, leakCount, runcContainers, scanLeaks, type LeakKind } from "./leaks.js";
+import { addLeaks, conmons, formatLeaks, LEAK_KINDS, leakCount, runcContainers, scanLeaks, type LeakKind } from "./leaks.js";
 import { Rng } from "./rng.js";
 
 export interface KillLoopOptions {
@@ -218,7 +218,7 @@ export async function runKillLoop(world: World, opts: KillLoopOptions): Promise<
     {
       name: "StartContainer",
       weight: 4,
-      run: () => withCtr((c) => c.state === "created", (pod, c) =>
+      run: () => withCtr((c) => c.state === "created", (_pod, c) =>
         d.client.runtime.startContainer({ containerId: c.id }).then(
           () => {
             c.state = "running";
@@ -227,7 +227,6 @@ export async function runKillLoop(world: World, opts: KillLoopOptions): Promise<
           },
           (err: unknown) => {
             if (interruptedBy(`StartContainer ${c.name}`, err)) c.maybe = { states: ["created", "running", "exited"], mayBeGone: false };
-            void pod;
           },
         ),
       ),
@@ -575,6 +574,5 @@ export async function runKillLoop(world: World, opts: KillLoopOptions): Promise<
     if (rep.failures.length === 0) rmSync(outDir, { recursive: true, force: true });
     else opts.log(`berthd logs of this run: ${outDir}`);
   }
-  void emptyLeaks;
   return rep;
 }

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Daemon } from "../../test-e2e/harness/daemon.js";
 import { removeDirs, startChaosDaemon, type World } from "./env.js";
-import { FAULT_KINDS, startFaultProxy, type FaultKind } from "./fault-proxy.js";
+import { startFaultProxy, type FaultKind } from "./fault-proxy.js";
 import { codeName, grpcCode } from "./kill-loop.js";
 import { formatLeaks, leakCount, scanLeaks } from "./leaks.js";
 
@@ -119,6 +119,5 @@ export async function runRegistryFaults(world: World, kinds: readonly FaultKind[
     }
     await proxy.close();
   }
-  void FAULT_KINDS;
   return rep;
 }
