@@ -4,7 +4,7 @@ NODE ?= node
 CONFIG ?= /etc/berth/config.toml
 CNI_CONF_DIR ?= /etc/cni/net.d
 
-.PHONY: all deps build typecheck lint check-imports generate check-generated test-rules test test-unit test-e2e run bench clean
+.PHONY: all deps build typecheck lint check-imports generate check-generated test-rules test test-unit test-e2e chaos run bench clean
 
 all: build
 
@@ -51,6 +51,18 @@ test: deps
 	$(MAKE) --no-print-directory test-rules
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-e2e
+
+# The reliability harness, long form (root; loopback only; bounded in count and time):
+# kill -9 under load, registry faults, hostile CRI input, kubelet retries. The short
+# form runs in test-e2e (test-e2e/chaos.test.ts).
+CHAOS_KILLS ?= 30
+CHAOS_FUZZ ?= 1000
+CHAOS_RETRIES ?= 5
+CHAOS_FAULTS ?= all
+CHAOS_BUDGET_MIN ?= 30
+CHAOS_SEED ?=
+chaos: build
+	$(NODE) dist/hack/chaos/main.js --kills $(CHAOS_KILLS) --fuzz $(CHAOS_FUZZ) --retries $(CHAOS_RETRIES) --faults $(CHAOS_FAULTS) --budget-min $(CHAOS_BUDGET_MIN) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED),)
 
 # Installs what is missing, builds, writes a default CNI network if there is none,
 # and runs berthd in the foreground on /run/berth/berth.sock.

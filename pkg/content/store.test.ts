@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MetadataStore } from "../store/index.js";
@@ -45,6 +46,51 @@ test("ingest verifies, resumes from partial data, and GC honours leases", async 
     assert.deepEqual(cs.usage(), { bytes: 0, inodes: 0 });
   } finally {
     meta.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a lease released while the disk is full stops protecting its blobs at the next GC, not only after a restart", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "berth-content-full-"));
+  const small = join(dir, "fs");
+  mkdirSync(small);
+  const r = spawnSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", small]);
+  assert.equal(r.status, 0, r.stderr.toString());
+  const meta = MetadataStore.open(join(small, "m.db"));
+  try {
+    const cs = ContentStore.open({ root: join(small, "content"), store: meta });
+    const data = Buffer.from("a leased blob");
+    const exp = { digest: digest(data), size: data.length };
+    const lease = cs.createLease();
+    lease.add(exp.digest);
+    const ing = await cs.ingest(exp);
+    await ing.write(data);
+    await ing.commit();
+    await ing.close();
+    const filler = join(small, "filler");
+    const st = statfsSync(small);
+    try {
+      writeFileSync(filler, Buffer.alloc(st.bavail * st.bsize));
+    } catch {
+      /* full to the last byte */
+    }
+    // Fill what SQLite's own pages could still take.
+    for (let i = 0; i < 64; i++) {
+      try {
+        meta.db.exec(`CREATE TABLE IF NOT EXISTS pad${i} (x BLOB); INSERT INTO pad${i} VALUES (zeroblob(65536));`);
+      } catch {
+        break;
+      }
+    }
+    lease.release();
+    rmSync(filler, { force: true });
+    for (let i = 0; i < 64; i++) meta.db.exec(`DROP TABLE IF EXISTS pad${i}`);
+    const res = await cs.gc(new Set());
+    assert.deepEqual(res.removed, [exp.digest]);
+    assert.equal(cs.has(exp.digest), false);
+  } finally {
+    meta.close();
+    spawnSync("umount", [small]);
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -183,6 +183,8 @@ export class ContentStore {
   readonly blobsDir: string;
   readonly ingestDir: string;
   readonly #trashDir: string;
+  /** Leases released while their record could not be deleted (a full disk). */
+  readonly #stuckLeases = new Set<string>();
   readonly #activeIngests = new Set<string>();
 
   private constructor(
@@ -301,7 +303,7 @@ export class ContentStore {
   createLease(): Lease {
     const id = `lease-${Date.now()}-${randomBytes(6).toString("hex")}`;
     this.meta.db.prepare("INSERT INTO content_leases (id, created_at) VALUES (?, ?)").run(id, new Date().toISOString());
-    return new Lease(this.meta, id);
+    return new Lease(this.meta, id, (stuck) => this.#stuckLeases.add(stuck));
   }
 
   leasedDigests(): Set<string> {
@@ -317,6 +319,10 @@ export class ContentStore {
    * concurrent pull sees either the blob or its absence, never a half-deleted one.
    */
   async gc(keep: ReadonlySet<string>): Promise<{ removed: string[]; bytes: number }> {
+    for (const id of this.#stuckLeases) {
+      this.meta.db.prepare("DELETE FROM content_leases WHERE id = ?").run(id);
+      this.#stuckLeases.delete(id);
+    }
     const removed: string[] = [];
     let bytes = 0;
     const moved: string[] = [];
@@ -379,6 +385,8 @@ export class Lease {
   constructor(
     private readonly meta: MetadataStore,
     readonly id: string,
+    /** Called with the lease id when its record could not be deleted (a full disk): GC retries it. */
+    private readonly onStuck: (id: string) => void = () => undefined,
   ) {}
 
   /** Protects a digest (call before the blob becomes visible). */
@@ -390,6 +398,12 @@ export class Lease {
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    this.meta.db.prepare("DELETE FROM content_leases WHERE id = ?").run(this.id);
+    try {
+      this.meta.db.prepare("DELETE FROM content_leases WHERE id = ?").run(this.id);
+    } catch (err) {
+      // A lease that stays would keep its blobs from GC until a restart; the next GC deletes it.
+      logger().warn({ err, lease: this.id }, "cannot release a content lease now; the next GC will");
+      this.onStuck(this.id);
+    }
   }
 }

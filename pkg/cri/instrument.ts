@@ -39,8 +39,17 @@ export function grpcCodeOf(err: unknown): GrpcStatus {
   return CODES[errorKind(err)];
 }
 
+/**
+ * Longest status message sent. The message travels in the grpc-message trailer: one far larger
+ * (an error quoting a 100 KB id back) exceeds HTTP/2's header limits, the client never sees the
+ * status and the call hangs until its deadline.
+ */
+export const MAX_STATUS_MESSAGE = 2048;
+
 export function toServiceError(err: unknown): Partial<ServiceError> {
-  return { code: grpcCodeOf(err), details: errorMessage(err), metadata: new Metadata() };
+  let details = errorMessage(err);
+  if (details.length > MAX_STATUS_MESSAGE) details = `${details.slice(0, MAX_STATUS_MESSAGE)}… (${details.length - MAX_STATUS_MESSAGE} more characters)`;
+  return { code: grpcCodeOf(err), details, metadata: new Metadata() };
 }
 
 /** Daemon-wide readiness: calls that arrive before start-up recovery finished wait for it (bounded). */

@@ -31,3 +31,11 @@ test("errorOfKind makes an error of every kind, with its class", () => {
   }
   assert.ok(errorOfKind("not-found", "x") instanceof NotFoundError);
 });
+
+test("a full disk is resource-exhausted, whether the file system or SQLite says so", () => {
+  for (const code of ["ENOSPC", "EDQUOT", "SQLITE_FULL"]) {
+    const err = Object.assign(new Error("database or disk is full"), { code });
+    assert.equal(errorKind(err), "resource-exhausted", code);
+  }
+  assert.equal(errorKind(Object.assign(new Error("other"), { code: "EIO" })), "internal");
+});

@@ -62,10 +62,17 @@ export class InternalError extends BerthError {
   readonly kind = "internal";
 }
 
-/** The kind of any thrown value: our own errors keep theirs, aborts map to cancelled, the rest is internal. */
+/** Error codes of a full disk: the file system's (ENOSPC, EDQUOT) and SQLite's (SQLITE_FULL). */
+const NO_SPACE = new Set(["ENOSPC", "EDQUOT", "SQLITE_FULL"]);
+
+/**
+ * The kind of any thrown value: our own errors keep theirs, aborts map to cancelled, a full
+ * disk is resource-exhausted (not a bug, and gone once there is room), the rest is internal.
+ */
 export function errorKind(err: unknown): ErrorKind {
   if (err instanceof BerthError) return err.kind;
   if (err instanceof Error && err.name === "AbortError") return "cancelled";
+  if (err instanceof Error && NO_SPACE.has(String((err as Error & { code?: unknown }).code))) return "resource-exhausted";
   return "internal";
 }
 

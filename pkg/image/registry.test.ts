@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseConfig } from "../config/index.js";
+import { errorKind } from "../errdefs/index.js";
 import { Agents } from "./http.js";
 import { parseReference } from "./reference.js";
 import { endpointsFor, RepositoryClient, type Credentials } from "./registry.js";
@@ -123,6 +124,37 @@ test("mirrors are tried in order and fall back to the registry", async () => {
     await reg.close();
     await dead.close();
   }
+});
+
+test("a registry that keeps answering 5xx is Unavailable once retries are spent, not Internal", async () => {
+  const reg = await tokenRegistry((_req, res) => {
+    res.writeHead(500).end(JSON.stringify({ errors: [{ code: "UNKNOWN", message: "broken" }] }));
+    return true;
+  });
+  try {
+    const c = client(reg.host, { registryToken: "given-registry-token" });
+    const err = await c.resolve("v1", 1 << 20).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof Error, "resolve failed");
+    assert.match(err.message, /answered HTTP 500/);
+    assert.equal(errorKind(err), "unavailable");
+    assert.ok(reg.log.length >= 2, "it was retried first");
+  } finally {
+    await reg.close();
+  }
+});
+
+test("a registry nobody listens at is Unavailable, with the host and the cause in words", async () => {
+  const c = client("127.0.0.1:1", undefined);
+  const err = await c.resolve("v1", 1 << 20).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof Error, "resolve failed");
+  assert.match(err.message, /cannot reach registry 127\.0\.0\.1:1: connection refused \(ECONNREFUSED\)/);
+  assert.equal(errorKind(err), "unavailable");
 });
 
 test("registries are spoken to over HTTPS unless configured, docker.io goes to registry-1", () => {

@@ -25,10 +25,11 @@ import {
   type OciRuntime,
 } from "../shim/index.js";
 import type { MetadataStore } from "../store/index.js";
-import { CleanupStack, KeyedMutex, NameRegistrar } from "../sync/index.js";
+import { CleanupStack, KeyedMutex, NameRegistrar, SingleFlight } from "../sync/index.js";
 import { detectCgroups, oomScoreAdjFloor, type CgroupInfo } from "../sys/index.js";
 import type { Container, ContainerCreateRequest, ContainerImages, RootfsProvider } from "./container.js";
 import { ContainerStore } from "./container-store.js";
+import { stringifyWithBigint } from "./json.js";
 import { eventTimeNs, type ContainerEvent, type ContainerEventKind, type EventBus } from "../events/index.js";
 import { containerCreateDuration, containerStartDuration, monitorsRunning } from "./container-metrics.js";
 import { recordExit, recordMonitorLoss, recordStartFailure, recordStartSuccess } from "../metrics/index.js";
@@ -81,6 +82,8 @@ export class ContainerManager {
   readonly #db: ContainerStore;
   readonly #byId = new Map<string, Container>();
   readonly #names = new NameRegistrar("container");
+  /** CreateContainer calls in progress, by request. */
+  readonly #creates = new SingleFlight<Container>();
   readonly #locks = new KeyedMutex(120_000);
   readonly #root: string;
   readonly #exitDir: string;
@@ -192,8 +195,17 @@ export class ContainerManager {
 
   // ---------------------------------------------------------------- create
 
-  /** CreateContainer. Everything done is undone when a step fails. */
-  async create(podSandboxId: string, req: ContainerCreateRequest): Promise<Container> {
+  /**
+   * CreateContainer. An identical request while one is still being created (the
+   * kubelet's retry after its deadline) shares that create and gets its result
+   * instead of "name is reserved".
+   */
+  create(podSandboxId: string, req: ContainerCreateRequest): Promise<Container> {
+    return this.#creates.do(`${podSandboxId}\n${stringifyWithBigint(req)}`, () => this.#createOnce(podSandboxId, req));
+  }
+
+  /** Everything done is undone when a step fails. */
+  async #createOnce(podSandboxId: string, req: ContainerCreateRequest): Promise<Container> {
     if (!req.name) throw new InvalidArgumentError("CreateContainer: config.metadata.name is required");
     if (!req.image) throw new InvalidArgumentError("CreateContainer: config.image.image is required");
     const sb = this.opts.sandboxes.get(podSandboxId);

@@ -7,11 +7,12 @@ import { errorMessage, FailedPreconditionError, InvalidArgumentError, NotFoundEr
 import { logger, withLogFields } from "../log/index.js";
 import { ensurePrivateDir, isPinned, pidInitAlive, pidInitRunning, pinNamespaces, runInNamespaces, startPidInit, stopPidInit, unpinNamespaces, type PinnedKind } from "../netns/index.js";
 import type { MetadataStore } from "../store/index.js";
-import { CleanupStack, KeyedMutex, NameRegistrar } from "../sync/index.js";
+import { CleanupStack, KeyedMutex, NameRegistrar, SingleFlight } from "../sync/index.js";
 import { mount, unmountAll } from "../sys/index.js";
 import { hostHostname, validateDns, validateHostname, writeHostnameFile, writeHosts, writeResolvConf, type DnsSettings } from "./pod-files.js";
 import type { ContainerHooks, RuntimeHandlerInfo, Sandbox } from "./sandbox.js";
 import { SandboxStore } from "./sandbox-store.js";
+import { stringifyWithBigint } from "./json.js";
 import { validateSysctls } from "./sysctl.js";
 import { validateCgroupParent } from "./cgroup-parent.js";
 import { recordStartFailure, recordStartSuccess } from "../metrics/index.js";
@@ -64,6 +65,8 @@ export class SandboxManager {
   /** One lock per pod id: container operations on a pod take it too (pod before container). */
   readonly locks = new KeyedMutex(120_000);
   readonly #names = new NameRegistrar("sandbox");
+  /** RunPodSandbox builds in progress, by request. */
+  readonly #runs = new SingleFlight<Sandbox>();
   readonly #db: SandboxStore;
   readonly #byId = new Map<string, Sandbox>();
   readonly #root: string;
@@ -169,11 +172,20 @@ export class SandboxManager {
   }
 
   /**
-   * RunPodSandbox. Validates, reserves the name, records the pod as "creating",
+   * RunPodSandbox. An identical request while one is still being built (the
+   * kubelet's retry after its deadline) shares that build and gets its result
+   * instead of "name is reserved"; a different request for the name does not.
+   */
+  run(spec: SandboxSpec): Promise<Sandbox> {
+    return this.#runs.do(stringifyWithBigint(spec), () => this.#run(spec));
+  }
+
+  /**
+   * Validates, reserves the name, records the pod as "creating",
    * builds it step by step (each step's undo registered at once) and marks it
    * ready. Any failure undoes everything and rethrows.
    */
-  async run(spec: SandboxSpec): Promise<Sandbox> {
+  async #run(spec: SandboxSpec): Promise<Sandbox> {
     if (!spec.name || !spec.namespace || !spec.uid) throw new InvalidArgumentError("sandbox metadata needs name, namespace and uid");
     const handler = this.#handler(spec.runtimeHandler);
     validateCgroupParent(spec.cgroupParent, this.opts.cgroupDriver);

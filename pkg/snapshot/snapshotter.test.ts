@@ -294,6 +294,28 @@ describe("apply", () => {
     assert.ok(results.every((r) => r.size === results[0]?.size && r.size > 2_000_000));
   });
 
+  test("with the database on the full disk too: the apply's own error surfaces, and once there is room the same layer applies", async () => {
+    const small = join(e.dir, "small-fs-db");
+    mkdirSync(small);
+    const r = spawnSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", small]);
+    assert.equal(r.status, 0, r.stderr.toString());
+    const store = MetadataStore.open(join(small, "metadata.db"));
+    try {
+      const snap = await Snapshotter.open({ root: join(small, "snapshots"), store, sync: false });
+      const b = writeBlob(e.blobs, await buildTar([{ type: "file", path: "big", content: Buffer.alloc(3 << 20, 2) }]));
+      const apply = () => snap.applyLayer({ chainId: b.diffId, parent: undefined, blobPath: b.blobPath, mediaType: b.mediaType, diffId: b.diffId });
+      await assert.rejects(apply(), (err: Error) => err instanceof ResourceExhaustedError && err.message.includes('"big"'));
+      assert.equal(snap.has(b.diffId), false);
+      assert.equal(spawnSync("mount", ["-o", "remount,size=16m", small]).status, 0);
+      await apply();
+      assert.equal(snap.has(b.diffId), true);
+      snap.close();
+    } finally {
+      store.close();
+      spawnSync("umount", [small]);
+    }
+  });
+
   test("a cancelled apply leaves nothing, and a later apply succeeds", async () => {
     const tar = await buildTar([{ type: "file", path: "slow", content: Buffer.alloc(50_000_000, 5) }]);
     const b = writeBlob(e.blobs, tar);

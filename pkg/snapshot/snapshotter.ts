@@ -284,7 +284,14 @@ export class Snapshotter {
       this.#assertOpen();
       const done = this.#committed(opts.chainId);
       if (done) return { size: done.size ?? 0 };
-      const existing = this.#rowByKey(opts.chainId);
+      let existing = this.#rowByKey(opts.chainId);
+      if (existing?.kind === "extracting") {
+        // Applies of one key are shared, so no other is running: this is a failed apply whose cleanup failed.
+        await rm(this.#dir(existing.id), { recursive: true, force: true });
+        this.#db.prepare("DELETE FROM snapshots WHERE id = ? AND kind = 'extracting'").run(existing.id);
+        logger().info({ snapshot: opts.chainId }, "removed the leftovers of a failed apply");
+        existing = undefined;
+      }
       if (existing) throw new AlreadyExistsError(`snapshot key ${opts.chainId} is taken by an ${existing.kind} snapshot`);
       let parentRow: Row | undefined;
       if (opts.parent !== undefined) {
@@ -324,8 +331,15 @@ export class Snapshotter {
         return { size: result.diskBytes };
       } catch (err) {
         applyTotal.inc({ result: err instanceof CancelledError ? "cancelled" : "error" });
-        this.#db.prepare("DELETE FROM snapshots WHERE id = ? AND kind = 'extracting'").run(id);
+        // Files first: on a full disk they free the room the record's delete needs. A cleanup
+        // that fails anyway is logged and left to the next apply of this key (or start-up); the
+        // caller gets the apply's own error.
         await rm(this.#dir(id), { recursive: true, force: true }).catch((e: unknown) => log.warn({ err: e }, "cannot remove failed apply; startup cleanup will"));
+        try {
+          this.#db.prepare("DELETE FROM snapshots WHERE id = ? AND kind = 'extracting'").run(id);
+        } catch (e) {
+          log.warn({ err: e }, "cannot delete the record of a failed apply; the next apply of this layer will");
+        }
         log.warn({ err }, "layer apply failed");
         throw err;
       }

@@ -1,0 +1,79 @@
+// The reliability harness (hack/chaos) in a short, bounded form: each part on
+// its own daemon, sharing one registry and one CNI network. The long form is
+// `make chaos`. The seed is random unless BERTH_CHAOS_SEED is set; a failure
+// names it, and `node dist/hack/chaos/main.js --seed S …` replays the same choices.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { makeWorld, type World } from "../hack/chaos/env.js";
+import { FAULT_KINDS } from "../hack/chaos/fault-proxy.js";
+import { runFuzz } from "../hack/chaos/fuzz.js";
+import { runKillLoop } from "../hack/chaos/kill-loop.js";
+import { LEAK_KINDS } from "../hack/chaos/leaks.js";
+import { runRegistryFaults } from "../hack/chaos/registry-faults.js";
+import { runRetries } from "../hack/chaos/retry.js";
+import { runRuntimeFaults } from "../hack/chaos/runtime-faults.js";
+import { runDiskFull } from "../hack/chaos/disk-full.js";
+
+let world: World;
+const log = (l: string): void => console.log(l);
+const seed = process.env["BERTH_CHAOS_SEED"] ? Number(process.env["BERTH_CHAOS_SEED"]) : Math.floor(Math.random() * 2 ** 31);
+
+before(async () => {
+  console.log(`chaos seed ${seed}`);
+  world = await makeWorld();
+});
+
+after(async () => {
+  await world?.close();
+});
+
+test(`kill -9 ten times under a mixed workload: nothing the client was told exists is lost, exits keep their codes, no orphans, no leaks (seed ${seed})`, async () => {
+  const r = await runKillLoop(world, { kills: 10, seed, cleanupEvery: 5, concurrency: 3, budgetMs: 6 * 60_000, log });
+  assert.deepEqual(r.failures, [], `seed ${seed}`);
+  assert.equal(r.kills, 10);
+  assert.equal(r.restarts, 10);
+  assert.ok(Object.values(r.operations).reduce((a, b) => a + b, 0) >= 20, `operations ran: ${JSON.stringify(r.operations)}`);
+  assert.ok(r.containersChecked > 0, "containers were checked after restarts");
+  assert.equal(r.leakScans, 2);
+  for (const k of LEAK_KINDS) assert.equal(r.leaks[k], 0, `${k} leaked`);
+});
+
+test("registry faults, each once: a pull succeeds with the right digests or fails with a clear error and leaves nothing visible; the retry succeeds", async () => {
+  const r = await runRegistryFaults(world, FAULT_KINDS, log);
+  assert.deepEqual(r.failures, []);
+  assert.equal(r.outcomes.length, FAULT_KINDS.length);
+  for (const o of r.outcomes) assert.equal(o.retry, "ok", o.kind);
+  // Faults no client could be handed bytes through must fail the pull.
+  for (const kind of ["http-500", "corrupt-bytes", "short-blob", "long-blob"]) {
+    assert.notEqual(r.outcomes.find((o) => o.kind === kind)?.firstPull, "ok", `${kind} failed the first pull`);
+  }
+});
+
+test(`hostile CRI input: no crash, no hang, no INTERNAL/UNKNOWN, no state change on rejection (seed ${seed})`, async () => {
+  const r = await runFuzz(world, { cases: 250, seed, log });
+  assert.deepEqual(r.failures, [], `seed ${seed}`);
+  assert.equal(r.cases, 250);
+  assert.ok(r.rejected > 50, `most hostile requests are rejected (${r.rejected})`);
+  assert.equal(r.crashes + r.hangs + r.wrongCodes + r.stateChanges, 0);
+});
+
+test("kubelet retry: the same RunPodSandbox/CreateContainer sent again while the first still runs gets the first call's result; exactly one whole object exists", async () => {
+  const r = await runRetries(world, 2, log);
+  assert.deepEqual(r.failures, []);
+  assert.equal(r.outcomes["RunPodSandbox:first-result"], 4);
+  assert.equal(r.outcomes["CreateContainer:first-result"], 4);
+});
+
+test("a runc that fails create or start: clear errors carrying the runtime's message, nothing half-made, and the same pods work once it is fixed", async () => {
+  const r = await runRuntimeFaults(world, log);
+  assert.deepEqual(r.failures, []);
+  assert.equal(r.outcomes["fails-create repaired"], "runs");
+  assert.equal(r.outcomes["fails-start repaired"], "runs");
+});
+
+test("the root filesystem full during a pull (download, unpack) and during CreateContainer: ResourceExhausted, nothing visible, success once there is room, no leaks", async () => {
+  const r = await runDiskFull(world, log);
+  assert.deepEqual(r.failures, []);
+  assert.equal(r.outcomes["create after making room"], "runs");
+});
