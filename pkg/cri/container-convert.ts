@@ -25,9 +25,20 @@ export function rtStateOf(s: ContainerState): RtState | undefined {
   }
 }
 
-/** The CRI config a container was created from (kept in proto JSON form by the runtime). */
+/**
+ * Parsed configs by the runtime's config object: a container's config is replaced (never
+ * edited in place) when it changes, so the parse happens once per config, not once per read.
+ */
+const parsed = new WeakMap<Container["config"], ContainerConfig>();
+
+/** The CRI config a container was created from (kept in proto JSON form by the runtime). Treat it as read-only. */
 export function criConfigOf(c: Container): ContainerConfig {
-  return ContainerConfig.fromJSON(c.config);
+  let cfg = parsed.get(c.config);
+  if (!cfg) {
+    cfg = ContainerConfig.fromJSON(c.config);
+    parsed.set(c.config, cfg);
+  }
+  return cfg;
 }
 
 function imageSpecOf(c: Container, cfg: ContainerConfig = criConfigOf(c)): DeepPartial<CriContainer["image"]> {

@@ -133,10 +133,13 @@ export class ContainerManager {
     return withLogFields({ containerId: id }, () => this.#locks.run(`container/${id}`, fn));
   }
 
-  /** Every visible container (not those still being created). */
+  /**
+   * Every visible container (not those still being created), from memory: exits are
+   * recorded as conmon reports them (exit dir watcher, and the poll as a safety net).
+   */
   list(filter: ContainerFilterSpec = {}): Container[] {
-    // Filters on id, pod and labels first: only the containers returned need their state brought up to date.
-    let out = [...this.#byId.values()].filter((c) => c.state !== "creating");
+    let out: Container[] = [];
+    for (const c of this.#byId.values()) if (c.state !== "creating") out.push(c);
     if (filter.id) {
       const exact = out.filter((c) => c.id === filter.id);
       out = exact.length > 0 ? exact : out.filter((c) => c.id.startsWith(filter.id as string));
@@ -150,22 +153,24 @@ export class ContainerManager {
       const sel = Object.entries(filter.labels);
       out = out.filter((c) => sel.every(([k, v]) => c.labels[k] === v));
     }
-    for (const c of out) this.#refresh(c);
     if (filter.state) out = out.filter((c) => c.state === filter.state);
     return out;
   }
 
-  /** A container by full id or unique id prefix; NotFound otherwise. */
+  /** A container by full id or unique id prefix, its state brought up to date with its exit file; NotFound otherwise. */
   get(idOrPrefix: string): Container {
+    const c = this.lookup(idOrPrefix);
+    this.#refresh(c);
+    return c;
+  }
+
+  /** A container by full id or unique id prefix, from memory only (the read path: ContainerStatus); NotFound otherwise. */
+  lookup(idOrPrefix: string): Container {
     if (!idOrPrefix) throw new NotFoundError("container id is empty");
     const exact = this.#byId.get(idOrPrefix);
-    const found = (c: Container): Container => {
-      this.#refresh(c);
-      return c;
-    };
-    if (exact && exact.state !== "creating") return found(exact);
+    if (exact && exact.state !== "creating") return exact;
     const matches = [...this.#byId.values()].filter((c) => c.state !== "creating" && c.id.startsWith(idOrPrefix));
-    if (matches.length === 1 && matches[0]) return found(matches[0]);
+    if (matches.length === 1 && matches[0]) return matches[0];
     if (matches.length > 1) throw new NotFoundError(`container id prefix "${idOrPrefix}" is ambiguous (${matches.length} containers match)`);
     throw new NotFoundError(`container "${idOrPrefix}" not found`);
   }
@@ -453,6 +458,7 @@ export class ContainerManager {
 
   /** Watches the exit dir (and polls, for events the watcher misses and for monitors that die). */
   start_(): void {
+    if (this.#timer) return;
     mkdirSync(this.#exitDir, { recursive: true });
     try {
       this.#watcher = watch(this.#exitDir, (_event, name) => {
@@ -727,6 +733,8 @@ export class ContainerManager {
     const log = logger();
     mkdirSync(this.#root, { recursive: true, mode: 0o700 });
     mkdirSync(this.#exitDir, { recursive: true });
+    // Watch before loading: an exit between a container's first refresh and the watch is not missed.
+    this.start_();
     for (const c of this.#db.all()) {
       if (c.state === "creating") {
         log.warn({ containerId: c.id, name: c.reservedName }, "rolling back a CreateContainer interrupted by a crash");
@@ -762,7 +770,6 @@ export class ContainerManager {
       log.warn({ containerId: name }, "removing a container bundle with no record");
       await this.#destroyRecord({ id: name, bundle: join(this.#root, name), snapshotKey: `container-${name}`, handler: undefined } as unknown as Container);
     }
-    this.start_();
     log.info({ containers: this.#byId.size }, "containers recovered");
   }
 
