@@ -227,6 +227,7 @@ export class ContainerManager {
 
   async #create(sb: Sandbox, id: string, reservedName: string, req: ContainerCreateRequest, image: NonNullable<ReturnType<ContainerImages["find"]>>, undo: CleanupStack): Promise<Container> {
     const log = logger();
+    const t0 = performance.now();
     const rootfs = this.#rootfs as RootfsProvider;
     const bundle = join(this.#root, id);
     const imageCfg = imageRuntimeConfig(image.config);
@@ -277,6 +278,7 @@ export class ContainerManager {
     mkdirSync(rootfsDir, { recursive: true });
     undo.push("release rootfs", () => rootfs.release(c.snapshotKey, rootfsDir));
     await rootfs.mount(c.snapshotKey, image.chainId, rootfsDir);
+    const tRootfs = performance.now();
     const config = await this.#mountImageVolumes(c, req.spec, undo);
 
     let targetPidNsPath: string | undefined;
@@ -318,6 +320,7 @@ export class ContainerManager {
     await writeFile(join(bundle, "config.json"), JSON.stringify(spec));
     if (logPath) mkdirSync(dirname(logPath), { recursive: true });
 
+    const tSpec = performance.now();
     const rt = this.#runtimeOf(c);
     undo.push("delete runtime container", async () => {
       if (c.conmonPid > 0 && processAlive(c.conmonPid, c.conmonStartTime)) process.kill(c.conmonPid, "SIGKILL");
@@ -348,7 +351,9 @@ export class ContainerManager {
     c.conmonStartTime = created.conmonStartTime;
     c.state = "created";
     this.#db.update(c);
-    log.info({ name: reservedName, image: c.image, pid: c.pid, conmonPid: c.conmonPid }, "container created");
+    const ms = (a: number, b: number): number => Math.round((b - a) * 10) / 10;
+    const tEnd = performance.now();
+    log.info({ name: reservedName, image: c.image, pid: c.pid, conmonPid: c.conmonPid, phasesMs: { recordAndRootfs: ms(t0, tRootfs), spec: ms(tRootfs, tSpec), monitorAndRuntimeCreate: ms(tSpec, tEnd) } }, "container created");
     this.#publish(c, "created");
     return c;
   }
