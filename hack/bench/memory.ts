@@ -42,12 +42,16 @@ async function measure(t: Target, levels: number[], big: string | undefined, set
     await sleep(settleS * 1000);
     const base = await settledPss(pid);
     fig.set(`daemon PSS ${settleS} s after a small pull`, base);
+    let prev: { level: number; pss: number } | undefined;
     for (const level of levels) {
       pods.push(...(await startPods(client, t, run, pods.length, level)));
       await sleep(2000);
       const at = await settledPss(pid);
       fig.set(`daemon PSS at ${level} pods`, at);
-      fig.set(`daemon PSS growth per pod (${level} pods)`, (at - base) / level);
+      fig.set(`daemon PSS growth per pod (0->${level} pods)`, (at - base) / level);
+      // The first pods also pay one-time costs (code paths loaded, heap grown); the marginal figure excludes them.
+      if (prev) fig.set(`daemon PSS growth per pod (${prev.level}->${level} pods)`, (at - prev.pss) / (level - prev.level));
+      prev = { level, pss: at };
       console.log(`  [${t.name}] ${level} pods: ${at.toFixed(1)} MB`);
     }
     if (t.monitor && pods.length > 0) {
