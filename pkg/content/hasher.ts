@@ -3,14 +3,42 @@ import type { HashReply, HashRequest } from "./hash-worker.js";
 
 const WORKER_URL = new URL("./hash-worker.js", import.meta.url);
 
-/** One shared worker thread that hashes ingests, so sha256 never blocks the event loop. */
+/** How long the hash worker stays after its last hash finished (a pull hashes many blobs in a row). */
+const IDLE_MS = 5_000;
+
+/**
+ * One shared worker thread that hashes ingests, so sha256 never blocks the event loop.
+ * It starts with the first hash and exits once no hash has state in it for IDLE_MS: an
+ * idle worker isolate costs the daemon several MB.
+ */
 class HashPool {
   #worker: Worker | undefined;
   #nextId = 1;
   #nextSeq = 1;
   readonly #waiting = new Map<number, { resolve: (d: string) => void; reject: (e: Error) => void }>();
+  /** Hashes with state in the worker (updated, not yet digested or dropped). */
+  readonly #live = new Set<number>();
+  #idleTimer: NodeJS.Timeout | undefined;
+
+  #busy(): void {
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+  }
+
+  #maybeIdle(): void {
+    if (!this.#worker || this.#live.size > 0 || this.#waiting.size > 0 || this.#idleTimer) return;
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      const w = this.#worker;
+      if (!w || this.#live.size > 0 || this.#waiting.size > 0) return;
+      this.#worker = undefined;
+      void w.terminate();
+    }, IDLE_MS);
+    this.#idleTimer.unref();
+  }
 
   #w(): Worker {
+    this.#busy();
     if (!this.#worker) {
       const w = new Worker(WORKER_URL);
       w.unref();
@@ -22,7 +50,9 @@ class HashPool {
         else p.reject(new Error(r.error));
       });
       const fail = (err: Error): void => {
+        if (this.#worker !== w) return;
         this.#worker = undefined;
+        this.#live.clear();
         for (const p of this.#waiting.values()) p.reject(err);
         this.#waiting.clear();
       };
@@ -38,18 +68,24 @@ class HashPool {
   }
 
   post(m: HashRequest, transfer?: ArrayBuffer[]): void {
-    this.#w().postMessage(m, transfer ?? []);
+    const w = this.#w();
+    if (m.op === "update" || m.op === "file") this.#live.add(m.id);
+    else if (m.op === "reset" || m.op === "drop") this.#live.delete(m.id);
+    w.postMessage(m, transfer ?? []);
+    this.#maybeIdle();
   }
 
   digest(id: number): Promise<string> {
     const seq = this.#nextSeq++;
     const w = this.#w();
     w.ref();
+    this.#live.delete(id);
     return new Promise<string>((resolve, reject) => {
       this.#waiting.set(seq, { resolve, reject });
       w.postMessage({ op: "digest", id, seq } satisfies HashRequest);
     }).finally(() => {
       if (this.#waiting.size === 0) this.#worker?.unref();
+      this.#maybeIdle();
     });
   }
 }

@@ -30,13 +30,29 @@ export function criConfigOf(c: Container): ContainerConfig {
   return ContainerConfig.fromJSON(c.config);
 }
 
-function imageSpecOf(c: Container, cfg: ContainerConfig = criConfigOf(c)): DeepPartial<CriContainer["image"]> {
+function imageSpecFrom(c: Container, cfg: ContainerConfig): DeepPartial<CriContainer["image"]> {
   return {
     image: c.image,
     annotations: { ...(cfg.image?.annotations ?? {}) },
     userSpecifiedImage: cfg.image?.userSpecifiedImage || c.image,
     runtimeHandler: cfg.image?.runtimeHandler ?? "",
   };
+}
+
+/**
+ * ListContainers' image specs by the runtime's config object: a container's config is
+ * replaced (never edited in place) when it changes, so its config is parsed once for the
+ * list, not once per list call (and only this small part is kept, not the parsed config).
+ */
+const listImageSpecs = new WeakMap<Container["config"], DeepPartial<CriContainer["image"]>>();
+
+function imageSpecOf(c: Container): DeepPartial<CriContainer["image"]> {
+  let spec = listImageSpecs.get(c.config);
+  if (!spec) {
+    spec = imageSpecFrom(c, criConfigOf(c));
+    listImageSpecs.set(c.config, spec);
+  }
+  return spec;
 }
 
 /** The ListContainers entry of a container. */
@@ -50,8 +66,9 @@ export function criContainerOf(c: Container): DeepPartial<CriContainer> {
     imageId: c.imageId,
     state: criStateOf(c.state),
     createdAt: c.createdAt,
-    labels: { ...c.labels },
-    annotations: { ...c.annotations },
+    // Shared, not copied: the server's fromPartial copies every response before encoding it.
+    labels: c.labels,
+    annotations: c.annotations,
   };
 }
 
@@ -66,7 +83,7 @@ export function containerStatusOf(c: Container): DeepPartial<ContainerStatus> {
     startedAt: c.startedAt,
     finishedAt: c.finishedAt,
     exitCode: c.exitCode,
-    image: imageSpecOf(c, cfg),
+    image: imageSpecFrom(c, cfg),
     imageRef: c.imageId,
     imageId: c.imageId,
     reason: c.reason,

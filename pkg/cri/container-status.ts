@@ -8,7 +8,7 @@ export function containerStatus(deps: CriDeps): UnaryImpl<ContainerStatusRequest
   return async (req) => {
     if (!req.containerId) throw new InvalidArgumentError("ContainerStatus: container_id is required");
     const rt = deps.runtime.containers;
-    const c = rt.get(req.containerId);
+    const c = rt.lookup(req.containerId);
     const info: Record<string, string> = {};
     if (req.verbose) {
       info["info"] = JSON.stringify({

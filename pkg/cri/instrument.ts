@@ -1,7 +1,7 @@
 import { status as GrpcStatus, Metadata, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type ServiceError } from "@grpc/grpc-js";
 import { randomUUID } from "node:crypto";
 import { errorKind, errorMessage, UnavailableError, type ErrorKind } from "../errdefs/index.js";
-import { logger, withLogFields } from "../log/index.js";
+import { logger, rootLogger, withLogFields } from "../log/index.js";
 import { rpcErrors, rpcInflight, rpcLatency, rpcRequests } from "../metrics/index.js";
 
 /** What a handler gets besides its request: a signal for the call's deadline and cancellation. */
@@ -56,6 +56,10 @@ export function toServiceError(err: unknown): Partial<ServiceError> {
 export class ReadinessGate {
   #ready = false;
   #waiters: Array<() => void> = [];
+
+  get isOpen(): boolean {
+    return this.#ready;
+  }
 
   open(): void {
     this.#ready = true;
@@ -122,19 +126,46 @@ export interface InstrumentOptions {
 /** Methods whose calls are logged at debug level: the kubelet polls them constantly. */
 const QUIET = new Set(["Version", "Status", "ListPodSandbox", "ListContainers", "ListImages", "ImageFsInfo", "ContainerStatus", "PodSandboxStatus", "ImageStatus", "ListContainerStats", "ListPodSandboxStats", "ContainerStats", "PodSandboxStats", "ListPodSandboxMetrics", "ListMetricDescriptors"]);
 
-function callSignal(call: { cancelled: boolean; getDeadline(): Date | number; on(ev: "cancelled", fn: () => void): unknown }): { signal: AbortSignal; done: () => void } {
-  const ac = new AbortController();
-  const onCancel = (): void => ac.abort(new DOMException("the client cancelled the call", "AbortError"));
-  call.on("cancelled", onCancel);
-  if (call.cancelled) onCancel();
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = call.getDeadline();
-  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-  if (Number.isFinite(ms) && ms > 0) {
-    timer = setTimeout(() => ac.abort(new DOMException("the call's deadline passed", "TimeoutError")), Math.max(0, ms - Date.now()));
-    timer.unref();
+/**
+ * The AbortSignal of a call (its deadline and the client's cancel), made on first use: most
+ * reads never look at it, and an AbortController plus a deadline timer per call is a
+ * measurable share of a List call. grpc-js reports every stream close as "cancelled",
+ * finished calls included, so `done()` stops listening first.
+ */
+class CallSignal {
+  #ac: AbortController | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #cancelled = false;
+  readonly #onCancel = (): void => {
+    this.#cancelled = true;
+    this.#ac?.abort(new DOMException("the client cancelled the call", "AbortError"));
+  };
+
+  constructor(private readonly call: { cancelled: boolean; getDeadline(): Date | number; on(ev: "cancelled", fn: () => void): unknown; removeListener(ev: "cancelled", fn: () => void): unknown }) {
+    call.on("cancelled", this.#onCancel);
+    if (call.cancelled) this.#cancelled = true;
   }
-  return { signal: ac.signal, done: () => timer && clearTimeout(timer) };
+
+  get signal(): AbortSignal {
+    if (this.#ac) return this.#ac.signal;
+    const ac = (this.#ac = new AbortController());
+    if (this.#cancelled) {
+      ac.abort(new DOMException("the client cancelled the call", "AbortError"));
+      return ac.signal;
+    }
+    const deadline = this.call.getDeadline();
+    const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+    if (Number.isFinite(ms) && ms > 0) {
+      this.#timer = setTimeout(() => ac.abort(new DOMException("the call's deadline passed", "TimeoutError")), Math.max(0, ms - Date.now()));
+      this.#timer.unref();
+    }
+    return ac.signal;
+  }
+
+  done(): void {
+    this.call.removeListener("cancelled", this.#onCancel);
+    if (this.#timer) clearTimeout(this.#timer);
+  }
 }
 
 function identify(req: unknown): Record<string, unknown> {
@@ -149,18 +180,25 @@ function identify(req: unknown): Record<string, unknown> {
   return fields;
 }
 
-async function instrumented<T>(opts: InstrumentOptions, method: string, req: unknown, signal: AbortSignal, body: (ctx: CallContext) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; err: unknown }> {
+async function instrumented<T>(opts: InstrumentOptions, method: string, req: unknown, cs: CallSignal, body: (ctx: CallContext) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; err: unknown }> {
   const reqId = randomUUID().slice(0, 8);
   const started = performance.now();
   opts.inflight.enter();
   rpcInflight.inc({ service: opts.service });
-  return withLogFields({ rpc: method, reqId, ...identify(req) }, async () => {
-    const log = logger();
-    const quiet = QUIET.has(method);
+  const quiet = QUIET.has(method);
+  const fields = (): Record<string, unknown> => ({ rpc: method, reqId, ...identify(req) });
+  const run = async (): Promise<{ ok: true; value: T } | { ok: false; err: unknown }> => {
     let outcome: { ok: true; value: T } | { ok: false; err: unknown };
     try {
-      if (!opts.ungated?.has(method)) await opts.gate.wait(signal);
-      outcome = { ok: true, value: await body({ signal, reqId, method }) };
+      if (!opts.gate.isOpen && !opts.ungated?.has(method)) await opts.gate.wait(cs.signal);
+      const ctx: CallContext = {
+        get signal() {
+          return cs.signal;
+        },
+        reqId,
+        method,
+      };
+      outcome = { ok: true, value: await body(ctx) };
     } catch (err) {
       outcome = { ok: false, err };
     }
@@ -173,23 +211,28 @@ async function instrumented<T>(opts: InstrumentOptions, method: string, req: unk
     opts.inflight.leave();
     const durationMs = Math.round(seconds * 1000 * 10) / 10;
     if (outcome.ok) {
-      if (quiet) log.debug({ durationMs }, "call done");
-      else log.info({ durationMs }, "call done");
+      if (quiet) logger().debug({ durationMs }, "call done");
+      else logger().info({ durationMs }, "call done");
     } else {
       rpcErrors.inc({ service: opts.service, method, code: codeName });
       const level = code === GrpcStatus.INTERNAL ? "error" : code === GrpcStatus.NOT_FOUND && quiet ? "debug" : "warn";
+      const log = quietScope ? logger().child(fields()) : logger();
       log[level]({ durationMs, code: codeName, err: outcome.err }, "call failed");
     }
     return outcome;
-  });
+  };
+  // The polled reads (answered from memory, logging nothing of their own) skip the request-scoped
+  // child logger unless their debug lines are wanted: building it costs more than the read.
+  const quietScope = quiet && !rootLogger().isLevelEnabled("debug");
+  return quietScope ? run() : withLogFields(fields(), run);
 }
 
 /** Wraps a unary implementation: readiness gate, request id, deadline/cancel signal, logs, metrics, error mapping. */
 export function unary<Req, Res>(opts: InstrumentOptions, method: string, impl: UnaryImpl<Req, Res>) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
-    const { signal, done } = callSignal(call);
-    void instrumented(opts, method, call.request, signal, (ctx) => impl(call.request, ctx)).then((outcome) => {
-      done();
+    const cs = new CallSignal(call);
+    void instrumented(opts, method, call.request, cs, (ctx) => impl(call.request, ctx)).then((outcome) => {
+      cs.done();
       if (outcome.ok) callback(null, outcome.value);
       else callback(toServiceError(outcome.err));
     });
@@ -199,9 +242,10 @@ export function unary<Req, Res>(opts: InstrumentOptions, method: string, impl: U
 /** Wraps a server-streaming implementation the same way; the stream ends when impl resolves. */
 export function serverStream<Req, Res>(opts: InstrumentOptions, method: string, impl: StreamImpl<Req, Res>) {
   return (call: ServerWritableStream<Req, Res>): void => {
-    const { signal, done } = callSignal(call);
+    const cs = new CallSignal(call);
     const drained = (): Promise<void> =>
       new Promise<void>((resolve) => {
+        const signal = cs.signal;
         if (call.cancelled || signal.aborted || !call.writableNeedDrain) return resolve();
         const done = (): void => {
           call.off("drain", done);
@@ -213,8 +257,8 @@ export function serverStream<Req, Res>(opts: InstrumentOptions, method: string, 
         call.on("close", done);
         signal.addEventListener("abort", done, { once: true });
       });
-    void instrumented(opts, method, call.request, signal, (ctx) => impl(call.request, (msg) => call.write(msg), ctx, drained)).then((outcome) => {
-      done();
+    void instrumented(opts, method, call.request, cs, (ctx) => impl(call.request, (msg) => call.write(msg), ctx, drained)).then((outcome) => {
+      cs.done();
       if (outcome.ok) call.end();
       else if (!call.cancelled) call.emit("error", toServiceError(outcome.err));
     });

@@ -7,7 +7,7 @@ import { podSandboxStatusOf } from "./sandbox-convert.js";
 export function podSandboxStatus(deps: CriDeps): UnaryImpl<PodSandboxStatusRequest, DeepPartial<PodSandboxStatusResponse>> {
   return async (req) => {
     if (!req.podSandboxId) throw new InvalidArgumentError("PodSandboxStatus: pod_sandbox_id is required");
-    const sb = deps.runtime.sandboxes.get(req.podSandboxId);
+    const sb = deps.runtime.sandboxes.lookup(req.podSandboxId);
     const info: Record<string, string> = {};
     if (req.verbose) {
       info["info"] = JSON.stringify({

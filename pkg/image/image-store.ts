@@ -70,28 +70,47 @@ interface Row {
   created_at: string;
 }
 
-/** Image records and names in SQLite, with a parsed-config cache. */
+/** What reads answer from: every record (with its names) and every name's image, rebuilt after a write. */
+interface Index {
+  list: ImageRecord[];
+  byId: Map<string, ImageRecord>;
+  /** "repo:tag" and "repo@digest" → image id. */
+  byName: Map<string, string>;
+}
+
+/**
+ * Image records and names in SQLite (the source of truth), read through an
+ * in-memory index: lists and lookups (ListImages, ImageStatus, CreateContainer)
+ * touch no SQL. Every write goes through put/delete, which drop the index; the
+ * next read rebuilds it with two queries.
+ */
 export class ImageStore {
-  readonly #cache = new Map<string, ImageRecord>();
+  #index: Index | undefined;
 
   constructor(private readonly meta: MetadataStore) {
     meta.migrate("image", migrations);
   }
 
-  #names(id: string): { tags: string[]; digests: string[] } {
-    const rows = this.meta.db.prepare("SELECT name, kind FROM image_names WHERE image_id = ? ORDER BY name").all(id) as Array<{ name: string; kind: string }>;
-    return { tags: rows.filter((r) => r.kind === "tag").map((r) => r.name), digests: rows.filter((r) => r.kind === "digest").map((r) => r.name) };
-  }
-
-  #record(row: Row): ImageRecord {
-    const names = this.#names(row.id);
-    let cached = this.#cache.get(row.id);
-    if (!cached) {
+  #load(): Index {
+    if (this.#index) return this.#index;
+    const db = this.meta.db;
+    const rows = db.prepare("SELECT * FROM images ORDER BY created_at, id").all() as Row[];
+    const names = db.prepare("SELECT name, image_id, kind FROM image_names ORDER BY name").all() as Array<{ name: string; image_id: string; kind: string }>;
+    const byName = new Map<string, string>();
+    const namesOf = new Map<string, { tags: string[]; digests: string[] }>();
+    for (const n of names) {
+      byName.set(n.name, n.image_id);
+      let of = namesOf.get(n.image_id);
+      if (!of) namesOf.set(n.image_id, (of = { tags: [], digests: [] }));
+      (n.kind === "tag" ? of.tags : of.digests).push(n.name);
+    }
+    const list = rows.map((row): ImageRecord => {
       const chainIds = JSON.parse(row.chain_ids) as string[];
-      cached = {
+      const of = namesOf.get(row.id);
+      return {
         id: row.id,
-        repoTags: [],
-        repoDigests: [],
+        repoTags: of?.tags ?? [],
+        repoDigests: of?.digests ?? [],
         config: JSON.parse(row.config) as ImageConfig,
         chainId: chainIds[chainIds.length - 1] ?? "",
         chainIds,
@@ -102,25 +121,23 @@ export class ImageStore {
         layers: JSON.parse(row.layers) as LayerRecord[],
         createdAt: row.created_at,
       };
-      this.#cache.set(row.id, cached);
-    }
-    return { ...cached, repoTags: names.tags, repoDigests: names.digests };
+    });
+    this.#index = { list, byId: new Map(list.map((r) => [r.id, r])), byName };
+    return this.#index;
   }
 
   byId(id: string): ImageRecord | undefined {
-    const row = this.meta.db.prepare("SELECT * FROM images WHERE id = ?").get(id) as Row | undefined;
-    return row && this.#record(row);
+    return this.#load().byId.get(id);
   }
 
   list(): ImageRecord[] {
-    const rows = this.meta.db.prepare("SELECT * FROM images ORDER BY created_at, id").all() as Row[];
-    return rows.map((r) => this.#record(r));
+    return [...this.#load().list];
   }
 
   /** Ids whose hex starts with the prefix. */
   byIdPrefix(hexPrefix: string): string[] {
-    const rows = this.meta.db.prepare("SELECT id FROM images WHERE id LIKE ?").all(`sha256:${hexPrefix}%`) as Array<{ id: string }>;
-    return rows.map((r) => r.id);
+    const want = `sha256:${hexPrefix}`;
+    return this.#load().list.filter((r) => r.id.startsWith(want)).map((r) => r.id);
   }
 
   /**
@@ -132,23 +149,24 @@ export class ImageStore {
     if (s === "") return undefined;
     if (isDigest(s)) return this.byId(s);
     if (/^[a-f0-9]{64}$/.test(s)) return this.byId(`sha256:${s}`);
+    const index = this.#load();
     let byName: ImageRecord | undefined;
     try {
       const ref = parseReference(s);
       const repo = repoName(ref);
       if (ref.digest !== undefined) {
-        const hit = this.meta.db.prepare("SELECT image_id FROM image_names WHERE name = ?").get(`${repo}@${ref.digest}`) as { image_id: string } | undefined;
-        if (hit) byName = this.byId(hit.image_id);
+        const hit = index.byName.get(`${repo}@${ref.digest}`);
+        if (hit) byName = index.byId.get(hit);
         else {
           // A digest of the platform manifest, or a tag+digest form: match the repo and either digest.
-          const row = this.meta.db
-            .prepare("SELECT i.id FROM images i JOIN image_names n ON n.image_id = i.id WHERE (i.manifest_digest = ? OR i.target_digest = ?) AND (n.name LIKE ? OR n.name LIKE ?) LIMIT 1")
-            .get(ref.digest, ref.digest, `${repo}:%`, `${repo}@%`) as { id: string } | undefined;
-          if (row) byName = this.byId(row.id);
+          const digest = ref.digest;
+          byName = index.list.find(
+            (r) => (r.manifestDigest === digest || r.targetDigest === digest) && (r.repoTags.some((n) => n.startsWith(`${repo}:`)) || r.repoDigests.some((n) => n.startsWith(`${repo}@`))),
+          );
         }
       } else {
-        const hit = this.meta.db.prepare("SELECT image_id FROM image_names WHERE name = ?").get(`${repo}:${ref.tag ?? "latest"}`) as { image_id: string } | undefined;
-        if (hit) byName = this.byId(hit.image_id);
+        const hit = index.byName.get(`${repo}:${ref.tag ?? "latest"}`);
+        if (hit) byName = index.byId.get(hit);
       }
     } catch {
       // not a reference: maybe a short id
@@ -167,6 +185,16 @@ export class ImageStore {
    * without any name (a tag moved to a newer image) are dropped; GC reclaims their data.
    */
   put(rec: Omit<ImageRecord, "repoTags" | "repoDigests" | "pinned" | "createdAt">, names: { tags: string[]; digests: string[] }, pinned = false): ImageRecord {
+    this.#index = undefined;
+    try {
+      return this.#put(rec, names, pinned);
+    } catch (err) {
+      this.#index = undefined;
+      throw err;
+    }
+  }
+
+  #put(rec: Omit<ImageRecord, "repoTags" | "repoDigests" | "pinned" | "createdAt">, names: { tags: string[]; digests: string[] }, pinned: boolean): ImageRecord {
     return this.meta.tx(() => {
       const db = this.meta.db;
       db.prepare(
@@ -188,16 +216,19 @@ export class ImageStore {
         const left = db.prepare("SELECT COUNT(*) AS n FROM image_names WHERE image_id = ?").get(old) as { n: number };
         if (left.n === 0) {
           db.prepare("DELETE FROM images WHERE id = ?").run(old);
-          this.#cache.delete(old);
         }
       }
+      this.#index = undefined;
       return this.byId(rec.id) as ImageRecord;
     });
   }
 
   /** Deletes an image and all its names; false when it was already gone. */
   delete(id: string): boolean {
-    this.#cache.delete(id);
-    return this.meta.tx(() => this.meta.db.prepare("DELETE FROM images WHERE id = ?").run(id).changes > 0);
+    try {
+      return this.meta.tx(() => this.meta.db.prepare("DELETE FROM images WHERE id = ?").run(id).changes > 0);
+    } finally {
+      this.#index = undefined;
+    }
   }
 }

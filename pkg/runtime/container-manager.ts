@@ -137,10 +137,13 @@ export class ContainerManager {
     return withLogFields({ containerId: id }, () => this.#locks.run(`container/${id}`, fn));
   }
 
-  /** Every visible container (not those still being created). */
+  /**
+   * Every visible container (not those still being created), from memory: exits are
+   * recorded as conmon reports them (exit dir watcher, and the poll as a safety net).
+   */
   list(filter: ContainerFilterSpec = {}): Container[] {
-    // Filters on id, pod and labels first: only the containers returned need their state brought up to date.
-    let out = [...this.#byId.values()].filter((c) => c.state !== "creating");
+    let out: Container[] = [];
+    for (const c of this.#byId.values()) if (c.state !== "creating") out.push(c);
     if (filter.id) {
       const exact = out.filter((c) => c.id === filter.id);
       out = exact.length > 0 ? exact : out.filter((c) => c.id.startsWith(filter.id as string));
@@ -154,22 +157,24 @@ export class ContainerManager {
       const sel = Object.entries(filter.labels);
       out = out.filter((c) => sel.every(([k, v]) => c.labels[k] === v));
     }
-    for (const c of out) this.#refresh(c);
     if (filter.state) out = out.filter((c) => c.state === filter.state);
     return out;
   }
 
-  /** A container by full id or unique id prefix; NotFound otherwise. */
+  /** A container by full id or unique id prefix, its state brought up to date with its exit file; NotFound otherwise. */
   get(idOrPrefix: string): Container {
+    const c = this.lookup(idOrPrefix);
+    this.#refresh(c);
+    return c;
+  }
+
+  /** A container by full id or unique id prefix, from memory only (the read path: ContainerStatus); NotFound otherwise. */
+  lookup(idOrPrefix: string): Container {
     if (!idOrPrefix) throw new NotFoundError("container id is empty");
     const exact = this.#byId.get(idOrPrefix);
-    const found = (c: Container): Container => {
-      this.#refresh(c);
-      return c;
-    };
-    if (exact && exact.state !== "creating") return found(exact);
+    if (exact && exact.state !== "creating") return exact;
     const matches = [...this.#byId.values()].filter((c) => c.state !== "creating" && c.id.startsWith(idOrPrefix));
-    if (matches.length === 1 && matches[0]) return found(matches[0]);
+    if (matches.length === 1 && matches[0]) return matches[0];
     if (matches.length > 1) throw new NotFoundError(`container id prefix "${idOrPrefix}" is ambiguous (${matches.length} containers match)`);
     throw new NotFoundError(`container "${idOrPrefix}" not found`);
   }
@@ -236,6 +241,7 @@ export class ContainerManager {
 
   async #create(sb: Sandbox, id: string, reservedName: string, req: ContainerCreateRequest, image: NonNullable<ReturnType<ContainerImages["find"]>>, undo: CleanupStack): Promise<Container> {
     const log = logger();
+    const t0 = performance.now();
     const rootfs = this.#rootfs as RootfsProvider;
     const bundle = join(this.#root, id);
     const imageCfg = imageRuntimeConfig(image.config);
@@ -286,6 +292,7 @@ export class ContainerManager {
     mkdirSync(rootfsDir, { recursive: true });
     undo.push("release rootfs", () => rootfs.release(c.snapshotKey, rootfsDir));
     await rootfs.mount(c.snapshotKey, image.chainId, rootfsDir);
+    const tRootfs = performance.now();
     const config = await this.#mountImageVolumes(c, req.spec, undo);
 
     let targetPidNsPath: string | undefined;
@@ -327,6 +334,7 @@ export class ContainerManager {
     await writeFile(join(bundle, "config.json"), JSON.stringify(spec));
     if (logPath) mkdirSync(dirname(logPath), { recursive: true });
 
+    const tSpec = performance.now();
     const rt = this.#runtimeOf(c);
     undo.push("delete runtime container", async () => {
       if (c.conmonPid > 0 && processAlive(c.conmonPid, c.conmonStartTime)) process.kill(c.conmonPid, "SIGKILL");
@@ -357,7 +365,9 @@ export class ContainerManager {
     c.conmonStartTime = created.conmonStartTime;
     c.state = "created";
     this.#db.update(c);
-    log.info({ name: reservedName, image: c.image, pid: c.pid, conmonPid: c.conmonPid }, "container created");
+    const ms = (a: number, b: number): number => Math.round((b - a) * 10) / 10;
+    const tEnd = performance.now();
+    log.info({ name: reservedName, image: c.image, pid: c.pid, conmonPid: c.conmonPid, phasesMs: { recordAndRootfs: ms(t0, tRootfs), spec: ms(tRootfs, tSpec), monitorAndRuntimeCreate: ms(tSpec, tEnd) } }, "container created");
     this.#publish(c, "created");
     return c;
   }
@@ -467,6 +477,7 @@ export class ContainerManager {
 
   /** Watches the exit dir (and polls, for events the watcher misses and for monitors that die). */
   start_(): void {
+    if (this.#timer) return;
     mkdirSync(this.#exitDir, { recursive: true });
     try {
       this.#watcher = watch(this.#exitDir, (_event, name) => {
@@ -741,6 +752,8 @@ export class ContainerManager {
     const log = logger();
     mkdirSync(this.#root, { recursive: true, mode: 0o700 });
     mkdirSync(this.#exitDir, { recursive: true });
+    // Watch before loading: an exit between a container's first refresh and the watch is not missed.
+    this.start_();
     for (const c of this.#db.all()) {
       if (c.state === "creating") {
         log.warn({ containerId: c.id, name: c.reservedName }, "rolling back a CreateContainer interrupted by a crash");
@@ -776,7 +789,6 @@ export class ContainerManager {
       log.warn({ containerId: name }, "removing a container bundle with no record");
       await this.#destroyRecord({ id: name, bundle: join(this.#root, name), snapshotKey: `container-${name}`, handler: undefined } as unknown as Container);
     }
-    this.start_();
     log.info({ containers: this.#byId.size }, "containers recovered");
   }
 

@@ -50,6 +50,8 @@ export interface SandboxManagerOptions {
 }
 
 const SHM_SIZE = "65536k";
+/** How often the PID namespace inits of ready pods are checked. */
+const INIT_CHECK_MS = 1000;
 const NOOP_HOOKS: ContainerHooks = { stopAll: async () => undefined, removeAll: async () => undefined };
 
 function nowNs(): bigint {
@@ -71,6 +73,7 @@ export class SandboxManager {
   readonly #byId = new Map<string, Sandbox>();
   readonly #root: string;
   #hooks: ContainerHooks = NOOP_HOOKS;
+  #initTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: SandboxManagerOptions) {
     const cfg = opts.config;
@@ -94,9 +97,14 @@ export class SandboxManager {
     return this.locks.run(`sandbox/${id}`, fn);
   }
 
-  /** Every visible pod (not those still being created). */
+  /**
+   * Every visible pod (not those still being created), from memory: a pod whose PID
+   * namespace init died is marked not ready by the liveness timer (`#watchInits`).
+   */
   list(): Sandbox[] {
-    return [...this.#byId.values()].filter((s) => s.state !== "creating").map((s) => this.#refresh(s));
+    const out: Sandbox[] = [];
+    for (const s of this.#byId.values()) if (s.state !== "creating") out.push(s);
+    return out;
   }
 
   /**
@@ -112,13 +120,18 @@ export class SandboxManager {
     return sb;
   }
 
-  /** A pod by full id or unique id prefix; NotFound otherwise. */
+  /** A pod by full id or unique id prefix, its state checked against its PID namespace init; NotFound otherwise. */
   get(idOrPrefix: string): Sandbox {
+    return this.#refresh(this.lookup(idOrPrefix));
+  }
+
+  /** A pod by full id or unique id prefix, from memory only (the read path: PodSandboxStatus); NotFound otherwise. */
+  lookup(idOrPrefix: string): Sandbox {
     if (!idOrPrefix) throw new NotFoundError("sandbox id is empty");
     const exact = this.#byId.get(idOrPrefix);
-    if (exact && exact.state !== "creating") return this.#refresh(exact);
+    if (exact && exact.state !== "creating") return exact;
     const matches = [...this.#byId.values()].filter((s) => s.state !== "creating" && s.id.startsWith(idOrPrefix));
-    if (matches.length === 1 && matches[0]) return this.#refresh(matches[0]);
+    if (matches.length === 1 && matches[0]) return matches[0];
     if (matches.length > 1) throw new NotFoundError(`sandbox id prefix "${idOrPrefix}" is ambiguous (${matches.length} pods match)`);
     throw new NotFoundError(`sandbox "${idOrPrefix}" not found`);
   }
@@ -456,6 +469,20 @@ export class SandboxManager {
         log.error({ err, podSandboxId: id }, "CNI DEL of a leftover attachment failed");
       }
     }
+    this.#watchInits();
     log.info({ sandboxes: this.#byId.size }, "sandboxes recovered");
+  }
+
+  /**
+   * Checks the PID namespace init of every ready pod once a second (two /proc reads
+   * each), so that reads answer from memory and still see a pod whose init died.
+   */
+  #watchInits(): void {
+    if (this.#initTimer) return;
+    this.#initTimer = setInterval(() => {
+      for (const sb of this.#byId.values()) if (sb.pidInit) this.#refresh(sb);
+    }, INIT_CHECK_MS);
+    this.#initTimer.unref();
+    this.opts.lifetime.addEventListener("abort", () => clearInterval(this.#initTimer), { once: true });
   }
 }
