@@ -12,9 +12,9 @@ import { parentPort } from "node:worker_threads";
 import { createGunzip } from "node:zlib";
 import { Decompress as ZstdDecompress } from "fzstd";
 import { syncfs } from "../sys/index.js";
-import { LayerApplier, LayerContentError, LayerIoError } from "./layer-applier.js";
+import { copyImpliedDirs, LayerApplier, LayerContentError, LayerIoError } from "./layer-applier.js";
 import { TarFormatError, TarReader } from "./tar-reader.js";
-import type { ApplyRequest, WorkerReply, WorkerRequest } from "./worker-protocol.js";
+import type { ApplyRequest, FixupRequest, WorkerReply, WorkerRequest } from "./worker-protocol.js";
 
 class Aborted extends Error {
   override readonly name = "Aborted";
@@ -99,7 +99,7 @@ function usage(dir: string): { bytes: number; inodes: number } {
 async function apply(req: ApplyRequest, stop: Int32Array): Promise<WorkerReply> {
   const started = performance.now();
   const hash = createHash("sha256");
-  const applier = new LayerApplier({ root: req.dir, lowers: req.lowers, layer: req.layerName });
+  const applier = new LayerApplier({ root: req.dir, lowers: req.lowers ?? undefined, layer: req.layerName });
   const reader = new TarReader(applier, { layer: req.layerName });
   let tarBytes = 0;
   try {
@@ -145,11 +145,16 @@ async function apply(req: ApplyRequest, stop: Int32Array): Promise<WorkerReply> 
       skippedXattrs: applier.stats.skippedXattrs,
       extractMs: Math.round(extractMs),
       totalMs: Math.round(performance.now() - started),
+      implied: applier.implied(),
     },
   };
 }
 
-function classify(err: unknown, req: ApplyRequest): WorkerReply {
+function fixup(req: FixupRequest): WorkerReply {
+  return { ok: true, result: { updated: copyImpliedDirs(req.dir, req.lowers, req.implied, req.layerName) } };
+}
+
+function classify(err: unknown, req: { layerName: string; blobPath?: string }): WorkerReply {
   const e = err as NodeJS.ErrnoException;
   const raw = e instanceof Error ? e.message : String(err);
   // every message names the layer; the reader and the applier add the entry where there is one
@@ -163,7 +168,7 @@ function classify(err: unknown, req: ApplyRequest): WorkerReply {
   if (err instanceof LayerIoError && ["ENAMETOOLONG", "ENOTDIR", "EISDIR", "ELOOP", "EEXIST", "EMLINK", "ERR_INVALID_ARG_VALUE"].includes(e.code ?? "")) {
     return { ok: false, kind: "invalid", message };
   }
-  if (e.code === "ENOENT" && e.path === req.blobPath) return { ok: false, kind: "blob-missing", message: `layer ${req.layerName}: blob ${req.blobPath} not found` };
+  if (e.code === "ENOENT" && req.blobPath !== undefined && e.path === req.blobPath) return { ok: false, kind: "blob-missing", message: `layer ${req.layerName}: blob ${req.blobPath} not found` };
   return { ok: false, kind: "io", message };
 }
 
@@ -179,7 +184,8 @@ try {
 // One job at a time: the pool never sends a second request before the reply.
 parentPort?.on("message", (msg: WorkerRequest) => {
   const stop = new Int32Array(msg.stop);
-  apply(msg, stop).then(
+  const job = msg.op === "apply" ? apply(msg, stop) : Promise.resolve().then(() => fixup(msg));
+  job.then(
     (reply) => parentPort?.postMessage(reply),
     (err: unknown) => parentPort?.postMessage(classify(err, msg)),
   );

@@ -7,7 +7,7 @@ import {
   ResourceExhaustedError,
   BerthError,
 } from "../errdefs/index.js";
-import type { ApplyRequest, ApplyResult, WorkerReply, WorkerRequest } from "./worker-protocol.js";
+import type { ApplyRequest, ApplyResult, FixupRequest, FixupResult, WorkerReply, WorkerRequest } from "./worker-protocol.js";
 
 const WORKER_URL = new URL("./apply-worker.js", import.meta.url);
 /** After asking a worker to stop, how long it may take before it is terminated. */
@@ -37,15 +37,25 @@ export class ApplyWorkerPool {
 
   constructor(readonly idleMs = 30_000) {}
 
+  /** Extracts a layer into req.dir. */
   run(req: ApplyRequest, signal?: AbortSignal): Promise<ApplyResult> {
+    return this.#run({ op: "apply", ...req }, signal) as Promise<ApplyResult>;
+  }
+
+  /** Gives the implied directories of an apply made without lowers their attributes from the lowers. */
+  fixup(req: FixupRequest, signal?: AbortSignal): Promise<FixupResult> {
+    return this.#run({ op: "fixup", ...req }, signal) as Promise<FixupResult>;
+  }
+
+  #run(req: Omit<WorkerRequest, "stop">, signal?: AbortSignal): Promise<ApplyResult | FixupResult> {
     if (this.#closed) return Promise.reject(new CancelledError("layer apply workers are shut down"));
     if (signal?.aborted) return Promise.reject(abortError(signal));
     const pw = this.#take();
     const stop = new SharedArrayBuffer(4);
     const flag = new Int32Array(stop);
-    const data: WorkerRequest = { ...req, stop };
+    const data = { ...req, stop } as WorkerRequest;
     const { worker } = pw;
-    return new Promise<ApplyResult>((resolve, reject) => {
+    return new Promise<ApplyResult | FixupResult>((resolve, reject) => {
       let settled = false;
       let killTimer: NodeJS.Timeout | undefined;
       const cleanup = (): void => {
