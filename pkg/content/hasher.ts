@@ -2,15 +2,26 @@ import { Worker } from "node:worker_threads";
 import type { HashReply, HashRequest } from "./hash-worker.js";
 
 const WORKER_URL = new URL("./hash-worker.js", import.meta.url);
+/** How long the worker stays after its last hash is finished or dropped. */
+const IDLE_MS = 5_000;
 
-/** One shared worker thread that hashes ingests, so sha256 never blocks the event loop. */
+/**
+ * One shared worker thread that hashes ingests, so sha256 never blocks the event loop.
+ * It is started by the first hash and exits once no hash is open for IDLE_MS (a pull
+ * leaves no thread behind).
+ */
 class HashPool {
   #worker: Worker | undefined;
   #nextId = 1;
   #nextSeq = 1;
+  /** Hashes begun and not yet finished (digest) or dropped: the worker holds their state. */
+  readonly #open = new Set<number>();
+  #idleTimer: NodeJS.Timeout | undefined;
   readonly #waiting = new Map<number, { resolve: (d: string) => void; reject: (e: Error) => void }>();
 
   #w(): Worker {
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
     if (!this.#worker) {
       const w = new Worker(WORKER_URL);
       w.unref();
@@ -22,6 +33,7 @@ class HashPool {
         else p.reject(new Error(r.error));
       });
       const fail = (err: Error): void => {
+        if (this.#worker !== w) return;
         this.#worker = undefined;
         for (const p of this.#waiting.values()) p.reject(err);
         this.#waiting.clear();
@@ -38,18 +50,42 @@ class HashPool {
   }
 
   post(m: HashRequest, transfer?: ArrayBuffer[]): void {
+    if (m.op === "drop") {
+      // nothing to drop when the worker (and its state) is gone
+      this.#open.delete(m.id);
+      if (this.#worker) this.#worker.postMessage(m);
+      this.#idleCheck();
+      return;
+    }
+    this.#open.add(m.id);
     this.#w().postMessage(m, transfer ?? []);
+  }
+
+  /** Lets the worker go once no hash is open and no digest is awaited. */
+  #idleCheck(): void {
+    if (this.#open.size > 0 || this.#waiting.size > 0 || !this.#worker || this.#idleTimer) return;
+    const w = this.#worker;
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.#worker !== w || this.#open.size > 0 || this.#waiting.size > 0) return;
+      this.#worker = undefined;
+      void w.terminate();
+    }, IDLE_MS);
+    this.#idleTimer.unref();
   }
 
   digest(id: number): Promise<string> {
     const seq = this.#nextSeq++;
     const w = this.#w();
     w.ref();
+    // the worker forgets the hash once it answers
+    this.#open.delete(id);
     return new Promise<string>((resolve, reject) => {
       this.#waiting.set(seq, { resolve, reject });
       w.postMessage({ op: "digest", id, seq } satisfies HashRequest);
     }).finally(() => {
       if (this.#waiting.size === 0) this.#worker?.unref();
+      this.#idleCheck();
     });
   }
 }

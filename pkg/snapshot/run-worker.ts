@@ -35,7 +35,7 @@ export class ApplyWorkerPool {
   readonly #all = new Set<PooledWorker>();
   #closed = false;
 
-  constructor(readonly idleMs = 30_000) {}
+  constructor(readonly idleMs = 10_000) {}
 
   /** Extracts a layer into req.dir. */
   run(req: ApplyRequest, signal?: AbortSignal): Promise<ApplyResult> {
