@@ -1,4 +1,5 @@
 import { Worker } from "node:worker_threads";
+import { mallocTrim } from "../sys/index.js";
 import type { HashReply, HashRequest } from "./hash-worker.js";
 
 const WORKER_URL = new URL("./hash-worker.js", import.meta.url);
@@ -69,7 +70,8 @@ class HashPool {
       this.#idleTimer = undefined;
       if (this.#worker !== w || this.#open.size > 0 || this.#waiting.size > 0) return;
       this.#worker = undefined;
-      void w.terminate();
+      // what the worker's reads used goes back to the system once it is gone
+      void w.terminate().finally(() => setImmediate(mallocTrim));
     }, IDLE_MS);
     this.#idleTimer.unref();
   }

@@ -7,6 +7,7 @@ import {
   ResourceExhaustedError,
   BerthError,
 } from "../errdefs/index.js";
+import { mallocTrim } from "../sys/index.js";
 import type { ApplyRequest, ApplyResult, FixupRequest, FixupResult, WorkerReply, WorkerRequest } from "./worker-protocol.js";
 
 const WORKER_URL = new URL("./apply-worker.js", import.meta.url);
@@ -136,9 +137,11 @@ export class ApplyWorkerPool {
 
   #forget(pw: PooledWorker): void {
     if (pw.idleTimer) clearTimeout(pw.idleTimer);
-    this.#all.delete(pw);
+    const had = this.#all.delete(pw);
     const i = this.#idle.indexOf(pw);
     if (i >= 0) this.#idle.splice(i, 1);
+    // the last worker gone: what its native buffers used goes back to the system
+    if (had && this.#all.size === 0) void pw.worker.terminate().finally(() => setImmediate(mallocTrim));
   }
 
   #discard(pw: PooledWorker): void {
