@@ -1,22 +1,43 @@
-// Pull benchmark: builds the generated multi-layer "big" image (default ~300 MB),
-// pushes it to a local registry, starts berthd (dist/) and pulls it while calling
-// ListImages every 20 ms. Prints wall time, MB/s, berthd's event-loop delay p99
-// during the pull (from its /metrics) and the p50/p99 latency of the ListImages calls.
+// Pull benchmark, berthd side by side with Debian's containerd 1.6.
 //
-//   npx tsc && node dist/hack/bench/pull.js [--mb 300] [--layers 6] [--runs 1]
+// The image is issue 9's: 5 layers, about 532 MB unpacked. Its files are real files
+// sampled from the host's /usr (every k-th regular file below 32 MiB in sorted path
+// order, k chosen to reach --mb), gzipped at level 6 as registries' builders do, so the
+// gzip ratio is that of real binaries, libraries and text (about 3; printed). The
+// image is built once and cached in $TMPDIR/berth-bench-pull-<mb>mb-<layers>l.
+//
+// Each run starts a fresh berthd (temp root) and a fresh containerd (temp root, the
+// local registry as its plain-HTTP mirror; the two alternate in going first, and the
+// registry's blobs are read once before each pull so both find them cached), pulls the image
+// with each while calling ListImages every 20 ms, and records wall time and the
+// ListImages p50/p99 during the pull; for berthd also its event-loop delay p99 (its
+// /metrics) and its PSS (/proc/PID/smaps_rollup) idle before the pull, right after it
+// and --settle seconds later. Medians over --runs are printed as a table.
+//
+//   npx tsc && node dist/hack/bench/pull.js [--mb 532] [--layers 5] [--runs 3] [--settle 60] [--no-containerd]
+//
+// Figures only; nothing is asserted. The machine is shared: compare medians.
 
-import { existsSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, lstatSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import { buildStandardImages, pushFromLayout } from "../images/index.js";
+import { CriClient } from "../../pkg/cri/index.js";
+import { buildImage, buildLayer, OciLayout, pushFromLayout, withParentDirs, DEFAULT_PATH, type LayerEntry, type LayerSpec } from "../images/index.js";
 import { removeDirs, startDaemon } from "../../test-e2e/harness/daemon.js";
 import { startRegistry } from "../../test-e2e/harness/registry.js";
+import { pssBytes, startContainerdForPull, threadCount } from "./pull-containerd.js";
 
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+const MiB = 1024 * 1024;
+
+function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] as number;
 }
+
+const median = (xs: readonly number[]): number => quantile(xs.filter((x) => Number.isFinite(x)), 0.5);
 
 async function scrape(url: string, name: string): Promise<number> {
   const text = await (await fetch(url)).text();
@@ -24,75 +45,270 @@ async function scrape(url: string, name: string): Promise<number> {
   return line ? Number(line.split(" ")[1]) : NaN;
 }
 
-async function buildBig(mb: number, layers: number): Promise<string> {
-  const out = join(tmpdir(), `berth-bench-big-${mb}mb-${layers}l`);
-  const marker = join(out, "big", "index.json");
-  if (!existsSync(marker) || !readFileSync(marker, "utf8").includes("latest")) {
-    process.stderr.write(`building the big image (${mb} MB, ${layers} layers) in ${out} …\n`);
-    await buildStandardImages(out, { cacheDir: join(tmpdir(), "berth-test-images", "host-cache"), only: ["big"], bigMb: mb, bigLayers: layers });
+/** Regular files below `dir` (sorted by path), with sizes; unreadable entries are skipped. */
+function walkFiles(dir: string, out: Array<{ path: string; size: number }>): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir).sort();
+  } catch {
+    return;
   }
-  return join(out, "big");
+  for (const n of names) {
+    const p = `${dir}/${n}`;
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch {
+      continue;
+    }
+    if (st.isDirectory()) walkFiles(p, out);
+    else if (st.isFile() && st.size > 0 && st.size < 32 * MiB) out.push({ path: p, size: st.size });
+  }
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { mb: { type: "string", default: "300" }, layers: { type: "string", default: "6" }, runs: { type: "string", default: "1" } } });
-  const mb = Number(values.mb);
-  const layers = Number(values.layers);
-  const runs = Number(values.runs);
-  const layout = await buildBig(mb, layers);
-  const reg = await startRegistry();
+interface BuiltInfo {
+  layout: string;
+  layers: number;
+  files: number;
+  tarBytes: number;
+  blobBytes: number;
+}
+
+async function buildHostImage(mb: number, layers: number): Promise<BuiltInfo> {
+  const dir = join(tmpdir(), `berth-bench-pull-${mb}mb-${layers}l`);
+  const infoFile = join(dir, "info.json");
+  if (existsSync(infoFile)) return JSON.parse(readFileSync(infoFile, "utf8")) as BuiltInfo;
+  process.stderr.write(`building the pull image (${mb} MB of host /usr files, ${layers} layers) in ${dir} …\n`);
+  const all: Array<{ path: string; size: number }> = [];
+  walkFiles("/usr", all);
+  const total = all.reduce((a, f) => a + f.size, 0);
+  const target = mb * 1e6;
+  const stride = Math.max(1, Math.floor(total / target));
+  const picked: Array<{ path: string; size: number }> = [];
+  let bytes = 0;
+  for (let i = 0; i < all.length && bytes < target; i += stride) {
+    const f = all[i] as { path: string; size: number };
+    picked.push(f);
+    bytes += f.size;
+  }
+  picked.sort((a, b) => (a.path < b.path ? -1 : 1));
+  const per = bytes / layers;
+  const groups: Array<Array<{ path: string; size: number }>> = Array.from({ length: layers }, () => []);
+  let acc = 0;
+  for (const f of picked) {
+    (groups[Math.min(layers - 1, Math.floor(acc / per))] as Array<{ path: string; size: number }>).push(f);
+    acc += f.size;
+  }
+  const layout = await OciLayout.open(join(dir, "image"));
+  let tarBytes = 0;
+  let blobBytes = 0;
+  const specs: LayerSpec[] = groups.map((g, i) => ({
+    build: async () => {
+      const entries: LayerEntry[] = [];
+      for (const f of g) {
+        let content: Buffer;
+        try {
+          content = readFileSync(f.path);
+        } catch {
+          continue;
+        }
+        entries.push({ type: "file", path: f.path.slice(1), content, mode: lstatSync(f.path).mode & 0o7777 });
+      }
+      const built = await buildLayer(withParentDirs(entries), { gzipLevel: 6 });
+      tarBytes += built.tarSize;
+      blobBytes += built.blob.length;
+      process.stderr.write(`  layer ${i}: ${g.length} files, ${(built.tarSize / 1e6).toFixed(1)} MB tar, ${(built.blob.length / 1e6).toFixed(1)} MB gzip\n`);
+      return built;
+    },
+    createdBy: `COPY host /usr sample part ${i}`,
+  }));
+  const built = await buildImage(layout, { layers: specs, config: { Env: [DEFAULT_PATH], Cmd: ["/bin/sh"] } });
+  if (built.kind !== "image") throw new Error("expected an image");
+  layout.tag(built.manifest, "latest");
+  await layout.save();
+  const info: BuiltInfo = { layout: layout.dir, layers, files: picked.length, tarBytes, blobBytes };
+  writeFileSync(infoFile, JSON.stringify(info));
+  return info;
+}
+
+interface Probe {
+  stop(): Promise<number[]>;
+}
+
+/** Calls ListImages every 20 ms until stopped; returns the latencies (ms). */
+function probe(client: CriClient): Probe {
+  const lat: number[] = [];
+  let on = true;
+  const loop = (async () => {
+    while (on) {
+      const t = performance.now();
+      await client.image.listImages({});
+      lat.push(performance.now() - t);
+      await sleep(20);
+    }
+  })();
+  return {
+    stop: async () => {
+      on = false;
+      await loop;
+      return lat;
+    },
+  };
+}
+
+interface RunFigures {
+  wall: number;
+  p50: number;
+  p99: number;
+  lagP99?: number;
+  pssIdle?: number;
+  pssAfter?: number;
+  pssSettled?: number;
+  threadsAfter?: number;
+  threadsSettled?: number;
+}
+
+async function runBerth(registryHost: string, image: string, settle: number): Promise<RunFigures> {
+  const d = await startDaemon({ configToml: `[image.registries."${registryHost}"]\nplain_http = true\n`, logLevel: "info" });
   try {
-    const pushed = await pushFromLayout(layout, "latest", reg.host, "big", "latest");
-    const manifest = (await (await fetch(`${reg.url}/v2/big/manifests/${pushed.manifestDigest}`, { headers: { accept: "application/vnd.oci.image.manifest.v1+json" } })).json()) as {
-      layers: Array<{ size: number }>;
+    const pid = d.process.pid as number;
+    const addr = d.metricsUrl();
+    await d.client.image.listImages({});
+    await sleep(2000);
+    const pssIdle = pssBytes(pid);
+    await scrape(addr, "berth_nodejs_eventloop_lag_p99_seconds"); // resets the window
+    const lagSamples: number[] = [];
+    const lagTimer = setInterval(() => {
+      void scrape(addr, "berth_nodejs_eventloop_lag_p99_seconds").then((v) => lagSamples.push(v * 1000));
+    }, 1000);
+    const p = probe(d.client);
+    const t0 = performance.now();
+    await d.client.image.pullImage({ image: { image } }, { timeoutMs: 600_000 });
+    const wall = (performance.now() - t0) / 1000;
+    const lat = await p.stop();
+    clearInterval(lagTimer);
+    lagSamples.push((await scrape(addr, "berth_nodejs_eventloop_lag_p99_seconds")) * 1000);
+    const pssAfter = pssBytes(pid);
+    const threadsAfter = threadCount(pid);
+    await sleep(settle * 1000);
+    const pssSettled = pssBytes(pid);
+    const threadsSettled = threadCount(pid);
+    return {
+      wall,
+      p50: quantile(lat, 0.5),
+      p99: quantile(lat, 0.99),
+      lagP99: Math.max(...lagSamples.filter((x) => Number.isFinite(x))),
+      pssIdle,
+      pssAfter,
+      pssSettled,
+      threadsAfter,
+      threadsSettled,
     };
-    const blobBytes = manifest.layers.reduce((a, l) => a + l.size, 0);
+  } finally {
+    await d.stop();
+    removeDirs(d.dirs);
+  }
+}
+
+async function runContainerd(registryHost: string, image: string): Promise<RunFigures> {
+  const base = mkdtempSync(join(tmpdir(), "berth-bench-pull-ctrd-"));
+  const c = await startContainerdForPull(base, registryHost);
+  const client = new CriClient(c.socket, { defaultTimeoutMs: 600_000 });
+  try {
+    await client.image.listImages({});
+    await sleep(1000);
+    const p = probe(client);
+    const t0 = performance.now();
+    await client.image.pullImage({ image: { image } }, { timeoutMs: 600_000 });
+    const wall = (performance.now() - t0) / 1000;
+    const lat = await p.stop();
+    return { wall, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99) };
+  } finally {
+    client.close();
+    await c.stop();
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
+/** Reads every blob of the image from the registry once, so each pull finds them in the page cache (no runtime pays for cold reads). */
+async function warmRegistry(registryUrl: string, digests: readonly string[]): Promise<void> {
+  for (const d of digests) {
+    const res = await fetch(`${registryUrl}/v2/pullbench/blobs/${d}`);
+    if (!res.ok || !res.body) throw new Error(`warming blob ${d}: HTTP ${res.status}`);
+    for await (const _ of res.body) {
+      // discard
+    }
+  }
+}
+
+const fmtMs = (x: number): string => `${x.toFixed(1)} ms`;
+const fmtS = (x: number): string => `${x.toFixed(2)} s`;
+const fmtMB = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? "-" : `${(x / MiB).toFixed(1)} MiB`);
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      mb: { type: "string", default: "532" },
+      layers: { type: "string", default: "5" },
+      runs: { type: "string", default: "3" },
+      settle: { type: "string", default: "60" },
+      "no-containerd": { type: "boolean", default: false },
+      "no-berth": { type: "boolean", default: false },
+    },
+  });
+  const runs = Number(values.runs);
+  const settle = Number(values.settle);
+  const info = await buildHostImage(Number(values.mb), Number(values.layers));
+  console.log(
+    `image: ${info.layers} layers, ${info.files} files sampled from /usr, ${(info.blobBytes / 1e6).toFixed(1)} MB gzip (level 6) / ${(info.tarBytes / 1e6).toFixed(1)} MB tar, ratio ${(info.tarBytes / info.blobBytes).toFixed(2)}`,
+  );
+  const reg = await startRegistry();
+  const berth: RunFigures[] = [];
+  const ctrd: RunFigures[] = [];
+  try {
+    const pushed = await pushFromLayout(info.layout, "latest", reg.host, "pullbench", "latest");
+    const manifest = (await (await fetch(`${reg.url}/v2/pullbench/manifests/${pushed.manifestDigest}`, { headers: { accept: "application/vnd.oci.image.manifest.v1+json" } })).json()) as {
+      config: { digest: string };
+      layers: Array<{ digest: string }>;
+    };
+    const digests = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
+    const image = `${reg.host}/pullbench:latest`;
     for (let run = 1; run <= runs; run++) {
-      const d = await startDaemon({ configToml: `[image.registries."${reg.host}"]\nplain_http = true\n`, logLevel: "info" });
-      try {
-        const addr = d.metricsUrl();
-        await scrape(addr, "berth_nodejs_eventloop_lag_p99_seconds"); // resets the window
-        const lat: number[] = [];
-        let pulling = true;
-        const prober = (async () => {
-          while (pulling) {
-            const t = performance.now();
-            await d.client.image.listImages({});
-            lat.push(performance.now() - t);
-            await new Promise((r) => setTimeout(r, 20));
-          }
-        })();
-        const lagSamples: number[] = [];
-        const lagTimer = setInterval(() => {
-          void scrape(addr, "berth_nodejs_eventloop_lag_p99_seconds").then((v) => lagSamples.push(v * 1000));
-        }, 1000);
-        const t0 = performance.now();
-        const res = await d.client.image.pullImage({ image: { image: `${reg.host}/big:latest` } }, { timeoutMs: 600_000 });
-        const wall = (performance.now() - t0) / 1000;
-        pulling = false;
-        clearInterval(lagTimer);
-        await prober;
-        lagSamples.push((await scrape(addr, "berth_nodejs_eventloop_lag_p99_seconds")) * 1000);
-        lat.sort((a, b) => a - b);
-        const mbs = blobBytes / 1e6 / wall;
-        const lagP99 = Math.max(...lagSamples.filter((x) => Number.isFinite(x)));
-        console.log(
-          [
-            `run ${run}: pulled ${res.imageRef.slice(0, 19)}… ${(blobBytes / 1e6).toFixed(1)} MB in ${manifest.layers.length} layers`,
-            `  wall time                 ${wall.toFixed(2)} s`,
-            `  throughput                ${mbs.toFixed(1)} MB/s (compressed bytes / wall time, download + verify + unpack)`,
-            `  berthd event-loop p99     ${lagP99.toFixed(1)} ms (max of 1 s windows)`,
-            `  ListImages during pull    n=${lat.length} p50=${quantile(lat, 0.5).toFixed(2)} ms p99=${quantile(lat, 0.99).toFixed(2)} ms max=${(lat[lat.length - 1] ?? NaN).toFixed(2)} ms`,
-          ].join("\n"),
-        );
-      } finally {
-        await d.stop();
-        removeDirs(d.dirs);
+      // the machine's load drifts: alternate which runtime goes first
+      const order = run % 2 === 1 ? ["berth", "containerd"] : ["containerd", "berth"];
+      for (const who of order) {
+        if (who === "berth" && !values["no-berth"]) {
+          await warmRegistry(reg.url, digests);
+          const b = await runBerth(reg.host, image, settle);
+          berth.push(b);
+          console.log(
+            `run ${run} berth:      wall ${fmtS(b.wall)}, ListImages p50 ${fmtMs(b.p50)} p99 ${fmtMs(b.p99)}, event loop p99 ${fmtMs(b.lagP99 ?? NaN)}, PSS idle ${fmtMB(b.pssIdle)} after ${fmtMB(b.pssAfter)} +${settle}s ${fmtMB(b.pssSettled)}, threads after ${b.threadsAfter} +${settle}s ${b.threadsSettled}`,
+          );
+        }
+        if (who === "containerd" && !values["no-containerd"]) {
+          await warmRegistry(reg.url, digests);
+          const c = await runContainerd(reg.host, image);
+          ctrd.push(c);
+          console.log(`run ${run} containerd: wall ${fmtS(c.wall)}, ListImages p50 ${fmtMs(c.p50)} p99 ${fmtMs(c.p99)}`);
+        }
       }
     }
   } finally {
     await reg.stop();
   }
+  const m = (xs: RunFigures[], k: keyof RunFigures): number => median(xs.map((x) => x[k] as number));
+  const row = (name: string, b: string, c: string, ratio: string, goal: string): string => `${name.padEnd(34)} ${b.padStart(11)} ${c.padStart(11)} ${ratio.padStart(7)}  ${goal}`;
+  const ratio = (a: number, b: number): string => (Number.isFinite(a / b) ? (a / b).toFixed(2) : "-");
+  console.log(`\nmedians of ${runs} run(s)`);
+  console.log(row("figure", "berth", "containerd", "ratio", "goal"));
+  console.log(row("pull + unpack wall time", fmtS(m(berth, "wall")), fmtS(m(ctrd, "wall")), ratio(m(berth, "wall"), m(ctrd, "wall")), "≤ 0.7× containerd"));
+  console.log(row("ListImages p50 during the pull", fmtMs(m(berth, "p50")), fmtMs(m(ctrd, "p50")), ratio(m(berth, "p50"), m(ctrd, "p50")), ""));
+  console.log(row("ListImages p99 during the pull", fmtMs(m(berth, "p99")), fmtMs(m(ctrd, "p99")), ratio(m(berth, "p99"), m(ctrd, "p99")), "≤ 10 ms"));
+  console.log(row("berthd event-loop delay p99", fmtMs(m(berth, "lagP99")), "-", "", ""));
+  console.log(row("berthd PSS idle", fmtMB(m(berth, "pssIdle")), "-", "", ""));
+  console.log(row("berthd PSS right after the pull", fmtMB(m(berth, "pssAfter")), "-", "", ""));
+  console.log(row(`berthd PSS ${settle} s after the pull`, fmtMB(m(berth, "pssSettled")), "-", ratio(m(berth, "pssSettled"), m(berth, "pssIdle")), "within 10% of idle"));
+  console.log(row(`berthd threads after / +${settle} s`, `${m(berth, "threadsAfter")}/${m(berth, "threadsSettled")}`, "-", "", ""));
 }
 
 main().catch((err: unknown) => {

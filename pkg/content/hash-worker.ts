@@ -2,15 +2,10 @@
 // in order: update (chunk), file (hash a partial file's bytes), reset, digest.
 import { createHash, type Hash } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
-import { setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
 
-// Linux nice values are per thread: hashing yields the CPU to berthd's event loop under contention.
-try {
-  setPriority(0, 10);
-} catch {
-  // not permitted: hash at normal priority
-}
+// No nice value: on a busy node a niced thread gets a small fraction of the CPU
+// against every other process, not only against berthd's event loop (see apply-worker.ts).
 
 export type HashRequest =
   | { op: "update"; id: number; chunk: Uint8Array }

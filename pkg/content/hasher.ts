@@ -1,44 +1,28 @@
 import { Worker } from "node:worker_threads";
+import { mallocTrim } from "../sys/index.js";
 import type { HashReply, HashRequest } from "./hash-worker.js";
 
 const WORKER_URL = new URL("./hash-worker.js", import.meta.url);
-
-/** How long the hash worker stays after its last hash finished (a pull hashes many blobs in a row). */
+/** How long the worker stays after its last hash is finished or dropped. */
 const IDLE_MS = 5_000;
 
 /**
  * One shared worker thread that hashes ingests, so sha256 never blocks the event loop.
- * It starts with the first hash and exits once no hash has state in it for IDLE_MS: an
- * idle worker isolate costs the daemon several MB.
+ * It is started by the first hash and exits once no hash is open for IDLE_MS (a pull
+ * leaves no thread behind).
  */
 class HashPool {
   #worker: Worker | undefined;
   #nextId = 1;
   #nextSeq = 1;
-  readonly #waiting = new Map<number, { resolve: (d: string) => void; reject: (e: Error) => void }>();
-  /** Hashes with state in the worker (updated, not yet digested or dropped). */
-  readonly #live = new Set<number>();
+  /** Hashes begun and not yet finished (digest) or dropped: the worker holds their state. */
+  readonly #open = new Set<number>();
   #idleTimer: NodeJS.Timeout | undefined;
-
-  #busy(): void {
-    if (this.#idleTimer) clearTimeout(this.#idleTimer);
-    this.#idleTimer = undefined;
-  }
-
-  #maybeIdle(): void {
-    if (!this.#worker || this.#live.size > 0 || this.#waiting.size > 0 || this.#idleTimer) return;
-    this.#idleTimer = setTimeout(() => {
-      this.#idleTimer = undefined;
-      const w = this.#worker;
-      if (!w || this.#live.size > 0 || this.#waiting.size > 0) return;
-      this.#worker = undefined;
-      void w.terminate();
-    }, IDLE_MS);
-    this.#idleTimer.unref();
-  }
+  readonly #waiting = new Map<number, { resolve: (d: string) => void; reject: (e: Error) => void }>();
 
   #w(): Worker {
-    this.#busy();
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
     if (!this.#worker) {
       const w = new Worker(WORKER_URL);
       w.unref();
@@ -52,7 +36,6 @@ class HashPool {
       const fail = (err: Error): void => {
         if (this.#worker !== w) return;
         this.#worker = undefined;
-        this.#live.clear();
         for (const p of this.#waiting.values()) p.reject(err);
         this.#waiting.clear();
       };
@@ -68,24 +51,43 @@ class HashPool {
   }
 
   post(m: HashRequest, transfer?: ArrayBuffer[]): void {
-    const w = this.#w();
-    if (m.op === "update" || m.op === "file") this.#live.add(m.id);
-    else if (m.op === "reset" || m.op === "drop") this.#live.delete(m.id);
-    w.postMessage(m, transfer ?? []);
-    this.#maybeIdle();
+    if (m.op === "drop") {
+      // nothing to drop when the worker (and its state) is gone
+      this.#open.delete(m.id);
+      if (this.#worker) this.#worker.postMessage(m);
+      this.#idleCheck();
+      return;
+    }
+    this.#open.add(m.id);
+    this.#w().postMessage(m, transfer ?? []);
+  }
+
+  /** Lets the worker go once no hash is open and no digest is awaited. */
+  #idleCheck(): void {
+    if (this.#open.size > 0 || this.#waiting.size > 0 || !this.#worker || this.#idleTimer) return;
+    const w = this.#worker;
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.#worker !== w || this.#open.size > 0 || this.#waiting.size > 0) return;
+      this.#worker = undefined;
+      // what the worker's reads used goes back to the system once it is gone
+      void w.terminate().finally(() => setImmediate(mallocTrim));
+    }, IDLE_MS);
+    this.#idleTimer.unref();
   }
 
   digest(id: number): Promise<string> {
     const seq = this.#nextSeq++;
     const w = this.#w();
     w.ref();
-    this.#live.delete(id);
+    // the worker forgets the hash once it answers
+    this.#open.delete(id);
     return new Promise<string>((resolve, reject) => {
       this.#waiting.set(seq, { resolve, reject });
       w.postMessage({ op: "digest", id, seq } satisfies HashRequest);
     }).finally(() => {
       if (this.#waiting.size === 0) this.#worker?.unref();
-      this.#maybeIdle();
+      this.#idleCheck();
     });
   }
 }

@@ -4,7 +4,6 @@
 import { closeSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import { setPriority } from "node:os";
 import { rootCertificates } from "node:tls";
 import { parentPort, workerData } from "node:worker_threads";
 
@@ -38,11 +37,7 @@ export type DownloadMessage =
 const req = workerData as DownloadRequest;
 const post = (m: DownloadMessage): void => parentPort?.postMessage(m);
 
-try {
-  setPriority(0, 5);
-} catch {
-  // not permitted
-}
+// Runs at the default priority, like the hash and apply workers (see apply-worker.ts).
 
 function headersOf(res: IncomingMessage): Record<string, string> {
   const out: Record<string, string> = {};

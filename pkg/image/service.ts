@@ -10,7 +10,7 @@ import { logger } from "../log/index.js";
 import { Counter, Gauge, recordPullFailure, recordPullLayer, recordPullSuccess, recordUnpackFailure, registry } from "../metrics/index.js";
 import type { MetadataStore } from "../store/index.js";
 import { Semaphore, SingleFlight } from "../sync/index.js";
-import { releaseFreeHeap } from "../sys/index.js";
+import { mallocTrim } from "../sys/index.js";
 import { Agents } from "./http.js";
 import { ImageStore, type ImageRecord, type LayerRecord } from "./image-store.js";
 import { nodePlatform, parseConfig, parseManifest, selectPlatform, type ImageConfig, type ImageManifest, type Platform } from "./manifest.js";
@@ -20,7 +20,17 @@ import { endpointsFor, RepositoryClient, type Credentials, type Descriptor } fro
 /** What the image service needs from the snapshotter (pkg/snapshot's Snapshotter satisfies it). */
 export interface LayerSnapshotter {
   has(chainId: string): boolean;
-  applyLayer(opts: { chainId: string; parent: string | undefined; blobPath: string; mediaType: string; diffId: string; layerDigest?: string; signal?: AbortSignal }): Promise<{ size: number }>;
+  applyLayer(opts: {
+    chainId: string;
+    parent: string | undefined;
+    blobPath: string;
+    mediaType: string;
+    diffId: string;
+    layerDigest?: string;
+    signal?: AbortSignal;
+    /** Settles when the parent's apply is over: the layer is extracted meanwhile and committed after it. */
+    parentPending?: Promise<unknown>;
+  }): Promise<{ size: number }>;
   usage(): Promise<{ bytes: bigint; inodes: bigint }>;
   mountPoint(): string;
   gc(keepChainIds: Set<string>): Promise<{ removed: string[] }>;
@@ -298,44 +308,50 @@ export class ImageService {
           report(true);
         }, this.#lifetime);
       });
-      // Unpack in order as the layers arrive; a failure stops the pull (the rest finish or fail on their own).
-      const settled = downloads.map((p) => p.then(() => undefined));
-      const failFast = Promise.all(settled);
-      failFast.catch(() => undefined);
-      const layers: LayerRecord[] = [];
+      // Each layer is extracted as soon as its blob is verified, beside the others (bounded by the
+      // snapshotter); it is committed after its parent. A failure stops the pull (the rest finish
+      // or fail on their own: a layer whose parent failed commits nothing).
+      const layers: LayerRecord[] = manifest.layers.map((layer, i) => ({ digest: layer.digest, size: layer.size, mediaType: layer.mediaType, diffId: diffIds[i] as string }));
+      const applied: Array<Promise<void>> = [];
       for (let i = 0; i < manifest.layers.length; i++) {
         const layer = manifest.layers[i] as ManifestLayer;
         const chain = chains[i] as string;
         const lp = progress.layers[i] as LayerProgress;
-        await Promise.race([downloads[i], failFast]);
-        await downloads[i];
-        layers.push({ digest: layer.digest, size: layer.size, mediaType: layer.mediaType, diffId: diffIds[i] as string });
-        if (this.snapshotter.has(chain)) {
-          lp.state = "complete";
-          continue;
-        }
-        lp.state = "extracting";
-        report(true);
-        await this.#applyFlight.do(chain, async () => {
-          if (this.snapshotter.has(chain)) return;
-          if (!this.content.has(layer.digest)) throw new NotFoundError(`${what}: layer ${layer.digest} is neither downloaded nor unpacked`);
-          await this.snapshotter.applyLayer({
-            chainId: chain,
-            parent: i === 0 ? undefined : chains[i - 1],
-            blobPath: this.content.path(layer.digest),
-            mediaType: layer.mediaType,
-            diffId: diffIds[i] as string,
-            layerDigest: layer.digest,
-            signal: this.#lifetime,
-          }).catch((err: unknown) => {
-            recordUnpackFailure(err, { image: what, layer: layer.digest });
-            throw err;
+        const parentPending = i === 0 ? undefined : applied[i - 1];
+        const p = (async () => {
+          await downloads[i];
+          if (this.snapshotter.has(chain)) {
+            lp.state = "complete";
+            return;
+          }
+          lp.state = "extracting";
+          report(true);
+          await this.#applyFlight.do(chain, async () => {
+            if (this.snapshotter.has(chain)) return;
+            if (!this.content.has(layer.digest)) throw new NotFoundError(`${what}: layer ${layer.digest} is neither downloaded nor unpacked`);
+            await this.snapshotter.applyLayer({
+              chainId: chain,
+              parent: i === 0 ? undefined : chains[i - 1],
+              blobPath: this.content.path(layer.digest),
+              mediaType: layer.mediaType,
+              diffId: diffIds[i] as string,
+              layerDigest: layer.digest,
+              signal: this.#lifetime,
+              ...(parentPending ? { parentPending } : {}),
+            }).catch((err: unknown) => {
+              recordUnpackFailure(err, { image: what, layer: layer.digest });
+              throw err;
+            });
+            layersUnpacked.inc();
           });
-          layersUnpacked.inc();
-        });
-        lp.state = "complete";
-        report(true);
+          lp.state = "complete";
+          report(true);
+        })();
+        p.catch(() => undefined);
+        applied.push(p);
       }
+      const failFast = Promise.all([...downloads, ...applied]);
+      failFast.catch(() => undefined);
       await failFast;
       if (downloaded === 0) {
         pullCacheHits.inc();
@@ -381,7 +397,7 @@ export class ImageService {
       this.#trimTimer = undefined;
       if (this.#progress.size > 0) return; // a running pull re-arms this when it ends
       const before = process.memoryUsage.rss();
-      releaseFreeHeap();
+      mallocTrim();
       logger().debug({ rssBeforeBytes: before, rssAfterBytes: process.memoryUsage.rss() }, "returned freed heap memory after pulls");
     }, TRIM_AFTER_MS);
     this.#trimTimer.unref();

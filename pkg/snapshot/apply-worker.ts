@@ -6,15 +6,14 @@
 
 import { createHash } from "node:crypto";
 import { closeSync, createReadStream, lstatSync, openSync, readdirSync } from "node:fs";
-import { setPriority } from "node:os";
 import { pipeline } from "node:stream/promises";
 import { parentPort } from "node:worker_threads";
 import { createGunzip } from "node:zlib";
 import { Decompress as ZstdDecompress } from "fzstd";
 import { syncfs } from "../sys/index.js";
-import { LayerApplier, LayerContentError, LayerIoError } from "./layer-applier.js";
+import { copyImpliedDirs, LayerApplier, LayerContentError, LayerIoError } from "./layer-applier.js";
 import { TarFormatError, TarReader } from "./tar-reader.js";
-import type { ApplyRequest, WorkerReply, WorkerRequest } from "./worker-protocol.js";
+import type { ApplyRequest, FixupRequest, WorkerReply, WorkerRequest } from "./worker-protocol.js";
 
 class Aborted extends Error {
   override readonly name = "Aborted";
@@ -99,7 +98,7 @@ function usage(dir: string): { bytes: number; inodes: number } {
 async function apply(req: ApplyRequest, stop: Int32Array): Promise<WorkerReply> {
   const started = performance.now();
   const hash = createHash("sha256");
-  const applier = new LayerApplier({ root: req.dir, lowers: req.lowers, layer: req.layerName });
+  const applier = new LayerApplier({ root: req.dir, lowers: req.lowers ?? undefined, layer: req.layerName });
   const reader = new TarReader(applier, { layer: req.layerName });
   let tarBytes = 0;
   try {
@@ -145,11 +144,16 @@ async function apply(req: ApplyRequest, stop: Int32Array): Promise<WorkerReply> 
       skippedXattrs: applier.stats.skippedXattrs,
       extractMs: Math.round(extractMs),
       totalMs: Math.round(performance.now() - started),
+      implied: applier.implied(),
     },
   };
 }
 
-function classify(err: unknown, req: ApplyRequest): WorkerReply {
+function fixup(req: FixupRequest): WorkerReply {
+  return { ok: true, result: { updated: copyImpliedDirs(req.dir, req.lowers, req.implied, req.layerName) } };
+}
+
+function classify(err: unknown, req: { layerName: string; blobPath?: string }): WorkerReply {
   const e = err as NodeJS.ErrnoException;
   const raw = e instanceof Error ? e.message : String(err);
   // every message names the layer; the reader and the applier add the entry where there is one
@@ -163,23 +167,22 @@ function classify(err: unknown, req: ApplyRequest): WorkerReply {
   if (err instanceof LayerIoError && ["ENAMETOOLONG", "ENOTDIR", "EISDIR", "ELOOP", "EEXIST", "EMLINK", "ERR_INVALID_ARG_VALUE"].includes(e.code ?? "")) {
     return { ok: false, kind: "invalid", message };
   }
-  if (e.code === "ENOENT" && e.path === req.blobPath) return { ok: false, kind: "blob-missing", message: `layer ${req.layerName}: blob ${req.blobPath} not found` };
+  if (e.code === "ENOENT" && req.blobPath !== undefined && e.path === req.blobPath) return { ok: false, kind: "blob-missing", message: `layer ${req.layerName}: blob ${req.blobPath} not found` };
   return { ok: false, kind: "io", message };
 }
 
-// Layer applies are background work: under CPU contention the daemon's main
-// thread (CRI calls) goes first. On Linux the nice value is per thread, and
-// setpriority(0) changes the calling thread only.
-try {
-  setPriority(0, 10);
-} catch {
-  // not permitted: run at the default priority
-}
+// Layer applies run at the default priority. They used to be niced (10), to let the
+// event loop go first; but the event loop is mostly idle during a pull (it only relays
+// messages), and on a busy node a niced thread competes with every other process at a
+// tenth of their weight: with the load of the shared test machines (15 runnable tasks on
+// 2 CPUs) the pull took 3x containerd's time, whose goroutines run at nice 0. The event
+// loop keeps its own thread; the applies are bounded by the snapshotter's semaphore.
 
 // One job at a time: the pool never sends a second request before the reply.
 parentPort?.on("message", (msg: WorkerRequest) => {
   const stop = new Int32Array(msg.stop);
-  apply(msg, stop).then(
+  const job = msg.op === "apply" ? apply(msg, stop) : Promise.resolve().then(() => fixup(msg));
+  job.then(
     (reply) => parentPort?.postMessage(reply),
     (err: unknown) => parentPort?.postMessage(classify(err, msg)),
   );

@@ -57,8 +57,12 @@ export class LayerIoError extends Error {
 export interface ApplierOptions {
   /** The diff directory being filled (absolute, no trailing slash). */
   root: string;
-  /** Diff directories of the parent chain, topmost first: attributes of implied directories come from them. */
-  lowers: readonly string[];
+  /**
+   * Diff directories of the parent chain, topmost first: attributes of implied directories
+   * come from them. `undefined` while the parent layers are still being applied: implied
+   * directories are then listed in `implied` and take their attributes later (copyImpliedDirs).
+   */
+  lowers: readonly string[] | undefined;
   /** How errors name the layer (its digest). */
   layer: string;
 }
@@ -118,9 +122,56 @@ export function resolveInRoot(root: string, rel: string): string {
   return done.length === 0 ? root : `${root}/${done.join("/")}`;
 }
 
+/**
+ * Gives `path` the owner, mode and xattrs directory `rel` has in the topmost of `lowers`
+ * holding it, and returns that directory's times (undefined when no lower has it as a directory).
+ */
+function copyDirAttrs(lowers: readonly string[], rel: string, path: string): { atime: number; mtime: number } | undefined {
+  for (const lower of lowers) {
+    const lp = resolveInRoot(lower, rel);
+    const st = lstatOrUndefined(lp);
+    if (st === undefined) continue;
+    if (!st.isDirectory()) return undefined; // replaced or whited out below: keep the defaults
+    lchownSync(path, st.uid, st.gid);
+    chmodSync(path, st.mode & 0o7777);
+    for (const name of llistxattr(lp)) {
+      if (name.startsWith("trusted.overlay.")) continue;
+      const v = lgetxattr(lp, name);
+      if (v !== undefined) lsetxattr(path, name, v);
+    }
+    return { atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000 };
+  }
+  return undefined;
+}
+
+/**
+ * The second half of an apply made before its parents were committed: the implied
+ * directories of the layer in `root` take their attributes from `lowers` now. A directory
+ * gone or replaced since is skipped. Returns how many were updated.
+ */
+export function copyImpliedDirs(root: string, lowers: readonly string[], implied: readonly string[], layer: string): number {
+  let n = 0;
+  for (const rel of implied) {
+    const path = `${root}/${rel}`;
+    const st = lstatOrUndefined(path);
+    if (!st?.isDirectory()) continue;
+    try {
+      const times = copyDirAttrs(lowers, rel, path);
+      if (times) lutimesSync(path, times.atime, times.mtime);
+    } catch (err) {
+      if (err instanceof LayerContentError) throw new LayerContentError(`layer ${layer}: entry ${JSON.stringify(rel)}: ${err.message}`, { cause: err });
+      throw new LayerIoError(`layer ${layer}: entry ${JSON.stringify(rel)}: ${(err as Error).message}`, err);
+    }
+    n++;
+  }
+  return n;
+}
+
 export class LayerApplier implements TarSink {
   readonly #root: string;
-  readonly #lowers: readonly string[];
+  readonly #lowers: readonly string[] | undefined;
+  /** Implied directories (relative to the root) waiting for the parents' attributes, when lowers are not known yet. */
+  readonly #implied = new Set<string>();
   readonly #layer: string;
   /** Parent (relative, as written) → its resolved absolute path, known to be a real directory. */
   readonly #dirCache = new Map<string, string>();
@@ -197,6 +248,8 @@ export class LayerApplier implements TarSink {
           if (existing && isWhiteout(existing)) lsetxattr(path, OVERLAY_OPAQUE_XATTR, Buffer.from("y"));
         }
         this.#dirCache.set(rel, path);
+        // an explicit entry gives the directory its own attributes
+        if (this.#implied.size > 0) this.#implied.delete(path.slice(this.#root.length + 1));
         break;
       case "file":
         this.#fd = openSync(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
@@ -341,21 +394,17 @@ export class LayerApplier implements TarSink {
 
   /** An implied directory takes the attributes the same directory has in the layers below. */
   #copyFromLower(rel: string, path: string): void {
-    for (const lower of this.#lowers) {
-      const lp = resolveInRoot(lower, rel);
-      const st = lstatOrUndefined(lp);
-      if (st === undefined) continue;
-      if (!st.isDirectory()) return; // replaced or whited out below: keep the defaults
-      lchownSync(path, st.uid, st.gid);
-      chmodSync(path, st.mode & 0o7777);
-      for (const name of llistxattr(lp)) {
-        if (name.startsWith("trusted.overlay.")) continue;
-        const v = lgetxattr(lp, name);
-        if (v !== undefined) lsetxattr(path, name, v);
-      }
-      this.#dirTimes.push({ path, atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000 });
+    if (this.#lowers === undefined) {
+      this.#implied.add(rel);
       return;
     }
+    const times = copyDirAttrs(this.#lowers, rel, path);
+    if (times) this.#dirTimes.push({ path, ...times });
+  }
+
+  /** Implied directories still waiting for their attributes (relative to the root), when lowers were not given. */
+  implied(): string[] {
+    return [...this.#implied];
   }
 
   #hardlinkTarget(h: TarHeader): string {

@@ -7,7 +7,8 @@ import {
   ResourceExhaustedError,
   BerthError,
 } from "../errdefs/index.js";
-import type { ApplyRequest, ApplyResult, WorkerReply, WorkerRequest } from "./worker-protocol.js";
+import { mallocTrim } from "../sys/index.js";
+import type { ApplyRequest, ApplyResult, FixupRequest, FixupResult, WorkerReply, WorkerRequest } from "./worker-protocol.js";
 
 const WORKER_URL = new URL("./apply-worker.js", import.meta.url);
 /** After asking a worker to stop, how long it may take before it is terminated. */
@@ -35,17 +36,27 @@ export class ApplyWorkerPool {
   readonly #all = new Set<PooledWorker>();
   #closed = false;
 
-  constructor(readonly idleMs = 30_000) {}
+  constructor(readonly idleMs = 10_000) {}
 
+  /** Extracts a layer into req.dir. */
   run(req: ApplyRequest, signal?: AbortSignal): Promise<ApplyResult> {
+    return this.#run({ op: "apply", ...req }, signal) as Promise<ApplyResult>;
+  }
+
+  /** Gives the implied directories of an apply made without lowers their attributes from the lowers. */
+  fixup(req: FixupRequest, signal?: AbortSignal): Promise<FixupResult> {
+    return this.#run({ op: "fixup", ...req }, signal) as Promise<FixupResult>;
+  }
+
+  #run(req: Omit<WorkerRequest, "stop">, signal?: AbortSignal): Promise<ApplyResult | FixupResult> {
     if (this.#closed) return Promise.reject(new CancelledError("layer apply workers are shut down"));
     if (signal?.aborted) return Promise.reject(abortError(signal));
     const pw = this.#take();
     const stop = new SharedArrayBuffer(4);
     const flag = new Int32Array(stop);
-    const data: WorkerRequest = { ...req, stop };
+    const data = { ...req, stop } as WorkerRequest;
     const { worker } = pw;
-    return new Promise<ApplyResult>((resolve, reject) => {
+    return new Promise<ApplyResult | FixupResult>((resolve, reject) => {
       let settled = false;
       let killTimer: NodeJS.Timeout | undefined;
       const cleanup = (): void => {
@@ -126,9 +137,11 @@ export class ApplyWorkerPool {
 
   #forget(pw: PooledWorker): void {
     if (pw.idleTimer) clearTimeout(pw.idleTimer);
-    this.#all.delete(pw);
+    const had = this.#all.delete(pw);
     const i = this.#idle.indexOf(pw);
     if (i >= 0) this.#idle.splice(i, 1);
+    // the last worker gone: what its native buffers used goes back to the system
+    if (had && this.#all.size === 0) void pw.worker.terminate().finally(() => setImmediate(mallocTrim));
   }
 
   #discard(pw: PooledWorker): void {

@@ -622,3 +622,53 @@ describe("remove and gc", () => {
     assert.deepEqual((await e.snap.gc(new Set([img1]))).removed, []);
   });
 });
+
+describe("layers applied beside their parent (parentPending)", () => {
+  test("the child is committed after its parent, its implied directories take the parent's attributes", async () => {
+    const e = await env();
+    const baseTar = await buildTar([
+      { type: "dir", path: "tmp", mode: 0o1777 },
+      { type: "dir", path: "opt", mode: 0o750 },
+      { type: "file", path: "opt/base", content: "base" },
+    ]);
+    const topTar = await buildTar([
+      { type: "file", path: "tmp/x", content: "x" },
+      { type: "dir", path: "opt", mode: 0o700 },
+      { type: "file", path: "opt/top", content: "top" },
+    ]);
+    const b = writeBlob(e.blobs, baseTar);
+    const t = writeBlob(e.blobs, topTar);
+    const [baseId, topId] = chainIds([b.diffId, t.diffId]) as [string, string];
+    let releaseParent!: () => void;
+    const gate = new Promise<void>((r) => (releaseParent = r));
+    const baseDone = gate.then(() => e.snap.applyLayer({ chainId: baseId, parent: undefined, blobPath: b.blobPath, mediaType: b.mediaType, diffId: b.diffId }));
+    const top = e.snap.applyLayer({ chainId: topId, parent: baseId, blobPath: t.blobPath, mediaType: t.mediaType, diffId: t.diffId, parentPending: baseDone });
+    // the child extracts while the parent has not even started, and is not visible yet
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(e.snap.has(topId), false, "nothing is committed before the parent is");
+    assert.equal(e.snap.list().some((s) => s.key === topId), false);
+    releaseParent();
+    await Promise.all([baseDone, top]);
+    assert.ok(e.snap.has(topId));
+    assert.equal(e.snap.list().find((s) => s.key === topId)?.parent, baseId);
+    const diff = fsOf(e, topId);
+    assert.equal(lstatSync(join(diff, "tmp")).mode & 0o7777, 0o1777, "an implied directory copies the lower one's mode");
+    assert.equal(lstatSync(join(diff, "opt")).mode & 0o7777, 0o700, "an explicit directory keeps its own mode");
+  });
+
+  test("a child whose parent fails commits nothing and leaves no directory", async () => {
+    const e = await env();
+    const t = writeBlob(e.blobs, await buildTar([{ type: "file", path: "f", content: "x" }]));
+    const parent = `sha256:${"e".repeat(64)}`;
+    const topId = chainIds([parent, t.diffId])[1] as string;
+    const before = snapshotDirs(e);
+    const failed = Promise.reject(new Error("parent download failed"));
+    failed.catch(() => undefined);
+    await assert.rejects(
+      e.snap.applyLayer({ chainId: topId, parent, blobPath: t.blobPath, mediaType: t.mediaType, diffId: t.diffId, parentPending: failed }),
+      (err: unknown) => err instanceof FailedPreconditionError && /was not committed/.test((err as Error).message),
+    );
+    assert.equal(e.snap.has(topId), false);
+    assert.deepEqual(snapshotDirs(e), before);
+  });
+});

@@ -41,6 +41,13 @@ export interface ApplyLayerOptions {
   diffId: string;
   layerDigest?: string;
   signal?: AbortSignal;
+  /**
+   * Settles when the apply of the parent (by this or another call) is over. With it the
+   * layer is extracted at once, beside its parent's apply, and committed only after the
+   * parent is (implied directories then take the parent chain's attributes); without it
+   * the parent must already be committed.
+   */
+  parentPending?: Promise<unknown>;
 }
 
 export interface SnapshotterOptions {
@@ -280,56 +287,71 @@ export class Snapshotter {
   }
 
   async #applyOnce(opts: ApplyLayerOptions, signal: AbortSignal): Promise<{ size: number }> {
-    return this.#applies.run(async () => {
-      this.#assertOpen();
-      const done = this.#committed(opts.chainId);
-      if (done) return { size: done.size ?? 0 };
-      let existing = this.#rowByKey(opts.chainId);
-      if (existing?.kind === "extracting") {
-        // Applies of one key are shared, so no other is running: this is a failed apply whose cleanup failed.
-        await rm(this.#dir(existing.id), { recursive: true, force: true });
-        this.#db.prepare("DELETE FROM snapshots WHERE id = ? AND kind = 'extracting'").run(existing.id);
-        logger().info({ snapshot: opts.chainId }, "removed the leftovers of a failed apply");
-        existing = undefined;
-      }
-      if (existing) throw new AlreadyExistsError(`snapshot key ${opts.chainId} is taken by an ${existing.kind} snapshot`);
-      let parentRow: Row | undefined;
-      if (opts.parent !== undefined) {
-        parentRow = this.#committed(opts.parent);
-        if (!parentRow) throw new NotFoundError(`parent snapshot ${opts.parent} of layer ${opts.chainId} not found`);
-      }
-      const lowers = parentRow ? this.#chain(parentRow.id).map((id) => this.#fsDir(id)) : [];
-      const labels: Record<string, string> = { [DIFF_ID_LABEL]: opts.diffId };
-      if (opts.layerDigest !== undefined) labels[LAYER_DIGEST_LABEL] = opts.layerDigest;
-      const id = Number(
-        this.#db
-          .prepare("INSERT INTO snapshots (key, kind, parent_id, created_at, labels, diff_id, layer_digest) VALUES (?, 'extracting', ?, ?, ?, ?, ?)")
-          .run(opts.chainId, parentRow?.id ?? null, new Date().toISOString(), JSON.stringify(labels), opts.diffId, opts.layerDigest ?? null).lastInsertRowid,
-      );
-      const log = logger().child({ snapshot: opts.chainId, snapshotId: id, layer: opts.layerDigest ?? opts.diffId });
-      const started = performance.now();
-      try {
+    let id: number | undefined;
+    let log = logger().child({ snapshot: opts.chainId, layer: opts.layerDigest ?? opts.diffId });
+    const started = performance.now();
+    const layerName = opts.layerDigest ?? opts.diffId;
+    try {
+      // Extraction holds an apply slot; waiting for the parent does not (it may need a slot itself).
+      const extracted = await this.#applies.run(async () => {
+        this.#assertOpen();
+        const done = this.#committed(opts.chainId);
+        if (done) return { done: done.size ?? 0 };
+        let existing = this.#rowByKey(opts.chainId);
+        if (existing?.kind === "extracting") {
+          // Applies of one key are shared, so no other is running: this is a failed apply whose cleanup failed.
+          await rm(this.#dir(existing.id), { recursive: true, force: true });
+          this.#db.prepare("DELETE FROM snapshots WHERE id = ? AND kind = 'extracting'").run(existing.id);
+          logger().info({ snapshot: opts.chainId }, "removed the leftovers of a failed apply");
+          existing = undefined;
+        }
+        if (existing) throw new AlreadyExistsError(`snapshot key ${opts.chainId} is taken by an ${existing.kind} snapshot`);
+        let parentRow: Row | undefined;
+        if (opts.parent !== undefined) {
+          parentRow = this.#committed(opts.parent);
+          if (!parentRow && opts.parentPending === undefined) throw new NotFoundError(`parent snapshot ${opts.parent} of layer ${opts.chainId} not found`);
+        }
+        const lowers = parentRow ? this.#chain(parentRow.id).map((i) => this.#fsDir(i)) : opts.parent === undefined ? [] : null;
+        const labels: Record<string, string> = { [DIFF_ID_LABEL]: opts.diffId };
+        if (opts.layerDigest !== undefined) labels[LAYER_DIGEST_LABEL] = opts.layerDigest;
+        // the parent is linked at commit: an extracting row has no parent and no children
+        id = Number(
+          this.#db
+            .prepare("INSERT INTO snapshots (key, kind, parent_id, created_at, labels, diff_id, layer_digest) VALUES (?, 'extracting', NULL, ?, ?, ?, ?)")
+            .run(opts.chainId, new Date().toISOString(), JSON.stringify(labels), opts.diffId, opts.layerDigest ?? null).lastInsertRowid,
+        );
+        log = log.child({ snapshotId: id });
         await mkdir(this.#fsDir(id), { recursive: true, mode: 0o755 });
         const result = await this.#workers.run(
-          {
-            dir: this.#fsDir(id),
-            lowers,
-            blobPath: opts.blobPath,
-            compression: layerCompression(opts.mediaType),
-            diffId: opts.diffId,
-            layerName: opts.layerDigest ?? opts.diffId,
-            sync: this.#sync,
-          },
+          { dir: this.#fsDir(id), lowers, blobPath: opts.blobPath, compression: layerCompression(opts.mediaType), diffId: opts.diffId, layerName, sync: this.#sync },
           signal,
         );
-        this.#store.tx(() => {
-          this.#db.prepare("UPDATE snapshots SET kind = 'committed', size = ?, inodes = ? WHERE id = ? AND kind = 'extracting'").run(result.diskBytes, result.inodes, id);
-        });
-        applyTotal.inc({ result: "ok" });
-        applyDuration.observe((performance.now() - started) / 1000);
-        log.info({ ...result, lowers: lowers.length }, "layer applied");
-        return { size: result.diskBytes };
-      } catch (err) {
+        return { result, lowersKnown: lowers !== null };
+      }, signal);
+      if ("done" in extracted) return { size: extracted.done };
+      const { result } = extracted;
+      const snapId = id as number;
+      let parentRow: Row | undefined;
+      if (opts.parent !== undefined) {
+        if (!this.#committed(opts.parent)) await waitWithSignal(opts.parentPending?.catch(() => undefined) ?? Promise.resolve(), signal);
+        this.#assertOpen();
+        parentRow = this.#committed(opts.parent);
+        if (!parentRow) throw new FailedPreconditionError(`layer ${layerName}: parent snapshot ${opts.parent} was not committed (its apply failed or was cancelled)`);
+      }
+      const lowers = parentRow ? this.#chain(parentRow.id).map((i) => this.#fsDir(i)) : [];
+      if (!extracted.lowersKnown && result.implied.length > 0) {
+        await this.#workers.fixup({ dir: this.#fsDir(snapId), lowers, implied: result.implied, layerName }, signal);
+      }
+      this.#store.tx(() => {
+        this.#db.prepare("UPDATE snapshots SET kind = 'committed', parent_id = ?, size = ?, inodes = ? WHERE id = ? AND kind = 'extracting'").run(parentRow?.id ?? null, result.diskBytes, result.inodes, snapId);
+      });
+      applyTotal.inc({ result: "ok" });
+      applyDuration.observe((performance.now() - started) / 1000);
+      const { implied, ...figures } = result;
+      log.info({ ...figures, implied: implied.length, lowers: lowers.length, waitedMs: Math.round(performance.now() - started - result.totalMs) }, "layer applied");
+      return { size: result.diskBytes };
+    } catch (err) {
+      if (id !== undefined) {
         applyTotal.inc({ result: err instanceof CancelledError ? "cancelled" : "error" });
         // Files first: on a full disk they free the room the record's delete needs. A cleanup
         // that fails anyway is logged and left to the next apply of this key (or start-up); the
@@ -341,9 +363,9 @@ export class Snapshotter {
           log.warn({ err: e }, "cannot delete the record of a failed apply; the next apply of this layer will");
         }
         log.warn({ err }, "layer apply failed");
-        throw err;
       }
-    }, signal);
+      throw err;
+    }
   }
 
   /** Creates an active snapshot (upper and work dirs) on top of a committed chain, and returns its mounts. */

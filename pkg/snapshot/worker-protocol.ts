@@ -5,8 +5,11 @@ export type Compression = "none" | "gzip" | "zstd";
 export interface ApplyRequest {
   /** The empty diff directory to fill. */
   dir: string;
-  /** Diff directories of the parent chain, topmost first. */
-  lowers: string[];
+  /**
+   * Diff directories of the parent chain, topmost first; null while the parents are still
+   * being applied (implied directories are then returned in `implied`, see FixupRequest).
+   */
+  lowers: string[] | null;
   blobPath: string;
   compression: Compression;
   diffId: string;
@@ -16,9 +19,21 @@ export interface ApplyRequest {
   sync: boolean;
 }
 
-export interface WorkerRequest extends ApplyRequest {
+/** Gives the implied directories of an apply made without lowers the attributes they have in the lowers. */
+export interface FixupRequest {
+  dir: string;
+  lowers: string[];
+  implied: string[];
+  layerName: string;
+}
+
+export type WorkerRequest = (({ op: "apply" } & ApplyRequest) | ({ op: "fixup" } & FixupRequest)) & {
   /** Int32Array(1) over this buffer: the main thread stores 1 to stop the apply. */
   stop: SharedArrayBuffer;
+};
+
+export interface FixupResult {
+  updated: number;
 }
 
 export interface ApplyResult {
@@ -33,8 +48,10 @@ export interface ApplyResult {
   skippedXattrs: number;
   extractMs: number;
   totalMs: number;
+  /** Implied directories left for a FixupRequest (relative to dir); empty when lowers were given. */
+  implied: string[];
 }
 
 export type WorkerReply =
-  | { ok: true; result: ApplyResult }
+  | { ok: true; result: ApplyResult | FixupResult }
   | { ok: false; kind: "invalid" | "aborted" | "no-space" | "blob-missing" | "io"; message: string };

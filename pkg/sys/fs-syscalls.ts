@@ -18,6 +18,7 @@ interface Libc {
   lgetxattr: (path: string, name: string, value: Buffer | null, size: number) => number;
   llistxattr: (path: string, list: Buffer | null, size: number) => number;
   syncfs: (fd: number) => number;
+  malloc_trim: (pad: number) => number;
 }
 
 let cached: { koffi: Koffi; libc: Libc } | undefined;
@@ -33,6 +34,7 @@ function libc(): { koffi: Koffi; libc: Libc } {
     lgetxattr: lib.func("intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)"),
     llistxattr: lib.func("intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)"),
     syncfs: lib.func("int syncfs(int fd)"),
+    malloc_trim: lib.func("int malloc_trim(size_t pad)"),
   } as unknown as Libc;
   cached = { koffi, libc: bound };
   return cached;
@@ -115,3 +117,16 @@ export function syncfs(fd: number): void {
 /** mount(2) flags syscalls.ts does not define. */
 export const MS_RDONLY = 0x1;
 export const MS_REMOUNT = 0x20;
+
+/**
+ * glibc's malloc_trim(3): gives the free memory of every malloc arena back to the kernel.
+ * Worker threads leave their native buffers (zlib, file reads) in per-thread arenas that
+ * glibc keeps after the thread exits; call this when the last worker is gone.
+ */
+export function mallocTrim(): void {
+  try {
+    libc().libc.malloc_trim(0);
+  } catch {
+    // not glibc, or no koffi: nothing to give back this way
+  }
+}
