@@ -42,6 +42,9 @@ export class CriServer {
     this.#server = new Server({
       "grpc.max_receive_message_length": deps.config.grpc.max_recv_message_size,
       "grpc.max_send_message_length": deps.config.grpc.max_send_message_size,
+      // Channelz (grpc's introspection service, which berth does not serve) otherwise keeps
+      // per-call counters and timestamps on every stream of the hot path.
+      "grpc.enable_channelz": 0,
     });
     const ungated = new Set(["Version", "Status", "RuntimeConfig"]);
     const common = { gate: this.#gate, inflight: this.#inflight, ungated };
