@@ -73,6 +73,15 @@ interface MPod {
   maybe?: "notready" | "gone-or-present";
 }
 
+/**
+ * A call that stops containers (and maybe removes them) was interrupted: each may be left as it
+ * was or exited, and one stopped by the call exits with the signal's code, not its command's.
+ */
+function mayHaveStopped(c: MCtr, mayBeGone: boolean): void {
+  if (c.state !== "exited") c.stopped = true;
+  c.maybe = { states: [c.state, "exited"], mayBeGone };
+}
+
 const INTERRUPT_CODES = new Set([1, 4, 14]);
 const BAD_CODES = new Set([2, 13]);
 const CODE_NAMES: Record<number, string> = { 0: "OK", 1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND", 6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION", 10: "ABORTED", 11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE", 15: "DATA_LOSS", 16: "UNAUTHENTICATED" };
@@ -261,10 +270,7 @@ export async function runKillLoop(world: World, opts: KillLoopOptions): Promise<
           },
           (err: unknown) => {
             // RemoveContainer kills a container before it removes it: an interrupted one may be left exited.
-            if (interruptedBy(`RemoveContainer ${c.name}`, err)) {
-              if (c.state !== "exited") c.stopped = true;
-              c.maybe = { states: [c.state, "exited"], mayBeGone: true };
-            }
+            if (interruptedBy(`RemoveContainer ${c.name}`, err)) mayHaveStopped(c, true);
           },
         ),
       ),
@@ -312,10 +318,7 @@ export async function runKillLoop(world: World, opts: KillLoopOptions): Promise<
             (err: unknown) => {
               if (interruptedBy(`StopPodSandbox ${pod.name}`, err)) {
                 pod.maybe = "notready";
-                for (const c of pod.ctrs.values()) {
-                  if (c.state !== "exited") c.stopped = true;
-                  c.maybe = { states: [c.state, "exited"], mayBeGone: false };
-                }
+                for (const c of pod.ctrs.values()) mayHaveStopped(c, false);
               }
             },
           ),
@@ -338,10 +341,7 @@ export async function runKillLoop(world: World, opts: KillLoopOptions): Promise<
               if (interruptedBy(`RemovePodSandbox ${pod.name}`, err)) {
                 pod.maybe = "gone-or-present";
                 // RemovePodSandbox stops and removes the containers first: any of them may be gone.
-                for (const c of pod.ctrs.values()) {
-                  if (c.state !== "exited") c.stopped = true;
-                  c.maybe = { states: [c.state, "exited"], mayBeGone: true };
-                }
+                for (const c of pod.ctrs.values()) mayHaveStopped(c, true);
               }
             },
           ),
