@@ -1,5 +1,6 @@
-import { execa, type Options as ExecaOptions } from "execa";
+import type { Socket } from "node:net";
 import { logger } from "../log/index.js";
+import { fastSpawn } from "./fast-spawn.js";
 
 export interface RunOptions {
   /** Kill the command after this many ms. */
@@ -38,39 +39,83 @@ export class CommandError extends Error {
 
 /**
  * The one way berthd runs an external command: timeout, abort signal, and a
- * structured log line with argv, exit code, duration and stderr.
+ * structured log line with argv, exit code, duration and stderr. The command is
+ * started with posix_spawn (see fast-spawn.ts): a fork of the daemon would block
+ * its event loop for milliseconds per command.
  */
 export async function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const started = performance.now();
-  const options: ExecaOptions = {
-    reject: false,
-    stripFinalNewline: false,
-    encoding: "utf8",
-    extendEnv: opts.extendEnv ?? true,
-    maxBuffer: opts.maxBuffer ?? 64 * 1024 * 1024,
-    ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
-    ...(opts.signal ? { cancelSignal: opts.signal } : {}),
-    ...(opts.input !== undefined ? { input: opts.input } : { stdin: "ignore" }),
-    ...(opts.env ? { env: opts.env } : {}),
-    ...(opts.cwd ? { cwd: opts.cwd } : {}),
-  };
-  const res = await execa(file, args, options);
-  const durationMs = Math.round(performance.now() - started);
-  const stdout = typeof res.stdout === "string" ? res.stdout : "";
-  const stderr = typeof res.stderr === "string" ? res.stderr : "";
   const argv = [file, ...args];
-  const failed = res.failed || res.exitCode !== 0;
+  const env = opts.extendEnv === false ? (opts.env ?? {}) : opts.env ? { ...process.env, ...opts.env } : process.env;
+  const maxBuffer = opts.maxBuffer ?? 64 * 1024 * 1024;
+  let child;
+  try {
+    child = fastSpawn(file, args, { env, ...(opts.cwd ? { cwd: opts.cwd } : {}), stdio: [opts.input !== undefined ? "pipe" : "ignore", "pipe", "pipe"] });
+  } catch (err) {
+    logger().debug({ argv, err: (err as Error).message }, "command could not start");
+    throw new CommandError(argv, undefined, "", "", `${file} could not run: ${(err as Error).message}`);
+  }
+  const [stdin, stdoutSock, stderrSock] = child.stdio;
+  let timedOut = false;
+  let cancelled = false;
+  let overflow = false;
+  const collect = (sock: Socket | undefined): Promise<string> =>
+    new Promise((resolve) => {
+      if (!sock) return resolve("");
+      const parts: Buffer[] = [];
+      let size = 0;
+      sock.on("data", (b: Buffer) => {
+        if (size + b.length > maxBuffer) {
+          overflow = true;
+          child.kill("SIGKILL");
+          sock.destroy();
+          return;
+        }
+        size += b.length;
+        parts.push(b);
+      });
+      sock.once("error", () => sock.destroy());
+      sock.once("close", () => resolve(Buffer.concat(parts).toString("utf8")));
+    });
+  const out = collect(stdoutSock);
+  const err = collect(stderrSock);
+  if (stdin) {
+    stdin.once("error", () => stdin.destroy());
+    stdin.end(opts.input ?? "");
+  }
+  // As execa did: SIGTERM on timeout or cancellation, SIGKILL 5 s later if it is still there.
+  let forceKill: NodeJS.Timeout | undefined;
+  const terminate = (): void => {
+    child.kill("SIGTERM");
+    forceKill ??= setTimeout(() => child.kill("SIGKILL"), 5000);
+  };
+  const timer = opts.timeoutMs !== undefined && opts.timeoutMs > 0 ? setTimeout(() => ((timedOut = true), terminate()), opts.timeoutMs) : undefined;
+  const onAbort = (): void => {
+    cancelled = true;
+    terminate();
+  };
+  if (opts.signal?.aborted) onAbort();
+  else opts.signal?.addEventListener("abort", onAbort, { once: true });
+  const status = await child.exited;
+  const [stdout, stderr] = await Promise.all([out, err]);
+  if (timer) clearTimeout(timer);
+  if (forceKill) clearTimeout(forceKill);
+  opts.signal?.removeEventListener("abort", onAbort);
+  const durationMs = Math.round(performance.now() - started);
+  const exitCode = status.code ?? undefined;
+  const failed = exitCode !== 0;
   const log = logger();
-  if (failed) log.debug({ argv, exitCode: res.exitCode, durationMs, stderr: stderr.slice(0, 2000) }, "command failed");
+  if (failed) log.debug({ argv, exitCode, signal: status.signal, durationMs, stderr: stderr.slice(0, 2000) }, "command failed");
   else log.trace({ argv, durationMs }, "command ran");
-  if (res.timedOut) throw new CommandError(argv, res.exitCode, stderr, stdout, `${file} timed out after ${opts.timeoutMs} ms`);
-  if (res.isCanceled) throw new CommandError(argv, res.exitCode, stderr, stdout, `${file} was cancelled`);
-  if (res.exitCode === undefined) {
-    throw new CommandError(argv, undefined, stderr, stdout, `${file} could not run: ${res.originalMessage ?? res.shortMessage}`);
+  if (timedOut) throw new CommandError(argv, exitCode, stderr, stdout, `${file} timed out after ${opts.timeoutMs} ms`);
+  if (cancelled) throw new CommandError(argv, exitCode, stderr, stdout, `${file} was cancelled`);
+  if (overflow) throw new CommandError(argv, exitCode, stderr, stdout, `${file} wrote more than ${maxBuffer} bytes of output`);
+  if (exitCode === undefined) {
+    throw new CommandError(argv, undefined, stderr, stdout, `${file} was killed by ${status.signal ?? "a signal"}${stderr.trim() ? `: ${stderr.trim().slice(0, 2000)}` : ""}`);
   }
   if (failed && !opts.allowFailure) {
-    const detail = stderr.trim() || stdout.trim() || `exit code ${res.exitCode}`;
-    throw new CommandError(argv, res.exitCode, stderr, stdout, `${file} ${args[0] ?? ""} failed (exit ${res.exitCode}): ${detail.slice(0, 2000)}`);
+    const detail = stderr.trim() || stdout.trim() || `exit code ${exitCode}`;
+    throw new CommandError(argv, exitCode, stderr, stdout, `${file} ${args[0] ?? ""} failed (exit ${exitCode}): ${detail.slice(0, 2000)}`);
   }
-  return { exitCode: res.exitCode, stdout, stderr, durationMs };
+  return { exitCode, stdout, stderr, durationMs };
 }

@@ -1,5 +1,7 @@
-import { spawn } from "node:child_process";
+import type { Socket } from "node:net";
+import { constants } from "node:os";
 import { logger } from "../log/index.js";
+import { fastSpawn } from "./fast-spawn.js";
 
 export interface CaptureOptions {
   /** Bytes kept per stream; the rest is read and dropped so the process never blocks. */
@@ -49,15 +51,24 @@ class Capped {
 export function runCapture(file: string, args: readonly string[], opts: CaptureOptions): Promise<CaptureResult> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: opts.env ? { ...process.env, ...opts.env } : process.env,
-      ...(opts.cwd ? { cwd: opts.cwd } : {}),
-    });
+    let child;
+    try {
+      child = fastSpawn(file, args, { env: opts.env ? { ...process.env, ...opts.env } : process.env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+    } catch (e) {
+      reject(e);
+      return;
+    }
+    const [, stdout, stderr] = child.stdio;
     const out = new Capped(opts.maxBytes);
     const err = new Capped(opts.maxBytes);
-    child.stdout.on("data", (b: Buffer) => out.push(b));
-    child.stderr.on("data", (b: Buffer) => err.push(b));
+    const drained = (sock: Socket | undefined, into: Capped): Promise<void> =>
+      new Promise((done) => {
+        if (!sock) return done();
+        sock.on("data", (b: Buffer) => into.push(b));
+        sock.once("error", () => sock.destroy());
+        sock.once("close", () => done());
+      });
+    const streams = Promise.all([drained(stdout, out), drained(stderr, err)]);
     let timedOut = false;
     const timer =
       opts.timeoutMs !== undefined && opts.timeoutMs > 0
@@ -70,15 +81,10 @@ export function runCapture(file: string, args: readonly string[], opts: CaptureO
       child.kill("SIGKILL");
     };
     opts.signal?.addEventListener("abort", onAbort, { once: true });
-    child.on("error", (e) => {
+    void Promise.all([child.exited, streams]).then(([st]) => {
       if (timer) clearTimeout(timer);
       opts.signal?.removeEventListener("abort", onAbort);
-      reject(e);
-    });
-    child.on("close", (code, sig) => {
-      if (timer) clearTimeout(timer);
-      opts.signal?.removeEventListener("abort", onAbort);
-      const exitCode = code ?? (sig ? 128 + (signalNumber(sig) ?? 9) : 255);
+      const exitCode = st.code ?? (st.signal ? 128 + (signalNumber(st.signal) ?? 9) : 255);
       logger().debug({ argv: [file, ...args], exitCode, timedOut, durationMs: Math.round(performance.now() - started) }, "captured command ran");
       resolve({ exitCode, stdout: out.buffer, stderr: err.buffer, timedOut, truncated: out.truncated || err.truncated });
     });
@@ -86,6 +92,5 @@ export function runCapture(file: string, args: readonly string[], opts: CaptureO
 }
 
 function signalNumber(sig: NodeJS.Signals): number | undefined {
-  const map: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGUSR1: 10, SIGUSR2: 12, SIGPIPE: 13, SIGABRT: 6, SIGSEGV: 11 };
-  return map[sig];
+  return (constants.signals as Record<string, number | undefined>)[sig];
 }

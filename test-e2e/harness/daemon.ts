@@ -23,6 +23,8 @@ export interface DaemonOptions {
   /** Reuse these directories (to restart a daemon on the state of a previous one). */
   dirs?: DaemonDirs;
   logLevel?: string;
+  /** Node.js options for berthd (e.g. `--cpu-prof`); also taken from BERTH_DAEMON_NODE_ARGS (space-separated). */
+  nodeArgs?: string[];
   /** Extra command-line arguments. */
   args?: string[];
   startTimeoutMs?: number;
@@ -105,7 +107,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   writeFileSync(dirs.config, toml + "\n");
   const child = spawn(
     process.execPath,
-    [BERTHD, "--config", dirs.config, "--root", dirs.root, "--state", dirs.state, "--socket", dirs.socket, "--log-level", opts.logLevel ?? "debug", ...(opts.args ?? [])],
+    [...(opts.nodeArgs ?? (process.env.BERTH_DAEMON_NODE_ARGS ?? "").split(" ").filter(Boolean)), BERTHD, "--config", dirs.config, "--root", dirs.root, "--state", dirs.state, "--socket", dirs.socket, "--log-level", opts.logLevel ?? "debug", ...(opts.args ?? [])],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   live.add(child);
