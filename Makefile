@@ -64,6 +64,11 @@ CHAOS_SEED ?=
 chaos: build
 	$(NODE) dist/hack/chaos/main.js --kills $(CHAOS_KILLS) --fuzz $(CHAOS_FUZZ) --retries $(CHAOS_RETRIES) --faults $(CHAOS_FAULTS) --budget-min $(CHAOS_BUDGET_MIN) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED),)
 
+# Issue 9's benchmarks side by side with containerd in one run (needs BERTH_BENCH_DEPS=1
+# bash hack/install-deps.sh once; about 25 minutes; run it on an otherwise idle machine).
+bench: build
+	$(NODE) dist/hack/bench/goals.js
+
 # Installs what is missing, builds, writes a default CNI network if there is none,
 # and runs berthd in the foreground on /run/berth/berth.sock.
 run: build
