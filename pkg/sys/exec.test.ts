@@ -54,7 +54,7 @@ test("run: large output and many commands at once", async () => {
 test("fastSpawn: a parent fd as the child's stdout, extra socket fds, a new session", async () => {
   const file = `/tmp/berth-fast-spawn-${process.pid}`;
   const fd = openSync(file, "w");
-  const c = fastSpawn("sh", ["-c", 'echo to-file; echo "$(ps -o sid= -p $$)" >&3; read x <&3; echo "got $x" >&3'], { stdio: ["ignore", fd, "ignore", "pipe"], setsid: true });
+  const c = await fastSpawn("sh", ["-c", 'echo to-file; echo "$(ps -o sid= -p $$)" >&3; read x <&3; echo "got $x" >&3'], { stdio: ["ignore", fd, "ignore", "pipe"], setsid: true });
   closeSync(fd);
   const sock = c.stdio[3];
   assert.ok(sock);

@@ -50,7 +50,7 @@ export async function run(file: string, args: readonly string[], opts: RunOption
   const maxBuffer = opts.maxBuffer ?? 64 * 1024 * 1024;
   let child;
   try {
-    child = fastSpawn(file, args, { env, ...(opts.cwd ? { cwd: opts.cwd } : {}), stdio: [opts.input !== undefined ? "pipe" : "ignore", "pipe", "pipe"] });
+    child = await fastSpawn(file, args, { env, ...(opts.cwd ? { cwd: opts.cwd } : {}), stdio: [opts.input !== undefined ? "pipe" : "ignore", "pipe", "pipe"] });
   } catch (err) {
     logger().debug({ argv, err: (err as Error).message }, "command could not start");
     throw new CommandError(argv, undefined, "", "", `${file} could not run: ${(err as Error).message}`);

@@ -42,8 +42,9 @@ export interface FastChild {
 }
 
 type Fn = (...args: unknown[]) => number;
+type AsyncFn = Fn & { async: (...args: unknown[]) => void };
 interface Libc {
-  posix_spawnp: Fn;
+  posix_spawnp: AsyncFn;
   fa_init: Fn;
   fa_destroy: Fn;
   fa_adddup2: Fn;
@@ -70,7 +71,7 @@ function lib(): Libc {
     const l = koffi.load("libc.so.6");
     const f = (decl: string): Fn => l.func(decl) as Fn;
     libc = {
-      posix_spawnp: f("int posix_spawnp(_Out_ int *pid, const char *file, void *fa, void *attr, const char **argv, const char **envp)"),
+      posix_spawnp: l.func("int posix_spawnp(_Out_ int *pid, const char *file, void *fa, void *attr, const char **argv, const char **envp)") as AsyncFn,
       fa_init: f("int posix_spawn_file_actions_init(void *fa)"),
       fa_destroy: f("int posix_spawn_file_actions_destroy(void *fa)"),
       fa_adddup2: f("int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)"),
@@ -163,16 +164,20 @@ function spawnError(file: string, errno: number): NodeJS.ErrnoException {
 }
 
 /**
- * Starts file (looked up in PATH when it has no slash) with posix_spawn. Throws
- * (code ENOENT, EACCES…) when it cannot be started. The caller must consume or
+ * Starts file (looked up in PATH when it has no slash) with posix_spawn, called on
+ * a libuv pool thread: with CLONE_VFORK the calling thread waits until the child has
+ * exec'd, which on a busy machine is milliseconds the event loop would lose. Rejects
+ * (code ENOENT, EACCES…) when the command cannot be started. Parent fds named in
+ * stdio must stay open until the promise settles. The caller must consume or
  * destroy every piped socket.
  */
-export function fastSpawn(file: string, args: readonly string[], opts: FastSpawnOptions = {}): FastChild {
+export async function fastSpawn(file: string, args: readonly string[], opts: FastSpawnOptions = {}): Promise<FastChild> {
   const c = lib();
   const stdio = opts.stdio ?? ["ignore", "pipe", "pipe"];
   const fa = Buffer.alloc(256);
   const attr = Buffer.alloc(1024);
   const sigs = Buffer.alloc(256);
+  const all = Buffer.alloc(256);
   const parentEnds: Array<number | undefined> = [];
   const childEnds: number[] = [];
   const closeAll = (fds: Array<number | undefined>): void => {
@@ -180,6 +185,7 @@ export function fastSpawn(file: string, args: readonly string[], opts: FastSpawn
   };
   c.fa_init(fa);
   c.attr_init(attr);
+  let pid: number;
   try {
     stdio.forEach((spec, fd) => {
       if (spec === "ignore") {
@@ -201,7 +207,6 @@ export function fastSpawn(file: string, args: readonly string[], opts: FastSpawn
     c.sigemptyset(sigs);
     c.attr_setsigmask(attr, sigs);
     // Node ignores SIGPIPE; a child must start with every signal at its default.
-    const all = Buffer.alloc(256);
     c.sigfillset(all);
     c.attr_setsigdefault(attr, all);
     c.attr_setflags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | (opts.setsid ? POSIX_SPAWN_SETSID : 0));
@@ -209,32 +214,11 @@ export function fastSpawn(file: string, args: readonly string[], opts: FastSpawn
       .filter((e): e is [string, string] => e[1] !== undefined)
       .map(([k, v]) => `${k}=${v}`);
     const pidOut = [0];
-    const rc = c.posix_spawnp(pidOut, file, fa, attr, [file, ...args, null], [...env, null]);
-    if (rc !== 0) throw spawnError(file, rc);
-    const pid = pidOut[0] as number;
-    closeAll(childEnds);
-    childEnds.length = 0;
-    const exited = new Promise<ExitStatus>((resolve) => pending.set(pid, resolve));
-    startWatching();
-    const sockets = parentEnds.map((fd, i) => {
-      if (fd === undefined) return undefined;
-      return new Socket({ fd, readable: i !== 0, writable: i === 0 || i > 2, allowHalfOpen: true });
+    const rc = await new Promise<number>((resolve, reject) => {
+      c.posix_spawnp.async(pidOut, file, fa, attr, [file, ...args, null], [...env, null], (err: unknown, r: number) => (err ? reject(err as Error) : resolve(r)));
     });
-    parentEnds.length = 0;
-    return {
-      pid,
-      stdio: sockets,
-      exited,
-      kill(signal: NodeJS.Signals | number = "SIGTERM"): boolean {
-        if (!pending.has(pid)) return false;
-        try {
-          process.kill(pid, signal);
-          return true;
-        } catch {
-          return false;
-        }
-      },
-    };
+    if (rc !== 0) throw spawnError(file, rc);
+    pid = pidOut[0] as number;
   } catch (err) {
     closeAll(childEnds);
     closeAll(parentEnds);
@@ -243,4 +227,27 @@ export function fastSpawn(file: string, args: readonly string[], opts: FastSpawn
     c.fa_destroy(fa);
     c.attr_destroy(attr);
   }
+  closeAll(childEnds);
+  const exited = new Promise<ExitStatus>((resolve) => pending.set(pid, resolve));
+  startWatching();
+  // It may have exited (and its SIGCHLD come) before it was registered.
+  reap();
+  const sockets = parentEnds.map((fd, i) => {
+    if (fd === undefined) return undefined;
+    return new Socket({ fd, readable: i !== 0, writable: i === 0 || i > 2, allowHalfOpen: true });
+  });
+  return {
+    pid,
+    stdio: sockets,
+    exited,
+    kill(signal: NodeJS.Signals | number = "SIGTERM"): boolean {
+      if (!pending.has(pid)) return false;
+      try {
+        process.kill(pid, signal);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  };
 }

@@ -48,16 +48,10 @@ class Capped {
  * the rest (for exec in containers, whose output size we do not control).
  * Exit by signal N reports 128+N, as a shell would.
  */
-export function runCapture(file: string, args: readonly string[], opts: CaptureOptions): Promise<CaptureResult> {
+export async function runCapture(file: string, args: readonly string[], opts: CaptureOptions): Promise<CaptureResult> {
   const started = performance.now();
-  return new Promise((resolve, reject) => {
-    let child;
-    try {
-      child = fastSpawn(file, args, { env: opts.env ? { ...process.env, ...opts.env } : process.env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
-    } catch (e) {
-      reject(e);
-      return;
-    }
+  const child = await fastSpawn(file, args, { env: opts.env ? { ...process.env, ...opts.env } : process.env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+  return new Promise((resolve) => {
     const [, stdout, stderr] = child.stdio;
     const out = new Capped(opts.maxBytes);
     const err = new Capped(opts.maxBytes);
