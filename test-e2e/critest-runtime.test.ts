@@ -94,6 +94,22 @@ async function startRunning(id: string) {
   await eventually("container running", () => state(id), (s) => s === ContainerState.CONTAINER_RUNNING);
 }
 
+/**
+ * Waits until the container's init catches SIGTERM. `top` installs its handler only after it
+ * started; as PID 1 of its namespace it ignores a SIGTERM that comes earlier, and the stop
+ * then waits out the whole timeout (critest has the same race; a faster start makes it likely).
+ */
+async function untilCatchesSigterm(id: string) {
+  const st = await rt().containerStatus({ containerId: id, verbose: true });
+  const pid = (JSON.parse(st.info["info"] ?? "{}") as { pid?: number }).pid ?? 0;
+  assert.ok(pid > 0, "verbose ContainerStatus gives the pid");
+  await eventually(
+    "SIGTERM handler installed",
+    async () => BigInt(`0x${/SigCgt:\s+([0-9a-f]+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "0"}`),
+    (mask) => ((mask >> 14n) & 1n) === 1n,
+  );
+}
+
 async function stopPodAndRemove(id: string) {
   await rt().stopPodSandbox({ podSandboxId: id });
   await rt().removePodSandbox({ podSandboxId: id });
@@ -158,6 +174,7 @@ test("Container: create + list by id, start, stop within the timeout, remove cre
 
     // testStopContainer: StopContainer(timeout 60) must return before 60 s.
     const t0 = Date.now();
+    await untilCatchesSigterm(started);
     await rt().stopContainer({ containerId: started, timeout: 60n });
     assert.ok(Date.now() - t0 < 50_000, `StopContainer of \`top\` took ${Date.now() - t0} ms`);
     assert.equal(await state(started), ContainerState.CONTAINER_EXITED);
@@ -174,6 +191,7 @@ test("Container: create + list by id, start, stop within the timeout, remove cre
     const c3 = await create(pod, pauseCtr("container-for-remove-stopped-test-"));
     await startRunning(c3);
     const t1 = Date.now();
+    await untilCatchesSigterm(c3);
     await rt().stopContainer({ containerId: c3, timeout: 60n });
     assert.ok(Date.now() - t1 < 50_000, `StopContainer of \`sh -c top\` took ${Date.now() - t1} ms`);
     await rt().removeContainer({ containerId: c3 });
@@ -329,6 +347,7 @@ test("Container with the dynamic busybox (exec through $PATH) runs `top` and sto
   try {
     const id = await create(pod, defaultCtr("container-dyn-", bbDyn));
     await startRunning(id);
+    await untilCatchesSigterm(id);
     const t0 = Date.now();
     await rt().stopContainer({ containerId: id, timeout: 60n });
     assert.ok(Date.now() - t0 < 50_000);

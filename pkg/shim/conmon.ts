@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync, constants, writeSync, existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import type { Readable, Writable } from "node:stream";
+import type { Socket } from "node:net";
+import type { Readable } from "node:stream";
 import { logger } from "../log/index.js";
-import { joinCgroup, type CgroupInfo } from "../sys/index.js";
+import { fastSpawn, joinCgroup, type CgroupInfo } from "../sys/index.js";
 import type { OciRuntime } from "./oci-runtime.js";
 import { processStartTime } from "./proc.js";
 
@@ -111,24 +111,23 @@ export async function conmonCreate(opts: ConmonOptions, req: ConmonCreateRequest
   const errFd = openSync(errFile, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
   let child;
   try {
-    child = spawn(opts.conmonPath, args, {
+    // posix_spawn, not a fork of the daemon (see pkg/sys/fast-spawn.ts); a new session, as detached.
+    child = await fastSpawn(opts.conmonPath, args, {
       cwd: req.bundle,
-      detached: true,
+      setsid: true,
       env: { ...process.env, _OCI_SYNCPIPE: "3", _OCI_STARTPIPE: "4" },
       stdio: ["ignore", errFd, errFd, "pipe", "pipe"],
     });
+  } catch (err) {
+    throw new Error(`cannot run conmon at ${opts.conmonPath}: ${(err as Error).message}`, { cause: err });
   } finally {
     closeSync(errFd);
   }
-  const syncStream = child.stdio[3] as Readable;
-  const startStream = child.stdio[4] as Writable;
-  const exited = new Promise<number | null>((resolve) => {
-    child.once("exit", (code) => resolve(code));
-    child.once("error", () => resolve(-1));
-  });
+  const syncStream = child.stdio[3] as Socket;
+  const startStream = child.stdio[4] as Socket;
+  const exited = child.exited.then((st) => st.code ?? -1);
   const log = logger();
   try {
-    if (child.pid === undefined) throw new Error(`cannot run conmon at ${opts.conmonPath}`);
     if (req.monitorCgroup !== undefined) {
       try {
         joinCgroup(opts.cgroups, req.monitorCgroup, child.pid);
@@ -163,7 +162,6 @@ export async function conmonCreate(opts: ConmonOptions, req: ConmonCreateRequest
   } finally {
     syncStream.destroy();
     startStream.destroy();
-    child.unref();
   }
 }
 
