@@ -46,7 +46,21 @@ export function rootLogger(): Logger {
   return root;
 }
 
-/** Runs fn with a request-scoped child logger that carries the given fields. */
+/** The fields each request-scoped logger carries (its own and its parents'). */
+const boundFields = new WeakMap<Logger, Record<string, unknown>>();
+
+/**
+ * Runs fn with a request-scoped child logger that carries the given fields. A field the
+ * current scope already carries with the same value is not added again (pino would write
+ * the key twice).
+ */
 export function withLogFields<T>(fields: Record<string, unknown>, fn: () => T): T {
-  return requestLogger.run(logger().child(fields), fn);
+  const parent = logger();
+  const bound = boundFields.get(parent) ?? {};
+  const fresh: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) if (bound[k] !== v) fresh[k] = v;
+  if (Object.keys(fresh).length === 0) return requestLogger.run(parent, fn);
+  const child = parent.child(fresh);
+  boundFields.set(child, { ...bound, ...fresh });
+  return requestLogger.run(child, fn);
 }
