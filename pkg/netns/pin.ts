@@ -1,8 +1,29 @@
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { logger } from "../log/index.js";
-import { bindMount, childPids, isMountPoint, makePrivate, mountOf, namespaceOf, processAlive, run, spawnDetached, unmountAll } from "../sys/index.js";
+import {
+  bindMount,
+  childPids,
+  CLONE_NEWIPC,
+  CLONE_NEWNET,
+  CLONE_NEWUTS,
+  interfaceUp,
+  isMountPoint,
+  makePrivate,
+  mountOf,
+  mountSyscall,
+  MS_BIND,
+  namespaceOf,
+  nsSyscallsAvailable,
+  processAlive,
+  run,
+  sethostnameSyscall,
+  setnsSyscall,
+  spawnDetached,
+  unmountAll,
+  unshareSyscall,
+} from "../sys/index.js";
 
 export type PinnedKind = "net" | "ipc" | "uts";
 
@@ -34,29 +55,77 @@ function touch(file: string): void {
  * file dir/<kind> (the namespace lives as long as the mount). In the new
  * namespaces the hostname is set (uts) and loopback is brought up (net).
  * Returns the file of each kind. On failure nothing is left pinned.
+ *
+ * Done in-process with system calls when they are available (`pinInProcess`),
+ * otherwise with `unshare(1)`.
  */
 export async function pinNamespaces(dir: string, kinds: readonly PinnedKind[], hostname: string | undefined, signal?: AbortSignal): Promise<Record<PinnedKind, string | undefined>> {
   const files: Record<PinnedKind, string | undefined> = { net: undefined, ipc: undefined, uts: undefined };
   if (kinds.length === 0) return files;
   mkdirSync(dir, { recursive: true, mode: 0o711 });
-  const args: string[] = [];
   for (const k of kinds) {
     const f = join(dir, k);
     touch(f);
     files[k] = f;
-    args.push(`--${k}=${f}`);
   }
-  const script = 'set -e; if [ -n "$1" ]; then hostname "$1"; fi; if [ "$2" = 1 ]; then ip link set lo up; fi';
   try {
-    await run("unshare", [...args, "--", "sh", "-c", script, "sh", kinds.includes("uts") ? (hostname ?? "") : "", kinds.includes("net") ? "1" : "0"], {
-      timeoutMs: 30_000,
-      ...(signal ? { signal } : {}),
-    });
+    if (nsSyscallsAvailable()) pinInProcess(files, kinds, kinds.includes("uts") ? hostname : undefined);
+    else await pinWithUnshare(files, kinds, hostname, signal);
   } catch (err) {
     await unpinNamespaces(dir);
     throw err;
   }
   return files;
+}
+
+const CLONE_FLAG: Record<PinnedKind, number> = { net: CLONE_NEWNET, uts: CLONE_NEWUTS, ipc: CLONE_NEWIPC };
+
+/**
+ * The calling thread (berthd's main thread: this is synchronous JS, so no other
+ * JS and no libuv callback runs on it meanwhile) leaves its namespaces of the
+ * given kinds for new ones, bind-mounts them onto the pin files, sets the
+ * hostname and brings loopback up, then returns to the namespaces it had.
+ * Only this thread ever sees the new namespaces: libuv's threadpool and V8's
+ * threads keep their own, no fd or socket is opened in between besides the
+ * ioctl socket (closed here), and nothing is spawned. The mount namespace is
+ * not touched, so the pins are visible daemon-wide. A thread that cannot get
+ * back to its namespaces would make the daemon work in a pod's network: that
+ * aborts the process (systemd restarts it; recovery finds the half-made pod).
+ */
+function pinInProcess(files: Record<PinnedKind, string | undefined>, kinds: readonly PinnedKind[], hostname: string | undefined): void {
+  const saved: Array<{ kind: PinnedKind; fd: number }> = [];
+  try {
+    for (const kind of kinds) saved.push({ kind, fd: openSync(`/proc/thread-self/ns/${kind}`, "r") });
+    let flags = 0;
+    for (const k of kinds) flags |= CLONE_FLAG[k];
+    unshareSyscall(flags);
+    try {
+      for (const k of kinds) mountSyscall(`/proc/thread-self/ns/${k}`, files[k] as string, null, MS_BIND, null);
+      if (hostname) sethostnameSyscall(hostname);
+      if (kinds.includes("net")) interfaceUp("lo");
+    } finally {
+      for (const { kind, fd } of saved) {
+        try {
+          setnsSyscall(fd, CLONE_FLAG[kind], `back to berthd's ${kind} namespace`);
+        } catch (err) {
+          writeSync(2, `berthd: fatal: cannot return to its own ${kind} namespace after pinning a pod's: ${String(err)}\n`);
+          process.abort();
+        }
+      }
+    }
+  } finally {
+    for (const { fd } of saved) closeSync(fd);
+  }
+}
+
+/** The process way (no FFI): unshare(1) pins, a shell sets the hostname and brings lo up. */
+async function pinWithUnshare(files: Record<PinnedKind, string | undefined>, kinds: readonly PinnedKind[], hostname: string | undefined, signal?: AbortSignal): Promise<void> {
+  const args = kinds.map((k) => `--${k}=${files[k] as string}`);
+  const script = 'set -e; if [ -n "$1" ]; then hostname "$1"; fi; if [ "$2" = 1 ]; then ip link set lo up; fi';
+  await run("unshare", [...args, "--", "sh", "-c", script, "sh", kinds.includes("uts") ? (hostname ?? "") : "", kinds.includes("net") ? "1" : "0"], {
+    timeoutMs: 30_000,
+    ...(signal ? { signal } : {}),
+  });
 }
 
 /** Unmounts and removes every pinned namespace file in dir (idempotent). */
