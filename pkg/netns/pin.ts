@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { logger } from "../log/index.js";
@@ -93,28 +93,70 @@ const CLONE_FLAG: Record<PinnedKind, number> = { net: CLONE_NEWNET, uts: CLONE_N
  * aborts the process (systemd restarts it; recovery finds the half-made pod).
  */
 function pinInProcess(files: Record<PinnedKind, string | undefined>, kinds: readonly PinnedKind[], hostname: string | undefined): void {
+  let flags = 0;
+  for (const k of kinds) flags |= CLONE_FLAG[k];
+  withThreadNamespaces(kinds, () => unshareSyscall(flags), () => {
+    for (const k of kinds) mountSyscall(`/proc/thread-self/ns/${k}`, files[k] as string, null, MS_BIND, null);
+    if (hostname) sethostnameSyscall(hostname);
+    if (kinds.includes("net")) interfaceUp("lo");
+  });
+}
+
+/**
+ * Runs `enter` then `fn` on the calling thread and puts the thread back into
+ * the namespaces of the given kinds it had before, whatever happened (a thread
+ * that cannot get back aborts the process). Synchronous by design: see pinInProcess.
+ */
+function withThreadNamespaces<T>(kinds: readonly PinnedKind[], enter: () => void, fn: () => T): T {
   const saved: Array<{ kind: PinnedKind; fd: number }> = [];
   try {
     for (const kind of kinds) saved.push({ kind, fd: openSync(`/proc/thread-self/ns/${kind}`, "r") });
-    let flags = 0;
-    for (const k of kinds) flags |= CLONE_FLAG[k];
-    unshareSyscall(flags);
     try {
-      for (const k of kinds) mountSyscall(`/proc/thread-self/ns/${k}`, files[k] as string, null, MS_BIND, null);
-      if (hostname) sethostnameSyscall(hostname);
-      if (kinds.includes("net")) interfaceUp("lo");
+      enter();
+      return fn();
     } finally {
       for (const { kind, fd } of saved) {
         try {
           setnsSyscall(fd, CLONE_FLAG[kind], `back to berthd's ${kind} namespace`);
         } catch (err) {
-          writeSync(2, `berthd: fatal: cannot return to its own ${kind} namespace after pinning a pod's: ${String(err)}\n`);
+          writeSync(2, `berthd: fatal: cannot return to its own ${kind} namespace: ${String(err)}\n`);
           process.abort();
         }
       }
     }
   } finally {
     for (const { fd } of saved) closeSync(fd);
+  }
+}
+
+/**
+ * Writes sysctls (dotted keys, already validated: letters, digits and `_:@+-`
+ * between dots) through /proc/sys from inside the pod's pinned namespaces: the
+ * net.* files resolve to the network namespace of the thread that opens them,
+ * the IPC ones to its IPC namespace. Falls back to nsenter + sysctl(8) without FFI.
+ */
+export async function writeSysctlsIn(ns: Partial<Record<"net" | "ipc", string>>, sysctls: Record<string, string>, signal?: AbortSignal): Promise<void> {
+  const entries = Object.entries(sysctls);
+  if (entries.length === 0) return;
+  if (!nsSyscallsAvailable()) {
+    await runInNamespaces(ns, ["sysctl", "-q", "-w", ...entries.map(([k, v]) => `${k}=${v}`)], signal);
+    return;
+  }
+  const kinds = (["net", "ipc"] as const).filter((k) => ns[k]);
+  const targets: Array<{ kind: "net" | "ipc"; fd: number }> = [];
+  try {
+    for (const kind of kinds) targets.push({ kind, fd: openSync(ns[kind] as string, "r") });
+    withThreadNamespaces(
+      kinds,
+      () => {
+        for (const { kind, fd } of targets) setnsSyscall(fd, CLONE_FLAG[kind], ns[kind] as string);
+      },
+      () => {
+        for (const [k, v] of entries) writeFileSync(`/proc/sys/${k.split(".").join("/")}`, v);
+      },
+    );
+  } finally {
+    for (const { fd } of targets) closeSync(fd);
   }
 }
 
@@ -204,7 +246,7 @@ export function pidInitAlive(init: PidInit): boolean {
 function holds(pid: number, nsPath: string): boolean {
   try {
     const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-    return cmd[0] === "unshare" && cmd.includes(`--pid=${nsPath}`);
+    return (cmd[0] === "unshare" || (cmd[0] ?? "").endsWith("/unshare")) && cmd.includes(`--pid=${nsPath}`);
   } catch {
     return false;
   }

@@ -1,5 +1,6 @@
 import { execa, type Options as ExecaOptions } from "execa";
 import { logger } from "../log/index.js";
+import { forgetCommand, resolveCommand } from "./which.js";
 
 export interface RunOptions {
   /** Kill the command after this many ms. */
@@ -54,7 +55,9 @@ export async function run(file: string, args: readonly string[], opts: RunOption
     ...(opts.env ? { env: opts.env } : {}),
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
   };
-  const res = await execa(file, args, options);
+  // A bare name is resolved once ($PATH order) instead of by every child's execvp; not when the caller sets PATH.
+  const path = opts.env && "PATH" in opts.env ? file : resolveCommand(file);
+  const res = await execa(path, args, options);
   const durationMs = Math.round(performance.now() - started);
   const stdout = typeof res.stdout === "string" ? res.stdout : "";
   const stderr = typeof res.stderr === "string" ? res.stderr : "";
@@ -66,6 +69,7 @@ export async function run(file: string, args: readonly string[], opts: RunOption
   if (res.timedOut) throw new CommandError(argv, res.exitCode, stderr, stdout, `${file} timed out after ${opts.timeoutMs} ms`);
   if (res.isCanceled) throw new CommandError(argv, res.exitCode, stderr, stdout, `${file} was cancelled`);
   if (res.exitCode === undefined) {
+    forgetCommand(file);
     throw new CommandError(argv, undefined, stderr, stdout, `${file} could not run: ${res.originalMessage ?? res.shortMessage}`);
   }
   if (failed && !opts.allowFailure) {
