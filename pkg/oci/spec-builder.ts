@@ -294,7 +294,9 @@ export function buildSpec(input: BuildSpecInput): BuiltSpec {
   }
   if (!sandbox.hostIpc) namespaces.push(sandbox.ipcNsPath ? { type: "ipc", path: sandbox.ipcNsPath } : { type: "ipc" });
   if (!sandbox.hostNetwork) namespaces.push(sandbox.utsNsPath ? { type: "uts", path: sandbox.utsNsPath } : { type: "uts" });
-  const pidMode = nsOpts?.pid ?? NS_CONTAINER;
+  // Absent options read as proto3's zero, POD (what containerd and CRI-O do): the container joins the pod's
+  // PID namespace when the pod has one (kubelet always sends pid CONTAINER unless shareProcessNamespace).
+  const pidMode = nsOpts?.pid ?? NS_POD;
   if (pidMode === NS_TARGET) {
     if (!input.targetPidNsPath) throw new InvalidArgumentError(`namespace_options.target_id "${nsOpts?.targetId ?? ""}" has no running process to share a PID namespace with`);
     namespaces.push({ type: "pid", path: input.targetPidNsPath });
