@@ -406,8 +406,9 @@ export class SandboxManager {
 
   /** Undoes what a running pod holds besides its pinned namespaces and files (repeatable). */
   async #release(sb: Sandbox, signal: AbortSignal): Promise<void> {
-    // Without a cache entry (e.g. the state dir was lost in a reboot) an attached pod is detached with the current config.
-    const fallback = sb.networkAttached && sb.netnsPath ? { id: sb.id, name: sb.name, namespace: sb.namespace, uid: sb.uid, netns: sb.netnsPath, portMappings: [] } : undefined;
+    // Without a cache entry (e.g. the state dir was lost in a reboot) an attached pod is detached with the current config,
+    // and so is one a crash caught "creating" (its ADD may have run; the cache entry is not fsynced).
+    const fallback = (sb.networkAttached || sb.state === "creating") && sb.netnsPath && !sb.hostNetwork ? { id: sb.id, name: sb.name, namespace: sb.namespace, uid: sb.uid, netns: sb.netnsPath, portMappings: [] } : undefined;
     await this.cni.teardown(sb.id, signal, fallback);
     if (sb.networkAttached) {
       sb.networkAttached = false;

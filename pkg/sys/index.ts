@@ -1,5 +1,5 @@
 export { run, CommandError, type RunOptions, type RunResult } from "./exec.js";
-export { writeFileAtomic, fsyncDir } from "./fs.js";
+export { writeFileAtomic, writeFileReplace, fsyncDir } from "./fs.js";
 export { InstanceLock } from "./instance-lock.js";
 export { detectCgroups, type CgroupInfo } from "./cgroups.js";
 export { oomScoreAdjFloor } from "./oom.js";
