@@ -246,7 +246,7 @@ export function pidInitAlive(init: PidInit): boolean {
 function holds(pid: number, nsPath: string): boolean {
   try {
     const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-    return (cmd[0] === "unshare" || (cmd[0] ?? "").endsWith("/unshare")) && cmd.includes(`--pid=${nsPath}`);
+    return cmd[0] === "unshare" && cmd.includes(`--pid=${nsPath}`);
   } catch {
     return false;
   }

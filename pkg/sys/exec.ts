@@ -57,7 +57,7 @@ export async function run(file: string, args: readonly string[], opts: RunOption
   };
   // A bare name is resolved once ($PATH order) instead of by every child's execvp; not when the caller sets PATH.
   const path = opts.env && "PATH" in opts.env ? file : resolveCommand(file);
-  const res = await execa(path, args, options);
+  const res = await execa(path, args, path === file ? options : { ...options, argv0: file });
   const durationMs = Math.round(performance.now() - started);
   const stdout = typeof res.stdout === "string" ? res.stdout : "";
   const stderr = typeof res.stderr === "string" ? res.stderr : "";

@@ -9,7 +9,8 @@ import { resolveCommand } from "./which.js";
  */
 export function spawnDetached(file: string, args: readonly string[]): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(resolveCommand(file), args, { detached: true, stdio: "ignore" });
+    // argv[0] stays the name as given (what `ps` and holder look-ups by command line see).
+    const child = spawn(resolveCommand(file), args, { detached: true, stdio: "ignore", argv0: file });
     child.once("error", (err) => reject(new Error(`cannot start ${file}: ${err.message}`, { cause: err })));
     child.once("spawn", () => {
       logger().debug({ argv: [file, ...args], pid: child.pid }, "started detached process");
