@@ -85,6 +85,9 @@ export async function waitReady(client: CriClient, child: ChildProcess, timeoutM
     if (child.exitCode !== null) throw new Error(`berthd exited with ${child.exitCode} during start-up:\n${output()}`);
     try {
       await client.runtime.version({}, { timeoutMs: 1000 });
+      // Version answers before start-up recovery has finished; a gated call waits for it (a restarted
+      // daemon's rollbacks are done when this returns).
+      await client.runtime.listPodSandbox({}, { timeoutMs: Math.max(1000, deadline - Date.now()) });
       return;
     } catch (err) {
       last = err;
