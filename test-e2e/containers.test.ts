@@ -72,9 +72,7 @@ test("lifecycle: create, start, exit code, logs, status, list, remove", async ()
 
 test("several containers in one pod: stop with grace then SIGKILL, stop signal honoured, exec, pod removal cleans all", async () => {
   const pod = await runPod(env, "multi");
-  // pid CONTAINER as kubelet sends it (without options a container joins the pod's PID namespace): the sleeper is PID 1.
-  const ownPid = { securityContext: { namespaceOptions: { network: NamespaceMode.POD, pid: NamespaceMode.CONTAINER, ipc: NamespaceMode.POD } } };
-  const sleeper = await runCtr(env, pod, ctrConfig("sleeper", bb, { command: ["sleep", "600"], linux: ownPid }));
+  const sleeper = await runCtr(env, pod, ctrConfig("sleeper", bb, { command: ["sleep", "600"] }));
   const trap = await runCtr(env, pod, ctrConfig("trap", bb, { command: ["/bin/sh", "-c", "trap 'echo got-term; exit 0' TERM; echo ready; while true; do sleep 0.1; done"] }));
   const done = await runCtr(env, pod, ctrConfig("done", bb, { command: ["true"] }));
   assert.equal((await waitExited(env, done)).reason, "Completed");
