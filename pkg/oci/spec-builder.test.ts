@@ -294,11 +294,6 @@ test("namespaces: joins the pod's, host ones omitted, pid modes", () => {
       return buildSpec({ ...base, sandbox: { ...base.sandbox, ...sb } }).spec.linux.namespaces;
     };
     assert.deepEqual(ns({}), [{ type: "mount" }, { type: "network", path: "/run/x/netns" }, { type: "ipc", path: "/run/x/ipc" }, { type: "uts", path: "/run/x/uts" }, { type: "pid" }]);
-    // No namespace options = pid POD (proto3 zero): the pod's PID namespace when it has one, a new one otherwise.
-    assert.deepEqual(ns({}, { pidNsPath: "/run/x/pid" }).at(-1), { type: "pid", path: "/run/x/pid" });
-    assert.deepEqual(ns({ linux: {} }, { hostPid: true }).at(-1), { type: "uts", path: "/run/x/uts" }, "a host-PID pod: no pid namespace");
-    const own = ns({ linux: { securityContext: sc({ namespaceOptions: { network: 0, pid: 1, ipc: 0, targetId: "" } }) } }, { pidNsPath: "/run/x/pid" });
-    assert.deepEqual(own.at(-1), { type: "pid" }, "pid CONTAINER: its own, even in a pod that has one");
     const host = ns({ linux: { securityContext: sc({ namespaceOptions: { network: 2, pid: 2, ipc: 2, targetId: "" } }) } }, { hostNetwork: true, hostIpc: true, hostPid: true, netnsPath: undefined, ipcNsPath: undefined, utsNsPath: undefined });
     assert.deepEqual(host, [{ type: "mount" }]);
     const pod = ns({ linux: { securityContext: sc({ namespaceOptions: { network: 0, pid: 0, ipc: 0, targetId: "" } }) } }, { pidNsPath: "/run/x/pid" });
