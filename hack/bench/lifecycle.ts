@@ -2,6 +2,10 @@
 //
 //   node dist/hack/bench/lifecycle.js --socket PATH [--pid DAEMON_PID] [--image REF] [-n 20] [-c 1,4] [--monitors 10]
 //       runs the workload against any CRI runtime socket (the image must be pullable by it);
+//   node dist/hack/bench/lifecycle.js ... [--ab OTHER/dist/cmd/berthd/main.js] [--rounds 3] [--share-pid]
+//       also runs another build's berthd, alternating with this one round by round, and prints
+//       medians and ratios; pods and containers carry kubelet's namespace options (pid
+//       CONTAINER, or POD with --share-pid); berthd's per-phase RunPodSandbox times are printed;
 //   node dist/hack/bench/lifecycle.js [-n 20] [-c 1,4] [--monitors 10] [--no-containerd]
 //       starts everything itself: a local registry with the test images and a pause image
 //       built from busybox, a private CNI bridge network, berthd (built in dist/), and
@@ -146,14 +150,46 @@ async function main(): Promise<void> {
     return;
   }
 
+  // Builds to compare: this tree's berthd, and with `--ab PATH` another build's (e.g.
+  // /work/main/dist/cmd/berthd/main.js), run in alternating order for `--rounds` rounds.
+  const other = arg("--ab", "");
+  const rounds = Number(arg("--rounds", "1"));
+  const builds: Array<{ label: string; berthd: string | undefined }> = [{ label: "berth", berthd: undefined }];
+  if (other) builds.push({ label: `berth (${other})`, berthd: other });
   const env = await benchEnv();
   try {
-    const d = await env.startBerth();
-    console.log(`berthd pid ${d.process.pid}, ${n} cycles, concurrency ${concurrencies.join(",")}, ${monitors} steady pods`);
-    const berth = await workload(berthTarget(env, d), n, concurrencies, monitors);
-    print("berth", berth);
-    await d.stop();
-    if (!flag("--no-containerd")) {
+    const results = new Map<string, Figures[]>();
+    const phases = new Map<string, Map<string, number[]>>();
+    let berth: Figures | undefined;
+    for (let r = 0; r < rounds; r++) {
+      const order = r % 2 === 0 ? builds : [...builds].reverse();
+      for (const b of order) {
+        const d = await env.startBerth("", [], { logLevel: "info", ...(b.berthd ? { berthd: b.berthd } : {}) });
+        console.log(`${b.label} round ${r + 1}: berthd pid ${d.process.pid}, ${n} cycles, concurrency ${concurrencies.join(",")}, ${monitors} steady pods, pid ${flag("--share-pid") ? "POD" : "CONTAINER"}`);
+        const fig = await workload(berthTarget(env, d), n, concurrencies, monitors);
+        await d.stop();
+        collectPhases(d.output(), phases, b.label);
+        results.set(b.label, [...(results.get(b.label) ?? []), fig]);
+        if (b.berthd === undefined && r === 0) berth = fig;
+      }
+    }
+    for (const b of builds) {
+      const med = medianFigures(results.get(b.label) ?? []);
+      print(rounds > 1 ? `${b.label}: median of ${rounds} rounds` : b.label, med);
+      if (b.berthd === undefined) berth = med;
+      printPhases(b.label, phases.get(b.label));
+    }
+    if (other) {
+      const a = medianFigures(results.get(builds[0]?.label ?? "") ?? []);
+      const bb = medianFigures(results.get(builds[1]?.label ?? "") ?? []);
+      console.log(`\n== this build / ${other} (medians)`);
+      for (const [k, v] of a) {
+        const o = bb.get(k);
+        if (v.unit !== "ms" || !o) continue;
+        console.log(`  ${k.padEnd(44)} ${v.value.toFixed(1).padStart(9)} ${o.value.toFixed(1).padStart(9)} ${(v.value / o.value).toFixed(2).padStart(6)}`);
+      }
+    }
+    if (!flag("--no-containerd") && berth) {
       const c = await env.startContainerd();
       let ctrd: Figures;
       try {
@@ -167,6 +203,34 @@ async function main(): Promise<void> {
   } finally {
     await env.close();
   }
+}
+
+/** Per-figure medians over rounds. */
+function medianFigures(all: Figures[]): Figures {
+  const out: Figures = new Map();
+  for (const [k, v] of all[0] ?? []) out.set(k, { value: pct(all.map((f) => f.get(k)?.value ?? NaN).filter((x) => !Number.isNaN(x)), 50), unit: v.unit });
+  return out;
+}
+
+/** The `phasesMs` of every "sandbox ready" line berthd logged (builds that log them). */
+function collectPhases(output: string, into: Map<string, Map<string, number[]>>, label: string): void {
+  const m = into.get(label) ?? new Map<string, number[]>();
+  into.set(label, m);
+  for (const line of output.split("\n")) {
+    if (!line.includes('"sandbox ready"')) continue;
+    try {
+      const ph = (JSON.parse(line) as { phasesMs?: Record<string, number> }).phasesMs;
+      for (const [k, v] of Object.entries(ph ?? {})) m.set(k, [...(m.get(k) ?? []), v]);
+    } catch {
+      // not a JSON log line
+    }
+  }
+}
+
+function printPhases(label: string, m: Map<string, number[]> | undefined): void {
+  if (!m || m.size === 0) return;
+  console.log(`  RunPodSandbox phases in berthd (${label}, every pod, ms): p50 / p90 (n)`);
+  for (const [k, v] of m) console.log(`    ${k.padEnd(20)} ${pct(v, 50).toFixed(1).padStart(7)} / ${pct(v, 90).toFixed(1).padStart(7)}  (${v.length})`);
 }
 
 void main().catch((err: unknown) => {

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CriClient } from "../../pkg/cri/index.js";
+import { NamespaceMode } from "../../api/gen/cri/v1/api.js";
 import { buildImage, buildStandardImages, OciLayout, pushFromLayout, DEFAULT_PATH } from "../images/index.js";
 import { startDaemon, type Daemon } from "../../test-e2e/harness/daemon.js";
 import { startRegistry, type Registry } from "../../test-e2e/harness/registry.js";
@@ -109,13 +110,33 @@ export interface Target {
 export const CONMON = { name: "conmon", by: "container" } as const;
 export const CONTAINERD_SHIM = { name: "containerd-shim-runc-v2", by: "pod" } as const;
 
+/**
+ * The namespace options kubelet (1.26+, `namespacesForPod`) sends for a default
+ * pod, in both the PodSandboxConfig and every ContainerConfig: network and IPC
+ * of the pod, a PID namespace per container unless the pod sets
+ * shareProcessNamespace (`--share-pid`: pid POD).
+ */
+export function kubeletNamespaceOptions(): { network: NamespaceMode; pid: NamespaceMode; ipc: NamespaceMode; targetId: string } {
+  return { network: NamespaceMode.POD, pid: flag("--share-pid") ? NamespaceMode.POD : NamespaceMode.CONTAINER, ipc: NamespaceMode.POD, targetId: "" };
+}
+
 /** A pod config with a unique uid and its own log directory. */
 export function podConfig(t: Target, run: string, k: string) {
-  return { metadata: { name: `bench-${k}`, namespace: "bench", uid: `bench-${run}-${k}`, attempt: 0 }, logDirectory: join(t.logDir, `${run}-${k}`), linux: {} };
+  return {
+    metadata: { name: `bench-${k}`, namespace: "bench", uid: `bench-${run}-${k}`, attempt: 0 },
+    logDirectory: join(t.logDir, `${run}-${k}`),
+    linux: { securityContext: { namespaceOptions: kubeletNamespaceOptions() } },
+  };
 }
 
 export function sleeperConfig(t: Target) {
-  return { metadata: { name: "sleeper", attempt: 0 }, image: { image: t.image }, command: ["sleep", "3600"], logPath: "sleeper.log", linux: {} };
+  return {
+    metadata: { name: "sleeper", attempt: 0 },
+    image: { image: t.image },
+    command: ["sleep", "3600"],
+    logPath: "sleeper.log",
+    linux: { securityContext: { namespaceOptions: kubeletNamespaceOptions() } },
+  };
 }
 
 export interface RunningPod {
@@ -298,7 +319,7 @@ export interface BenchEnv {
   /** The busybox test image in the registry. */
   image: string;
   /** berthd on the shared network and registry (plain HTTP), at warn level. */
-  startBerth(extraToml?: string, args?: string[]): Promise<Daemon>;
+  startBerth(extraToml?: string, args?: string[], opts?: { berthd?: string; logLevel?: string }): Promise<Daemon>;
   /** containerd on the shared network, with a pause image pushed and pulled. */
   startContainerd(): Promise<Containerd>;
   close(): Promise<void>;
@@ -319,8 +340,13 @@ export async function benchEnv(): Promise<BenchEnv> {
     cniConfDir,
     net,
     image: images["busybox:latest"].ref,
-    async startBerth(extraToml = "", args = []) {
-      const d = await startDaemon({ configToml: `[image.registries."${reg.host}"]\nplain_http = true\n${extraToml}`, logLevel: "warn", args });
+    async startBerth(extraToml = "", args = [], opts = {}) {
+      const d = await startDaemon({
+        configToml: `[image.registries."${reg.host}"]\nplain_http = true\n${extraToml}`,
+        logLevel: opts.logLevel ?? "warn",
+        args,
+        ...(opts.berthd ? { berthd: opts.berthd } : {}),
+      });
       // The daemon's own CNI conf dir gets the shared network.
       net.install(d.dirs.cniConfDir);
       daemons.push(d);

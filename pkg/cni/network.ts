@@ -3,7 +3,7 @@ import { isIP } from "node:net";
 import { join } from "node:path";
 import { FailedPreconditionError } from "../errdefs/index.js";
 import { logger } from "../log/index.js";
-import { writeFileAtomic, fsyncDir, isMountPoint } from "../sys/index.js";
+import { writeFileReplace, isMountPoint } from "../sys/index.js";
 import { findNetworkConfig, type NetworkConfigList, type NetworkConfigResult } from "./config.js";
 import { findPlugin, invokePlugin, type CniCommand, type CniInvocation } from "./plugin.js";
 
@@ -181,14 +181,18 @@ export class CniManager {
     if (!found.ok) throw new FailedPreconditionError(`cannot set up the network of pod "${req.id}": ${found.reason}`);
     const net: NetworkConfigList = found.config;
     const entry = this.#entry(req, net);
-    writeFileAtomic(this.#cacheFile(req.id), JSON.stringify(entry), 0o600);
+    // The cache is replaced atomically but not fsynced (two fsyncs cost tens of ms per ADD on a busy disk):
+    // it survives a crash of berthd, which is what it is for. A power loss also ends the namespace, and the
+    // pod records (SQLite, synchronous=NORMAL) are not durable to the last write either; recovery DELs a pod
+    // caught "creating" with the current config when its entry is gone (CNI allows DEL without prevResult).
+    writeFileReplace(this.#cacheFile(req.id), JSON.stringify(entry), 0o600);
     let prev: Record<string, unknown> | undefined;
     for (const plugin of this.#plugins(entry)) {
       const out = await invokePlugin(plugin.type, this.#netconf(entry, plugin, prev), this.#invocation("ADD", entry, signal));
       if (out) prev = out;
     }
     entry.result = prev ?? {};
-    writeFileAtomic(this.#cacheFile(req.id), JSON.stringify(entry), 0o600);
+    writeFileReplace(this.#cacheFile(req.id), JSON.stringify(entry), 0o600);
     return { ips: resultIps(prev), network: net.name, result: prev };
   }
 
@@ -250,8 +254,8 @@ export class CniManager {
       }
     }
     if (failures.length) throw failures[0];
+    // Not fsynced: an entry a power loss brings back gets one more (idempotent) DEL at the next start.
     rmSync(this.#cacheFile(id), { force: true });
-    fsyncDir(this.opts.cacheDir);
   }
 
   /** CNI CHECK of an attached pod (CNI 0.4.0+ networks; older ones are not checked). */

@@ -9,6 +9,7 @@ export {
   pidInitAlive,
   pidInitRunning,
   runInNamespaces,
+  writeSysctlsIn,
   type PinnedKind,
   type PidInit,
 } from "./pin.js";

@@ -1,8 +1,29 @@
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { logger } from "../log/index.js";
-import { bindMount, childPids, isMountPoint, makePrivate, mountOf, namespaceOf, processAlive, run, spawnDetached, unmountAll } from "../sys/index.js";
+import {
+  bindMount,
+  childPids,
+  CLONE_NEWIPC,
+  CLONE_NEWNET,
+  CLONE_NEWUTS,
+  interfaceUp,
+  isMountPoint,
+  makePrivate,
+  mountOf,
+  mountSyscall,
+  MS_BIND,
+  namespaceOf,
+  nsSyscallsAvailable,
+  processAlive,
+  run,
+  sethostnameSyscall,
+  setnsSyscall,
+  spawnDetached,
+  unmountAll,
+  unshareSyscall,
+} from "../sys/index.js";
 
 export type PinnedKind = "net" | "ipc" | "uts";
 
@@ -34,29 +55,119 @@ function touch(file: string): void {
  * file dir/<kind> (the namespace lives as long as the mount). In the new
  * namespaces the hostname is set (uts) and loopback is brought up (net).
  * Returns the file of each kind. On failure nothing is left pinned.
+ *
+ * Done in-process with system calls when they are available (`pinInProcess`),
+ * otherwise with `unshare(1)`.
  */
 export async function pinNamespaces(dir: string, kinds: readonly PinnedKind[], hostname: string | undefined, signal?: AbortSignal): Promise<Record<PinnedKind, string | undefined>> {
   const files: Record<PinnedKind, string | undefined> = { net: undefined, ipc: undefined, uts: undefined };
   if (kinds.length === 0) return files;
   mkdirSync(dir, { recursive: true, mode: 0o711 });
-  const args: string[] = [];
   for (const k of kinds) {
     const f = join(dir, k);
     touch(f);
     files[k] = f;
-    args.push(`--${k}=${f}`);
   }
-  const script = 'set -e; if [ -n "$1" ]; then hostname "$1"; fi; if [ "$2" = 1 ]; then ip link set lo up; fi';
   try {
-    await run("unshare", [...args, "--", "sh", "-c", script, "sh", kinds.includes("uts") ? (hostname ?? "") : "", kinds.includes("net") ? "1" : "0"], {
-      timeoutMs: 30_000,
-      ...(signal ? { signal } : {}),
-    });
+    if (nsSyscallsAvailable()) pinInProcess(files, kinds, kinds.includes("uts") ? hostname : undefined);
+    else await pinWithUnshare(files, kinds, hostname, signal);
   } catch (err) {
     await unpinNamespaces(dir);
     throw err;
   }
   return files;
+}
+
+const CLONE_FLAG: Record<PinnedKind, number> = { net: CLONE_NEWNET, uts: CLONE_NEWUTS, ipc: CLONE_NEWIPC };
+
+/**
+ * The calling thread (berthd's main thread: this is synchronous JS, so no other
+ * JS and no libuv callback runs on it meanwhile) leaves its namespaces of the
+ * given kinds for new ones, bind-mounts them onto the pin files, sets the
+ * hostname and brings loopback up, then returns to the namespaces it had.
+ * Only this thread ever sees the new namespaces: libuv's threadpool and V8's
+ * threads keep their own, no fd or socket is opened in between besides the
+ * ioctl socket (closed here), and nothing is spawned. The mount namespace is
+ * not touched, so the pins are visible daemon-wide. A thread that cannot get
+ * back to its namespaces would make the daemon work in a pod's network: that
+ * aborts the process (systemd restarts it; recovery finds the half-made pod).
+ */
+function pinInProcess(files: Record<PinnedKind, string | undefined>, kinds: readonly PinnedKind[], hostname: string | undefined): void {
+  let flags = 0;
+  for (const k of kinds) flags |= CLONE_FLAG[k];
+  withThreadNamespaces(kinds, () => unshareSyscall(flags), () => {
+    for (const k of kinds) mountSyscall(`/proc/thread-self/ns/${k}`, files[k] as string, null, MS_BIND, null);
+    if (hostname) sethostnameSyscall(hostname);
+    if (kinds.includes("net")) interfaceUp("lo");
+  });
+}
+
+/**
+ * Runs `enter` then `fn` on the calling thread and puts the thread back into
+ * the namespaces of the given kinds it had before, whatever happened (a thread
+ * that cannot get back aborts the process). Synchronous by design: see pinInProcess.
+ */
+function withThreadNamespaces<T>(kinds: readonly PinnedKind[], enter: () => void, fn: () => T): T {
+  const saved: Array<{ kind: PinnedKind; fd: number }> = [];
+  try {
+    for (const kind of kinds) saved.push({ kind, fd: openSync(`/proc/thread-self/ns/${kind}`, "r") });
+    try {
+      enter();
+      return fn();
+    } finally {
+      for (const { kind, fd } of saved) {
+        try {
+          setnsSyscall(fd, CLONE_FLAG[kind], `back to berthd's ${kind} namespace`);
+        } catch (err) {
+          writeSync(2, `berthd: fatal: cannot return to its own ${kind} namespace: ${String(err)}\n`);
+          process.abort();
+        }
+      }
+    }
+  } finally {
+    for (const { fd } of saved) closeSync(fd);
+  }
+}
+
+/**
+ * Writes sysctls (dotted keys, already validated: letters, digits and `_:@+-`
+ * between dots) through /proc/sys from inside the pod's pinned namespaces: the
+ * net.* files resolve to the network namespace of the thread that opens them,
+ * the IPC ones to its IPC namespace. Falls back to nsenter + sysctl(8) without FFI.
+ */
+export async function writeSysctlsIn(ns: Partial<Record<"net" | "ipc", string>>, sysctls: Record<string, string>, signal?: AbortSignal): Promise<void> {
+  const entries = Object.entries(sysctls);
+  if (entries.length === 0) return;
+  if (!nsSyscallsAvailable()) {
+    await runInNamespaces(ns, ["sysctl", "-q", "-w", ...entries.map(([k, v]) => `${k}=${v}`)], signal);
+    return;
+  }
+  const kinds = (["net", "ipc"] as const).filter((k) => ns[k]);
+  const targets: Array<{ kind: "net" | "ipc"; fd: number }> = [];
+  try {
+    for (const kind of kinds) targets.push({ kind, fd: openSync(ns[kind] as string, "r") });
+    withThreadNamespaces(
+      kinds,
+      () => {
+        for (const { kind, fd } of targets) setnsSyscall(fd, CLONE_FLAG[kind], ns[kind] as string);
+      },
+      () => {
+        for (const [k, v] of entries) writeFileSync(`/proc/sys/${k.split(".").join("/")}`, v);
+      },
+    );
+  } finally {
+    for (const { fd } of targets) closeSync(fd);
+  }
+}
+
+/** The process way (no FFI): unshare(1) pins, a shell sets the hostname and brings lo up. */
+async function pinWithUnshare(files: Record<PinnedKind, string | undefined>, kinds: readonly PinnedKind[], hostname: string | undefined, signal?: AbortSignal): Promise<void> {
+  const args = kinds.map((k) => `--${k}=${files[k] as string}`);
+  const script = 'set -e; if [ -n "$1" ]; then hostname "$1"; fi; if [ "$2" = 1 ]; then ip link set lo up; fi';
+  await run("unshare", [...args, "--", "sh", "-c", script, "sh", kinds.includes("uts") ? (hostname ?? "") : "", kinds.includes("net") ? "1" : "0"], {
+    timeoutMs: 30_000,
+    ...(signal ? { signal } : {}),
+  });
 }
 
 /** Unmounts and removes every pinned namespace file in dir (idempotent). */

@@ -294,6 +294,9 @@ export function buildSpec(input: BuildSpecInput): BuiltSpec {
   }
   if (!sandbox.hostIpc) namespaces.push(sandbox.ipcNsPath ? { type: "ipc", path: sandbox.ipcNsPath } : { type: "ipc" });
   if (!sandbox.hostNetwork) namespaces.push(sandbox.utsNsPath ? { type: "uts", path: sandbox.utsNsPath } : { type: "uts" });
+  // Without options: a PID namespace of its own. The proto's zero is POD (containerd and CRI-O join the pod's
+  // namespace then), but the pod's namespace here holds berth's `sh` + `sleep` init, which a container's
+  // `pgrep sleep` (critest's exec-timeout check) would find; kubelet always sends the mode explicitly.
   const pidMode = nsOpts?.pid ?? NS_CONTAINER;
   if (pidMode === NS_TARGET) {
     if (!input.targetPidNsPath) throw new InvalidArgumentError(`namespace_options.target_id "${nsOpts?.targetId ?? ""}" has no running process to share a PID namespace with`);

@@ -2,7 +2,10 @@ import { copyFileSync, existsSync } from "node:fs";
 import { hostname as osHostname } from "node:os";
 import { isIP } from "node:net";
 import { InvalidArgumentError } from "../errdefs/index.js";
-import { writeFileAtomic } from "../sys/index.js";
+import { writeFileReplace } from "../sys/index.js";
+
+// The pod's hosts, resolv.conf and hostname files are written without fsync: they matter while the pod's
+// namespaces live, and a power loss ends those (the pod is then not ready and gets recreated).
 
 export interface DnsSettings {
   servers: string[];
@@ -34,11 +37,11 @@ export function writeResolvConf(file: string, dns: DnsSettings | undefined): voi
     if (dns.searches.length) lines.push(`search ${dns.searches.join(" ")}`);
     for (const s of dns.servers) lines.push(`nameserver ${s}`);
     if (dns.options.length) lines.push(`options ${dns.options.join(" ")}`);
-    writeFileAtomic(file, lines.join("\n") + "\n");
+    writeFileReplace(file, lines.join("\n") + "\n");
     return;
   }
   if (existsSync("/etc/resolv.conf")) copyFileSync("/etc/resolv.conf", file);
-  else writeFileAtomic(file, "");
+  else writeFileReplace(file, "");
 }
 
 /** /etc/hosts: the host's for host-network pods; else localhost entries plus the pod's IP and hostname. */
@@ -56,9 +59,9 @@ export function writeHosts(file: string, opts: { hostNetwork: boolean; hostname:
     "fe00::2\tip6-allrouters",
   ];
   if (opts.ip) lines.push(`${opts.ip}\t${opts.hostname}`);
-  writeFileAtomic(file, lines.join("\n") + "\n");
+  writeFileReplace(file, lines.join("\n") + "\n");
 }
 
 export function writeHostnameFile(file: string, hostname: string): void {
-  writeFileAtomic(file, hostname + "\n");
+  writeFileReplace(file, hostname + "\n");
 }

@@ -5,7 +5,7 @@ import { CniManager, parseBandwidth, type CniPortMapping } from "../cni/index.js
 import type { Config } from "../config/index.js";
 import { errorMessage, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
 import { logger, withLogFields } from "../log/index.js";
-import { ensurePrivateDir, isPinned, pidInitAlive, pidInitRunning, pinNamespaces, runInNamespaces, startPidInit, stopPidInit, unpinNamespaces, type PinnedKind } from "../netns/index.js";
+import { ensurePrivateDir, isPinned, pidInitAlive, pidInitRunning, pinNamespaces, startPidInit, stopPidInit, unpinNamespaces, writeSysctlsIn, type PinnedKind } from "../netns/index.js";
 import type { MetadataStore } from "../store/index.js";
 import { CleanupStack, KeyedMutex, NameRegistrar, SingleFlight } from "../sync/index.js";
 import { mount, unmountAll } from "../sys/index.js";
@@ -53,6 +53,10 @@ const SHM_SIZE = "65536k";
 /** How often the PID namespace inits of ready pods are checked. */
 const INIT_CHECK_MS = 1000;
 const NOOP_HOOKS: ContainerHooks = { stopAll: async () => undefined, removeAll: async () => undefined };
+
+function elapsed(since: number): number {
+  return Math.round((performance.now() - since) * 10) / 10;
+}
 
 function nowNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
@@ -259,6 +263,9 @@ export class SandboxManager {
     // The build runs under the daemon's lifetime, not the request: a client that gives up does not leave half a pod.
     const signal = this.opts.lifetime;
     const log = logger();
+    // Where the time goes (ms per step; the network and the local steps overlap), logged with "sandbox ready".
+    const phases: Record<string, number> = {};
+    const t0 = performance.now();
     try {
       stack.push("release name", () => this.#names.release(sb.reservedName, sb.id));
       this.#db.insert(sb);
@@ -277,6 +284,9 @@ export class SandboxManager {
         if (created) stack.push("remove log dir", () => rmSync(created, { recursive: true, force: true }));
       }
 
+      phases.prepare = elapsed(t0);
+
+      let t = performance.now();
       const kinds: PinnedKind[] = [];
       if (!sb.hostNetwork) kinds.push("net", "uts");
       if (!sb.hostIpc) kinds.push("ipc");
@@ -285,29 +295,21 @@ export class SandboxManager {
       sb.netnsPath = pins.net;
       sb.utsNsPath = pins.uts;
       sb.ipcNsPath = pins.ipc;
+      phases.pinNamespaces = elapsed(t);
 
-      if (spec.pidMode === "pod") {
-        // Recorded before the init starts, so a crash in between still finds (and stops) it.
-        sb.pidNsPath = join(sb.dir, "pid");
-        this.#db.update(sb);
-        stack.push("stop pid init", () => stopPidInit({ holderPid: sb.pidInit?.holderPid ?? 0, initPid: sb.pidInit?.initPid ?? 0, nsPath: join(sb.dir, "pid") }));
-        const init = await startPidInit(sb.dir, signal);
-        sb.pidInit = { holderPid: init.holderPid, initPid: init.initPid, nsInode: init.nsInode ?? 0 };
-        this.#db.update(sb);
+      // Before the network: a sysctl such as net.ipv4.conf.default.* must apply to the interface CNI creates.
+      if (Object.keys(sb.sysctls).length > 0) {
+        t = performance.now();
+        await this.#applySysctls(sb, signal);
+        phases.sysctls = elapsed(t);
       }
 
-      await this.#applySysctls(sb, signal);
-
-      if (!sb.hostIpc) {
-        mkdirSync(sb.shmPath, { recursive: true, mode: 0o1777 });
-        stack.push("unmount shm", () => unmountAll(sb.shmPath));
-        await mount("shm", sb.shmPath, "tmpfs", ["nosuid", "nodev", "noexec", "mode=1777", `size=${SHM_SIZE}`], signal);
-      }
-
-      writeHostnameFile(sb.hostnamePath, sb.hostname);
-      writeResolvConf(sb.resolvConfPath, spec.dns);
-
-      if (!sb.hostNetwork && sb.netnsPath) {
+      // The network and the pod's local parts (PID namespace init, shm, files) do not depend on each other:
+      // they run side by side. Each registers its undo the moment its resource exists; both are let finish
+      // (or fail) before any error is rethrown, so the rollback never races a step still running.
+      const network = async (): Promise<void> => {
+        if (sb.hostNetwork || !sb.netnsPath) return;
+        const t1 = performance.now();
         stack.push("CNI DEL", (s) => this.cni.teardown(sb.id, s));
         const net = await this.cni.setup(
           { id: sb.id, name: sb.name, namespace: sb.namespace, uid: sb.uid, netns: sb.netnsPath, portMappings: spec.portMappings, ...(bandwidth ? { bandwidth } : {}) },
@@ -315,13 +317,43 @@ export class SandboxManager {
         );
         sb.ips = net.ips;
         sb.networkAttached = true;
-      }
-      writeHosts(sb.hostsPath, { hostNetwork: sb.hostNetwork, hostname: sb.hostname, ip: sb.ips[0] });
+        phases.cni = elapsed(t1);
+      };
+      const local = async (): Promise<void> => {
+        let t1 = performance.now();
+        if (!sb.hostIpc) {
+          mkdirSync(sb.shmPath, { recursive: true, mode: 0o1777 });
+          stack.push("unmount shm", () => unmountAll(sb.shmPath));
+          await mount("shm", sb.shmPath, "tmpfs", ["nosuid", "nodev", "noexec", "mode=1777", `size=${SHM_SIZE}`], signal);
+        }
+        writeHostnameFile(sb.hostnamePath, sb.hostname);
+        writeResolvConf(sb.resolvConfPath, spec.dns);
+        phases.shmAndFiles = elapsed(t1);
+        if (spec.pidMode === "pod") {
+          t1 = performance.now();
+          // Recorded before the init starts, so a crash in between still finds (and stops) it.
+          sb.pidNsPath = join(sb.dir, "pid");
+          this.#db.update(sb);
+          stack.push("stop pid init", () => stopPidInit({ holderPid: sb.pidInit?.holderPid ?? 0, initPid: sb.pidInit?.initPid ?? 0, nsPath: join(sb.dir, "pid") }));
+          const init = await startPidInit(sb.dir, signal);
+          sb.pidInit = { holderPid: init.holderPid, initPid: init.initPid, nsInode: init.nsInode ?? 0 };
+          this.#db.update(sb);
+          phases.pidInit = elapsed(t1);
+        }
+      };
+      t = performance.now();
+      const settled = await Promise.allSettled([network(), local()]);
+      phases.networkAndLocal = elapsed(t);
+      for (const r of settled) if (r.status === "rejected") throw r.reason;
 
+      t = performance.now();
+      writeHosts(sb.hostsPath, { hostNetwork: sb.hostNetwork, hostname: sb.hostname, ip: sb.ips[0] });
       sb.state = "ready";
       this.#db.update(sb);
       stack.commit();
-      log.info({ name: sb.reservedName, ips: sb.ips, handler: sb.handler.name }, "sandbox ready");
+      phases.finish = elapsed(t);
+      phases.total = elapsed(t0);
+      log.info({ name: sb.reservedName, ips: sb.ips, handler: sb.handler.name, phasesMs: phases }, "sandbox ready");
       recordStartSuccess(sb.handler.name, "sandbox");
       this.#hooks.podEvent?.(sb, "created");
       this.#hooks.podEvent?.(sb, "started");
@@ -341,7 +373,7 @@ export class SandboxManager {
     if (sb.netnsPath) ns.net = sb.netnsPath;
     if (sb.ipcNsPath) ns.ipc = sb.ipcNsPath;
     try {
-      await runInNamespaces(ns, ["sysctl", "-q", "-w", ...entries.map(([k, v]) => `${k}=${v}`)], signal);
+      await writeSysctlsIn(ns, sb.sysctls, signal);
     } catch (err) {
       throw new InvalidArgumentError(`cannot apply linux.sysctls ${entries.map(([k, v]) => `${k}=${v}`).join(", ")}: ${errorMessage(err)}`, { cause: err });
     }
@@ -374,8 +406,9 @@ export class SandboxManager {
 
   /** Undoes what a running pod holds besides its pinned namespaces and files (repeatable). */
   async #release(sb: Sandbox, signal: AbortSignal): Promise<void> {
-    // Without a cache entry (e.g. the state dir was lost in a reboot) an attached pod is detached with the current config.
-    const fallback = sb.networkAttached && sb.netnsPath ? { id: sb.id, name: sb.name, namespace: sb.namespace, uid: sb.uid, netns: sb.netnsPath, portMappings: [] } : undefined;
+    // Without a cache entry (e.g. the state dir was lost in a reboot) an attached pod is detached with the current config,
+    // and so is one a crash caught "creating" (its ADD may have run; the cache entry is not fsynced).
+    const fallback = (sb.networkAttached || sb.state === "creating") && sb.netnsPath && !sb.hostNetwork ? { id: sb.id, name: sb.name, namespace: sb.namespace, uid: sb.uid, netns: sb.netnsPath, portMappings: [] } : undefined;
     await this.cni.teardown(sb.id, signal, fallback);
     if (sb.networkAttached) {
       sb.networkAttached = false;

@@ -1,6 +1,7 @@
 import type { Socket } from "node:net";
 import { logger } from "../log/index.js";
 import { fastSpawn } from "./fast-spawn.js";
+import { forgetCommand, resolveCommand } from "./which.js";
 
 export interface RunOptions {
   /** Kill the command after this many ms. */
@@ -50,8 +51,11 @@ export async function run(file: string, args: readonly string[], opts: RunOption
   const maxBuffer = opts.maxBuffer ?? 64 * 1024 * 1024;
   let child;
   try {
-    child = await fastSpawn(file, args, { env, ...(opts.cwd ? { cwd: opts.cwd } : {}), stdio: [opts.input !== undefined ? "pipe" : "ignore", "pipe", "pipe"] });
+    // A bare name is resolved once ($PATH order) instead of by every child; argv[0] stays the name.
+    const path = resolveCommand(file, env["PATH"]);
+    child = await fastSpawn(path, args, { argv0: file, env, ...(opts.cwd ? { cwd: opts.cwd } : {}), stdio: [opts.input !== undefined ? "pipe" : "ignore", "pipe", "pipe"] });
   } catch (err) {
+    forgetCommand(file);
     logger().debug({ argv, err: (err as Error).message }, "command could not start");
     throw new CommandError(argv, undefined, "", "", `${file} could not run: ${(err as Error).message}`);
   }

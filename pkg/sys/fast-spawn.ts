@@ -23,6 +23,8 @@ export interface FastSpawnOptions {
   stdio?: readonly StdioSpec[];
   /** Start the child in a new session (no controlling terminal, its own process group). */
   setsid?: boolean;
+  /** The child's argv[0] (default: file). */
+  argv0?: string;
 }
 
 export interface ExitStatus {
@@ -215,7 +217,7 @@ export async function fastSpawn(file: string, args: readonly string[], opts: Fas
       .map(([k, v]) => `${k}=${v}`);
     const pidOut = [0];
     const rc = await new Promise<number>((resolve, reject) => {
-      c.posix_spawnp.async(pidOut, file, fa, attr, [file, ...args, null], [...env, null], (err: unknown, r: number) => (err ? reject(err as Error) : resolve(r)));
+      c.posix_spawnp.async(pidOut, file, fa, attr, [opts.argv0 ?? file, ...args, null], [...env, null], (err: unknown, r: number) => (err ? reject(err as Error) : resolve(r)));
     });
     if (rc !== 0) throw spawnError(file, rc);
     pid = pidOut[0] as number;

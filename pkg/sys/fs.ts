@@ -1,4 +1,4 @@
-import { openSync, writeSync, fsyncSync, closeSync, renameSync, mkdirSync, rmSync } from "node:fs";
+import { openSync, writeSync, writeFileSync, fsyncSync, closeSync, renameSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
 
@@ -24,6 +24,23 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 
     throw err;
   }
   fsyncDir(dir);
+}
+
+/**
+ * Replaces a file's content atomically for readers and for a crash of the
+ * process (temp file, rename) but without fsync: after a power loss it may hold
+ * the old content or be empty. For state whose loss the reader tolerates.
+ */
+export function writeFileReplace(file: string, data: string | Uint8Array, mode = 0o644): void {
+  const dir = dirname(file);
+  const tmp = join(dir, `.${basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
+  writeFileSync(tmp, data, { mode, flag: "wx" });
+  try {
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 export function fsyncDir(dir: string): void {

@@ -1,5 +1,5 @@
 export { run, CommandError, type RunOptions, type RunResult } from "./exec.js";
-export { writeFileAtomic, fsyncDir } from "./fs.js";
+export { writeFileAtomic, writeFileReplace, fsyncDir } from "./fs.js";
 export { InstanceLock } from "./instance-lock.js";
 export { detectCgroups, type CgroupInfo } from "./cgroups.js";
 export { oomScoreAdjFloor } from "./oom.js";
@@ -12,3 +12,4 @@ export { mountSyscall, umountSyscall, umountSyscallAsync, SyscallError, MS_BIND,
 export { mknod, makedev, lsetxattr, lgetxattr, llistxattr, syncfs, mallocTrim, S_IFIFO, S_IFCHR, S_IFBLK, MS_RDONLY, MS_REMOUNT } from "./fs-syscalls.js";
 export { connectSeqpacket } from "./seqpacket.js";
 export { fastSpawn, type FastChild, type FastSpawnOptions, type StdioSpec, type ExitStatus } from "./fast-spawn.js";
+export { unshareSyscall, setnsSyscall, sethostnameSyscall, interfaceUp, interfaceIsUp, nsSyscallsAvailable, CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWIPC } from "./ns-syscalls.js";

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { logger } from "../log/index.js";
+import { resolveCommand } from "./which.js";
 
 /**
  * Starts a long-lived process in its own session, detached from berthd (it
@@ -8,7 +9,8 @@ import { logger } from "../log/index.js";
  */
 export function spawnDetached(file: string, args: readonly string[]): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { detached: true, stdio: "ignore" });
+    // argv[0] stays the name as given (what `ps` and holder look-ups by command line see).
+    const child = spawn(resolveCommand(file), args, { detached: true, stdio: "ignore", argv0: file });
     child.once("error", (err) => reject(new Error(`cannot start ${file}: ${err.message}`, { cause: err })));
     child.once("spawn", () => {
       logger().debug({ argv: [file, ...args], pid: child.pid }, "started detached process");

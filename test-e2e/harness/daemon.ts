@@ -28,6 +28,8 @@ export interface DaemonOptions {
   /** Extra command-line arguments. */
   args?: string[];
   startTimeoutMs?: number;
+  /** Another build's berthd entry point (benchmarks compare builds); default: this tree's dist. */
+  berthd?: string;
 }
 
 export interface DaemonDirs {
@@ -85,6 +87,9 @@ export async function waitReady(client: CriClient, child: ChildProcess, timeoutM
     if (child.exitCode !== null) throw new Error(`berthd exited with ${child.exitCode} during start-up:\n${output()}`);
     try {
       await client.runtime.version({}, { timeoutMs: 1000 });
+      // Version answers before start-up recovery has finished; a gated call waits for it (a restarted
+      // daemon's rollbacks are done when this returns).
+      await client.runtime.listPodSandbox({}, { timeoutMs: Math.max(1000, deadline - Date.now()) });
       return;
     } catch (err) {
       last = err;
@@ -95,7 +100,8 @@ export async function waitReady(client: CriClient, child: ChildProcess, timeoutM
 }
 
 export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
-  if (!existsSync(BERTHD)) throw new Error(`${BERTHD} is missing: build first (npm run build)`);
+  const berthd = opts.berthd ?? BERTHD;
+  if (!existsSync(berthd)) throw new Error(`${berthd} is missing: build first (npm run build)`);
   const dirs = opts.dirs ?? makeDirs();
   const toml = [
     `[metrics]`,
@@ -107,7 +113,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   writeFileSync(dirs.config, toml + "\n");
   const child = spawn(
     process.execPath,
-    [...(opts.nodeArgs ?? (process.env.BERTH_DAEMON_NODE_ARGS ?? "").split(" ").filter(Boolean)), BERTHD, "--config", dirs.config, "--root", dirs.root, "--state", dirs.state, "--socket", dirs.socket, "--log-level", opts.logLevel ?? "debug", ...(opts.args ?? [])],
+    [...(opts.nodeArgs ?? (process.env.BERTH_DAEMON_NODE_ARGS ?? "").split(" ").filter(Boolean)), berthd, "--config", dirs.config, "--root", dirs.root, "--state", dirs.state, "--socket", dirs.socket, "--log-level", opts.logLevel ?? "debug", ...(opts.args ?? [])],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   live.add(child);
