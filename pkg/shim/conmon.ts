@@ -195,3 +195,38 @@ function writeCtl(bundle: string, line: string): void {
     closeSync(fd);
   }
 }
+
+/** A monitor found from the files conmon leaves in a bundle. */
+export interface ConmonFound {
+  conmonPid: number;
+  conmonStartTime: string | undefined;
+  /** The container's init pid from the runtime's pid file, 0 when there is none. */
+  pid: number;
+}
+
+function readPid(file: string): number {
+  try {
+    const n = Number(readFileSync(file, "utf8").trim());
+    return Number.isInteger(n) && n > 0 ? n : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The conmon a launch started for container `id` (from BUNDLE/conmon.pid), if it
+ * still runs and is that monitor (its command line names the container), with the
+ * container pid conmon's runtime wrote. Undefined when no such monitor runs.
+ */
+export function findConmon(bundle: string, id: string): ConmonFound | undefined {
+  const conmonPid = readPid(join(bundle, "conmon.pid"));
+  if (conmonPid === 0) return undefined;
+  let argv: string[];
+  try {
+    argv = readFileSync(`/proc/${conmonPid}/cmdline`, "utf8").split("\0");
+  } catch {
+    return undefined;
+  }
+  if (!argv.includes(id) || !argv.includes(bundle)) return undefined;
+  return { conmonPid, conmonStartTime: processStartTime(conmonPid), pid: readPid(join(bundle, "pidfile")) };
+}
