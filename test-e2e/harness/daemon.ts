@@ -26,6 +26,8 @@ export interface DaemonOptions {
   /** Extra command-line arguments. */
   args?: string[];
   startTimeoutMs?: number;
+  /** Another build's berthd main.js (upgrade tests); default: this build's. */
+  berthd?: string;
 }
 
 export interface DaemonDirs {
@@ -93,7 +95,8 @@ export async function waitReady(client: CriClient, child: ChildProcess, timeoutM
 }
 
 export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
-  if (!existsSync(BERTHD)) throw new Error(`${BERTHD} is missing: build first (npm run build)`);
+  const berthd = opts.berthd ?? BERTHD;
+  if (!existsSync(berthd)) throw new Error(`${berthd} is missing: build first (npm run build)`);
   const dirs = opts.dirs ?? makeDirs();
   const toml = [
     `[metrics]`,
@@ -105,7 +108,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   writeFileSync(dirs.config, toml + "\n");
   const child = spawn(
     process.execPath,
-    [BERTHD, "--config", dirs.config, "--root", dirs.root, "--state", dirs.state, "--socket", dirs.socket, "--log-level", opts.logLevel ?? "debug", ...(opts.args ?? [])],
+    [berthd, "--config", dirs.config, "--root", dirs.root, "--state", dirs.state, "--socket", dirs.socket, "--log-level", opts.logLevel ?? "debug", ...(opts.args ?? [])],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   live.add(child);
