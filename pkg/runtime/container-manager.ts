@@ -376,7 +376,7 @@ export class ContainerManager {
         if (c.launch !== "launched") await this.#launch(c, sb);
         tLaunched = performance.now();
         startedAt = nowNs();
-        how = await startCreated(this.#runtimeOf(c), c.id);
+        how = await startCreated(this.#runtimeOf(c), c.id, c.bundle);
         endTimer();
         recordStartSuccess(c.handler.name);
       } catch (err) {

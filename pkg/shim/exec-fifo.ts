@@ -14,7 +14,6 @@ const LIVENESS_MS = 20;
 interface RuncStateFile {
   init_process_pid?: number;
   init_process_start?: number | string;
-  config?: { hooks?: Record<string, unknown[] | null> | null };
 }
 
 /**
@@ -24,12 +23,13 @@ interface RuncStateFile {
  * reading lets the init write one byte and exec the user's process (its write
  * end closes at that exec); the fifo is then removed, which is what `runc state`
  * reads as running. The runtime's own `start` runs instead when runc is not the
- * runtime, the spec has poststart hooks, NOTIFY_SOCKET is set, or the state dir
- * is not laid out as expected. The fifo start never waits on a dead init: the
+ * runtime, the spec (BUNDLE/config.json; runc's state.json does not keep hooks)
+ * has poststart hooks, NOTIFY_SOCKET is set, or the state dir is not laid out as
+ * expected. The fifo start never waits on a dead init: the
  * init's pid and start time (from state.json) are checked while it waits.
  */
-export async function startCreated(rt: OciRuntime, id: string): Promise<StartPath> {
-  const plan = fifoPlan(rt, id);
+export async function startCreated(rt: OciRuntime, id: string, bundle: string): Promise<StartPath> {
+  const plan = fifoPlan(rt, id, bundle);
   if (!plan) {
     await runtimeStart(rt, id);
     return "runtime";
@@ -54,20 +54,21 @@ interface FifoPlan {
   startTime: string;
 }
 
-function fifoPlan(rt: OciRuntime, id: string): FifoPlan | undefined {
+function fifoPlan(rt: OciRuntime, id: string, bundle: string): FifoPlan | undefined {
   if (basename(rt.path) !== "runc" || process.env["NOTIFY_SOCKET"]) return undefined;
   const dir = join(rt.root, id);
   let state: RuncStateFile;
+  let spec: { hooks?: { poststart?: unknown[] } };
   try {
     state = JSON.parse(readFileSync(join(dir, "state.json"), "utf8")) as RuncStateFile;
+    spec = JSON.parse(readFileSync(join(bundle, "config.json"), "utf8")) as typeof spec;
   } catch {
     return undefined;
   }
   const pid = state.init_process_pid;
   const start = state.init_process_start;
   if (typeof pid !== "number" || pid <= 0 || start === undefined) return undefined;
-  const hooks = state.config?.hooks ?? {};
-  if (Object.entries(hooks).some(([name, list]) => name.toLowerCase() === "poststart" && Array.isArray(list) && list.length > 0)) return undefined;
+  if ((spec.hooks?.poststart?.length ?? 0) > 0) return undefined;
   const fifo = join(dir, "exec.fifo");
   try {
     if (!lstatSync(fifo).isFIFO()) return undefined;
