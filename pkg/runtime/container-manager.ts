@@ -471,7 +471,7 @@ export class ContainerManager {
   /** Before a new launch of a container whose launch a crash interrupted: nothing of the old one may remain. */
   async #cleanInterruptedLaunch(c: Container): Promise<void> {
     const old = findConmon(c.bundle, c.id);
-    if (old && processAlive(old.conmonPid, old.conmonStartTime)) {
+    if (old?.running) {
       try {
         process.kill(old.conmonPid, "SIGKILL");
       } catch {
@@ -885,7 +885,11 @@ export class ContainerManager {
       }
       this.#byId.set(c.id, c);
       this.#names.reserve(c.reservedName, c.id);
-      if (c.launch === "launching") await this.#recoverLaunch(c);
+      if (c.launch === "launching") {
+        // A crash in the middle of a start's failure path leaves an exited container whose runtime state may remain.
+        if (c.state === "created") await this.#recoverLaunch(c);
+        else c.launch = "launched";
+      }
       const before = c.state;
       this.#refresh(c);
       if (before !== c.state) log.info({ containerId: c.id, exitCode: c.exitCode, reason: c.reason }, "container exited while berthd was down");
@@ -919,10 +923,12 @@ export class ContainerManager {
     const log = logger();
     const rt = this.#runtimeOf(c);
     const mon = findConmon(c.bundle, c.id);
-    const monAlive = mon !== undefined && processAlive(mon.conmonPid, mon.conmonStartTime);
+    const monAlive = mon?.running === true;
+    // An exit file: the process ran (conmon outlives berthd and reports it); refresh() reads its code.
     const exited = readExitFile(this.#exitDir, c.persistDir, c.id) !== undefined;
     const st = await runtimeState(rt, c.id).catch(() => undefined);
-    if (mon && (exited || (monAlive && st?.status === "running"))) {
+    // Running without its monitor is adopted too: refresh() then reports the monitor's loss and kills it.
+    if (mon && (exited || st?.status === "running")) {
       c.pid = st?.pid && st.pid > 0 ? st.pid : mon.pid;
       c.conmonPid = mon.conmonPid;
       c.conmonStartTime = mon.conmonStartTime;

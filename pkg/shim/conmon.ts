@@ -198,7 +198,10 @@ function writeCtl(bundle: string, line: string): void {
 
 /** A monitor found from the files conmon leaves in a bundle. */
 export interface ConmonFound {
+  /** From BUNDLE/conmon.pid. */
   conmonPid: number;
+  /** Whether that pid still runs and is this container's conmon (its command line names the container and bundle). */
+  running: boolean;
   conmonStartTime: string | undefined;
   /** The container's init pid from the runtime's pid file, 0 when there is none. */
   pid: number;
@@ -214,19 +217,18 @@ function readPid(file: string): number {
 }
 
 /**
- * The conmon a launch started for container `id` (from BUNDLE/conmon.pid), if it
- * still runs and is that monitor (its command line names the container), with the
- * container pid conmon's runtime wrote. Undefined when no such monitor runs.
+ * The conmon a launch started for container `id`, from the pid files in its
+ * bundle; undefined when conmon wrote none.
  */
 export function findConmon(bundle: string, id: string): ConmonFound | undefined {
   const conmonPid = readPid(join(bundle, "conmon.pid"));
   if (conmonPid === 0) return undefined;
-  let argv: string[];
+  let running = false;
   try {
-    argv = readFileSync(`/proc/${conmonPid}/cmdline`, "utf8").split("\0");
+    const argv = readFileSync(`/proc/${conmonPid}/cmdline`, "utf8").split("\0");
+    running = argv.includes(id) && argv.includes(bundle);
   } catch {
-    return undefined;
+    running = false;
   }
-  if (!argv.includes(id) || !argv.includes(bundle)) return undefined;
-  return { conmonPid, conmonStartTime: processStartTime(conmonPid), pid: readPid(join(bundle, "pidfile")) };
+  return { conmonPid, running, conmonStartTime: running ? processStartTime(conmonPid) : undefined, pid: readPid(join(bundle, "pidfile")) };
 }
