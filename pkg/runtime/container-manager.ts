@@ -58,6 +58,12 @@ export interface ContainerFilterSpec {
 const CREATE_TIMEOUT_MS = 120_000;
 const KILL_WAIT_MS = 30_000;
 const POLL_MS = 1000;
+/**
+ * How long after an exit its runtime state is deleted: the reply to the call that
+ * saw the exit (StopContainer) goes out before a runtime process is spawned and
+ * competes with it for the CPU. RemoveContainer does not wait for this.
+ */
+const DELETE_AFTER_EXIT_MS = 100;
 
 function nowNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
@@ -92,8 +98,8 @@ export class ContainerManager {
   readonly #cgroups: CgroupInfo;
   /** Containers in StartContainer's runtime start, with whether an exit was seen meanwhile. */
   readonly #starting = new Map<string, boolean>();
-  /** Runtime state deletes of exited containers in flight (off the request path), by id. */
-  readonly #deleting = new Map<string, Promise<void>>();
+  /** Runtime state deletes of exited containers, scheduled or in flight (off the request path), by id. */
+  readonly #deleting = new Map<string, { done: Promise<void>; now(): void }>();
   readonly #deletes = new Semaphore(4);
   #host: HostFeatures | undefined;
   #images: ContainerImages | undefined;
@@ -492,8 +498,12 @@ export class ContainerManager {
    */
   #deleteRuntimeLater(c: Container): void {
     if (c.launch !== "launched" || c.state !== "exited" || this.#starting.has(c.id) || this.#deleting.has(c.id)) return;
-    const p = this.#deletes
-      .run(() => runtimeDelete(this.#runtimeOf(c), c.id))
+    let go!: () => void;
+    const due = new Promise<void>((resolve) => (go = resolve));
+    const timer = setTimeout(go, DELETE_AFTER_EXIT_MS);
+    timer.unref();
+    const done = due
+      .then(() => this.#deletes.run(() => runtimeDelete(this.#runtimeOf(c), c.id)))
       .then(
         () => {
           if (this.#byId.get(c.id) === c && c.launch === "launched") {
@@ -504,7 +514,13 @@ export class ContainerManager {
         (err: unknown) => logger().warn({ err, containerId: c.id }, "cannot delete the runtime state of an exited container; removal tries again"),
       )
       .finally(() => this.#deleting.delete(c.id));
-    this.#deleting.set(c.id, p);
+    this.#deleting.set(c.id, {
+      done,
+      now: () => {
+        clearTimeout(timer);
+        go();
+      },
+    });
   }
 
   // ---------------------------------------------------------------- exits
@@ -751,7 +767,10 @@ export class ContainerManager {
   /** The runtime state of an exited container is gone when this resolves (a delete in flight is awaited, not repeated). */
   async #deleteRuntimeNow(c: Container): Promise<void> {
     const pending = this.#deleting.get(c.id);
-    if (pending) await pending;
+    if (pending) {
+      pending.now();
+      await pending.done;
+    }
     if (c.launch === "none" || c.launch === "deleted") return;
     if (c.launch === "unclean") await this.#cleanInterruptedLaunch(c);
     else await runtimeDelete(this.#runtimeOf(c), c.id);
