@@ -60,8 +60,8 @@ const KILL_WAIT_MS = 30_000;
 const POLL_MS = 1000;
 /**
  * How long after an exit its runtime state is deleted: the reply to the call that
- * saw the exit (StopContainer) goes out before a runtime process is spawned and
- * competes with it for the CPU. RemoveContainer does not wait for this.
+ * saw the exit (ContainerStatus, a List) goes out before a runtime process is spawned
+ * and competes with it for the CPU. StopContainer and RemoveContainer do not wait for this.
  */
 const DELETE_AFTER_EXIT_MS = 100;
 
@@ -640,7 +640,18 @@ export class ContainerManager {
     }
   }
 
+  /**
+   * Stops the container, and deletes its runtime state before returning (as
+   * containerd's StopContainer waits for the task's delete), so that RemoveContainer
+   * only removes files. A failed delete is logged; removal tries again.
+   */
   async #stopLocked(c: Container, timeoutSec: number, signal?: AbortSignal): Promise<void> {
+    await this.#killLocked(c, timeoutSec, signal);
+    if (c.state !== "exited") return;
+    await this.#deleteRuntimeNow(c).catch((err: unknown) => logger().warn({ err, containerId: c.id }, "cannot delete the runtime state of a stopped container; removal tries again"));
+  }
+
+  async #killLocked(c: Container, timeoutSec: number, signal?: AbortSignal): Promise<void> {
     if (this.#refresh(c) === "exited") return;
     if (c.state === "created" && c.launch !== "launched") {
       // Never launched: nothing runs, so no runtime call; it can no longer be started (as when CRI-O kills a created container).
@@ -775,6 +786,7 @@ export class ContainerManager {
     if (c.launch === "unclean") await this.#cleanInterruptedLaunch(c);
     else await runtimeDelete(this.#runtimeOf(c), c.id);
     c.launch = "deleted";
+    if (this.#byId.get(c.id) === c) this.#db.update(c);
   }
 
   // ---------------------------------------------------------------- pod hooks
