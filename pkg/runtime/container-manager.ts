@@ -749,13 +749,17 @@ export class ContainerManager {
     if (!c || c.state === "creating") return;
     await this.#withLock(c.id, async () => {
       if (!this.#byId.has(c.id)) return;
+      const t0 = performance.now();
       await this.#stopLocked(c, 0);
-      await this.#destroy(c);
-      logger().info({ name: c.reservedName }, "container removed");
+      const tStopped = performance.now();
+      const phases = await this.#destroy(c);
+      const ms = (a: number, b: number): number => Math.round((b - a) * 10) / 10;
+      logger().info({ name: c.reservedName, phasesMs: { stop: ms(t0, tStopped), ...phases } }, "container removed");
     });
   }
 
-  async #destroy(c: Container): Promise<void> {
+  /** Returns how long (ms) the runtime delete, the rootfs release and the file removal took. */
+  async #destroy(c: Container): Promise<{ runtimeDelete: number; rootfs: number; files: number }> {
     if (c.conmonPid > 0 && processAlive(c.conmonPid, c.conmonStartTime)) {
       try {
         process.kill(c.conmonPid, "SIGKILL");
@@ -766,13 +770,17 @@ export class ContainerManager {
     const rootfs = this.#rootfs;
     if (!rootfs && existsSync(join(c.bundle, "rootfs"))) throw new FailedPreconditionError(`cannot remove container "${c.id}": no snapshotter to release its rootfs`);
     // The container has exited: its runtime state and its rootfs are independent, so both go at once.
-    await Promise.all([this.#deleteRuntimeNow(c), rootfs?.release(c.snapshotKey, join(c.bundle, "rootfs")), this.#releaseImageVolumes(c)]);
+    const t0 = performance.now();
+    const took = (p: Promise<unknown> | undefined): Promise<number> => Promise.resolve(p).then(() => Math.round((performance.now() - t0) * 10) / 10);
+    const [runtime, rootfsMs] = await Promise.all([took(this.#deleteRuntimeNow(c)), took(Promise.all([rootfs?.release(c.snapshotKey, join(c.bundle, "rootfs")), this.#releaseImageVolumes(c)]))]);
+    const t1 = performance.now();
     await rm(c.bundle, { recursive: true, force: true });
     rmSync(join(this.#exitDir, c.id), { force: true });
     this.#db.delete(c.id);
     this.#byId.delete(c.id);
     this.#names.release(c.reservedName, c.id);
     this.#publish(c, "deleted");
+    return { runtimeDelete: runtime, rootfs: rootfsMs, files: Math.round((performance.now() - t1) * 10) / 10 };
   }
 
   /** The runtime state of an exited container is gone when this resolves (a delete in flight is awaited, not repeated). */
