@@ -130,26 +130,6 @@ function compare(a: Figures, b: Figures): void {
   printTable("berth / containerd", rows);
 }
 
-/** Medians of the `phasesMs` berthd logs at info level for "container created" and "container started". */
-function printPhases(output: string): void {
-  const phases = new Map<string, number[]>();
-  for (const line of output.split("\n")) {
-    if (!line.includes('"phasesMs"')) continue;
-    let rec: { msg?: string; phasesMs?: Record<string, number>; startPath?: string };
-    try {
-      rec = JSON.parse(line) as typeof rec;
-    } catch {
-      continue;
-    }
-    for (const [k, v] of Object.entries(rec.phasesMs ?? {})) {
-      const key = `${rec.msg ?? "?"}: ${k}${rec.startPath ? ` (${rec.startPath})` : ""}`;
-      phases.set(key, [...(phases.get(key) ?? []), v]);
-    }
-  }
-  console.log("\n== berth phases (p50 over every create/start, warm-up included)");
-  for (const [k, v] of phases) console.log(`  ${k.padEnd(60)} ${pct(v, 50).toFixed(1).padStart(8)} ms  (n=${v.length})`);
-}
-
 async function main(): Promise<void> {
   const n = Number(arg("-n", "20"));
   const concurrencies = arg("-c", "1,4").split(",").map(Number);
@@ -168,12 +148,10 @@ async function main(): Promise<void> {
 
   const env = await benchEnv();
   try {
-    // --phases: berthd logs at info level, and the medians of its create/start phase timings are printed.
-    const d = await env.startBerth("", flag("--phases") ? ["--log-level", "info"] : []);
+    const d = await env.startBerth();
     console.log(`berthd pid ${d.process.pid}, ${n} cycles, concurrency ${concurrencies.join(",")}, ${monitors} steady pods`);
     const berth = await workload(berthTarget(env, d), n, concurrencies, monitors);
     print("berth", berth);
-    if (flag("--phases")) printPhases(d.output());
     await d.stop();
     if (!flag("--no-containerd")) {
       const c = await env.startContainerd();
