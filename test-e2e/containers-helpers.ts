@@ -23,8 +23,8 @@ export interface Env {
   ids: Record<string, string>;
 }
 
-export async function startEnv(reg: Registry, images: TestImages, dirs?: DaemonDirs, net?: TestNetwork, extraToml = ""): Promise<Env> {
-  const d = await startDaemon({ configToml: `${extraToml}\n[image.registries."${reg.host}"]\nplain_http = true\n`, ...(dirs ? { dirs } : {}) });
+export async function startEnv(reg: Registry, images: TestImages, dirs?: DaemonDirs, net?: TestNetwork, extraToml = "", berthd?: string): Promise<Env> {
+  const d = await startDaemon({ configToml: `${extraToml}\n[image.registries."${reg.host}"]\nplain_http = true\n`, ...(dirs ? { dirs } : {}), ...(berthd ? { berthd } : {}) });
   const network = net ?? makeTestNetwork(d.dirs.base);
   if (!net) network.install(d.dirs.cniConfDir);
   const ids: Record<string, string> = {};

@@ -1,14 +1,11 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { mountsUnder } from "./harness/cni-net.js";
+import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ContainerState } from "../api/gen/cri/v1/api.js";
 import { startRegistry, type Registry } from "./harness/registry.js";
 import { ensureTestImages, type TestImages } from "./harness/images.js";
-import { ctrConfig, logLines, residue, runCtr, runPod, runToExit, startEnv, stopEnv, waitExited } from "./containers-helpers.js";
+import { ctrConfig, logLines, residue, runCtr, runPod, startEnv, stopEnv, waitExited } from "./containers-helpers.js";
 
 let reg: Registry;
 let images: TestImages;
@@ -101,40 +98,4 @@ test("kill -9 of a container's conmon: reported exited with a clear reason; the 
   }
 });
 
-test("kill -9 of berthd in the middle of CreateContainer: the restart rolls it back and the name is free again", async () => {
-  const base = mkdtempSync(join(tmpdir(), "berth-slowconmon-"));
-  const slow = join(base, "slow-conmon.sh");
-  // A monitor that takes its time to start: berthd is killed while CreateContainer waits for it.
-  writeFileSync(slow, `#!/bin/sh\nsleep 300\nexec /usr/bin/conmon "$@"\n`, { mode: 0o755 });
-  let env = await startEnv(reg, images, undefined, undefined, `[runtime]\nconmon_path = ${JSON.stringify(slow)}\n`);
-  const bb = images["busybox:latest"].ref;
-  try {
-    const pod = await runPod(env, "midcreate");
-    const pending = env.d.client.runtime.createContainer({ podSandboxId: pod.id, config: ctrConfig("half", bb, { command: ["sleep", "600"] }), sandboxConfig: pod.config }).catch((e: unknown) => e);
-    const end = Date.now() + 15_000;
-    let holders: string[] = [];
-    while (holders.length === 0 && Date.now() < end) {
-      holders = readdirSync("/proc").filter((p) => /^\d+$/.test(p) && (() => { try { return readFileSync(`/proc/${p}/cmdline`, "utf8").includes(slow); } catch { return false; } })());
-      await sleep(50);
-    }
-    assert.ok(holders.length > 0, "the slow monitor started");
-    const bundles = readdirSync(join(env.d.dirs.state, "containers"));
-    assert.equal(bundles.length, 1, "a bundle exists mid-create");
-    assert.ok(mountsUnder(join(env.d.dirs.state, "containers")).length > 0, "the rootfs is mounted mid-create");
-    await env.d.kill();
-    await pending;
-    for (const p of holders) process.kill(Number(p), "SIGKILL");
-
-    env = await startEnv(reg, images, env.d.dirs, env.net);
-    assert.deepEqual(readdirSync(join(env.d.dirs.state, "containers")), [], "the half-created bundle is gone");
-    assert.deepEqual(mountsUnder(join(env.d.dirs.state, "containers")), [], "its rootfs is unmounted");
-    assert.equal((await env.d.client.runtime.listContainers({})).containers.length, 0);
-    const r = await runToExit(env, pod, ctrConfig("half", bb, { command: ["echo", "second-try"] }));
-    assert.deepEqual(r.stdout, ["second-try"]);
-    await env.d.client.runtime.removePodSandbox({ podSandboxId: pod.id });
-    assert.deepEqual(residue(env), []);
-  } finally {
-    await stopEnv(env);
-    rmSync(base, { recursive: true, force: true });
-  }
-});
+// kill -9 of berthd in the middle of a launch (StartContainer) is in containers-launch.test.ts.

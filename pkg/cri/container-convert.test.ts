@@ -34,6 +34,7 @@ function container(over: Partial<Container> = {}): Container {
     handler: { name: "runc", path: "/usr/sbin/runc", root: "/r" },
     exitDir: "/e",
     persistDir: "/p",
+    launch: "launched",
     pid: 10,
     conmonPid: 9,
     conmonStartTime: "1",

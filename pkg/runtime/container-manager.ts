@@ -10,6 +10,7 @@ import {
   conmonCreate,
   conmonReopenLog,
   execSync,
+  findConmon,
   podMonitorCgroup,
   podMonitorMemory,
   processAlive,
@@ -17,15 +18,16 @@ import {
   readExitFile,
   runtimeDelete,
   runtimeKill,
-  runtimeStart,
   runtimeState,
   runtimeUpdate,
+  startCreated,
   stopPodMonitors,
   type ExecSyncResult,
   type OciRuntime,
+  type StartPath,
 } from "../shim/index.js";
 import type { MetadataStore } from "../store/index.js";
-import { CleanupStack, KeyedMutex, NameRegistrar, SingleFlight } from "../sync/index.js";
+import { CleanupStack, KeyedMutex, NameRegistrar, Semaphore, SingleFlight } from "../sync/index.js";
 import { detectCgroups, oomScoreAdjFloor, type CgroupInfo } from "../sys/index.js";
 import type { Container, ContainerCreateRequest, ContainerImages, RootfsProvider } from "./container.js";
 import { ContainerStore } from "./container-store.js";
@@ -56,6 +58,12 @@ export interface ContainerFilterSpec {
 const CREATE_TIMEOUT_MS = 120_000;
 const KILL_WAIT_MS = 30_000;
 const POLL_MS = 1000;
+/**
+ * How long after an exit its runtime state is deleted: the reply to the call that
+ * saw the exit (ContainerStatus, a List) goes out before a runtime process is spawned
+ * and competes with it for the CPU. StopContainer and RemoveContainer do not wait for this.
+ */
+const DELETE_AFTER_EXIT_MS = 100;
 
 function nowNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
@@ -90,6 +98,9 @@ export class ContainerManager {
   readonly #cgroups: CgroupInfo;
   /** Containers in StartContainer's runtime start, with whether an exit was seen meanwhile. */
   readonly #starting = new Map<string, boolean>();
+  /** Runtime state deletes of exited containers, scheduled or in flight (off the request path), by id. */
+  readonly #deleting = new Map<string, { done: Promise<void>; now(): void }>();
+  readonly #deletes = new Semaphore(4);
   #host: HostFeatures | undefined;
   #images: ContainerImages | undefined;
   #rootfs: RootfsProvider | undefined;
@@ -270,6 +281,7 @@ export class ContainerManager {
       handler: sb.handler,
       exitDir: this.#exitDir,
       persistDir: join(bundle, "persist"),
+      launch: "none",
       pid: 0,
       conmonPid: 0,
       conmonStartTime: undefined,
@@ -334,73 +346,49 @@ export class ContainerManager {
     await writeFile(join(bundle, "config.json"), JSON.stringify(spec));
     if (logPath) mkdirSync(dirname(logPath), { recursive: true });
 
-    const tSpec = performance.now();
-    const rt = this.#runtimeOf(c);
-    undo.push("delete runtime container", async () => {
-      if (c.conmonPid > 0 && processAlive(c.conmonPid, c.conmonStartTime)) process.kill(c.conmonPid, "SIGKILL");
-      await runtimeDelete(rt, id);
-      rmSync(join(this.#exitDir, id), { force: true });
-    });
-    const created = await conmonCreate(
-      { conmonPath: this.opts.config.runtime.conmon_path, logLevel: "warn", cgroups: this.#cgroups, systemdCgroup: this.opts.cgroupDriver === "systemd" },
-      {
-        id,
-        name: reservedName,
-        runtime: rt,
-        bundle,
-        exitDir: this.#exitDir,
-        persistDir: c.persistDir,
-        logPath: logPath || "/dev/null",
-        tty: req.tty,
-        stdin: req.stdin,
-        stdinOnce: req.stdinOnce,
-        monitorCgroup: this.opts.cgroupDriver === "cgroupfs" ? podMonitorCgroup(parent) : undefined,
-        timeoutMs: CREATE_TIMEOUT_MS,
-      },
-    ).catch((err: unknown) => {
-      throw new FailedPreconditionError(`cannot create container "${c.name}" in pod "${sb.id}": ${errorMessage(err)}`, { cause: err });
-    });
-    c.pid = created.pid;
-    c.conmonPid = created.conmonPid;
-    c.conmonStartTime = created.conmonStartTime;
+    // The monitor and the runtime's create wait for StartContainer (as in containerd).
     c.state = "created";
     this.#db.update(c);
     const ms = (a: number, b: number): number => Math.round((b - a) * 10) / 10;
     const tEnd = performance.now();
-    log.info({ name: reservedName, image: c.image, pid: c.pid, conmonPid: c.conmonPid, phasesMs: { recordAndRootfs: ms(t0, tRootfs), spec: ms(tRootfs, tSpec), monitorAndRuntimeCreate: ms(tSpec, tEnd) } }, "container created");
+    log.info({ name: reservedName, image: c.image, phasesMs: { recordAndRootfs: ms(t0, tRootfs), spec: ms(tRootfs, tEnd) } }, "container created");
     this.#publish(c, "created");
     return c;
   }
 
   // ---------------------------------------------------------------- start
 
+  /**
+   * StartContainer: launches the container (conmon, which runs `runc create`) and
+   * starts its process. A failure leaves it exited with exit code 128 and reason
+   * StartError, its monitor and runtime state gone.
+   */
   async start(id: string): Promise<void> {
     const c = this.get(id);
     await this.#withLock(c.id, async () => {
       this.#refresh(c);
       if (c.state !== "created") throw new FailedPreconditionError(`cannot start container "${c.id}": it is ${c.state}, not created`);
       const sb = this.#sandboxOf(c);
-      if (sb && sb.state !== "ready") throw new FailedPreconditionError(`cannot start container "${c.id}": sandbox "${sb.id}" is not ready`);
-      // An exit seen while runtime start runs is announced after "started", not before it.
+      if (!sb) throw new FailedPreconditionError(`cannot start container "${c.id}": its sandbox "${c.podSandboxId}" is gone`);
+      if (sb.state !== "ready") throw new FailedPreconditionError(`cannot start container "${c.id}": sandbox "${sb.id}" is not ready`);
+      // An exit seen while the runtime starts it is announced after "started", not before it.
       this.#starting.set(c.id, false);
-      const startedAt = nowNs();
+      let startedAt = 0n;
       const endTimer = containerStartDuration.startTimer();
+      const t0 = performance.now();
+      let tLaunched = t0;
+      let how: StartPath;
       try {
-        await runtimeStart(this.#runtimeOf(c), c.id);
+        if (c.launch !== "launched") await this.#launch(c, sb);
+        tLaunched = performance.now();
+        startedAt = nowNs();
+        how = await startCreated(this.#runtimeOf(c), c.id, c.bundle);
         endTimer();
         recordStartSuccess(c.handler.name);
       } catch (err) {
         this.#starting.delete(c.id);
         recordStartFailure("start", c.handler.name, err, { name: c.reservedName });
-        recordExit(c.handler.name, 128, "StartError");
-        c.state = "exited";
-        c.finishedAt = nowNs();
-        c.exitCode = 128;
-        c.reason = "StartError";
-        c.message = errorMessage(err);
-        this.#db.update(c);
-        this.#publish(c, "stopped");
-        await runtimeKill(this.#runtimeOf(c), c.id, "KILL", true).catch(() => undefined);
+        await this.#startFailed(c, err);
         throw new FailedPreconditionError(`cannot start container "${c.id}": ${errorMessage(err)}`, { cause: err });
       }
       c.startedAt = startedAt;
@@ -411,8 +399,127 @@ export class ContainerManager {
       this.#starting.delete(c.id);
       this.#publish(c, "started");
       if (exitedMeanwhile) this.#publish(c, "stopped");
-      this.#refresh(c);
-      logger().info({ name: c.reservedName }, "container started");
+      if (this.#refresh(c) === "exited") this.#deleteRuntimeLater(c);
+      const ms = (a: number, b: number): number => Math.round((b - a) * 10) / 10;
+      logger().info({ name: c.reservedName, pid: c.pid, conmonPid: c.conmonPid, startPath: how, phasesMs: { monitorAndRuntimeCreate: ms(t0, tLaunched), start: ms(tLaunched, performance.now()) } }, "container started");
+    });
+  }
+
+  /**
+   * Spawns the container's conmon, which runs the runtime's create. The launch is
+   * recorded before anything is spawned, so recovery after a crash knows to adopt
+   * or clean what it left (see recover()).
+   */
+  async #launch(c: Container, sb: Sandbox): Promise<void> {
+    const rt = this.#runtimeOf(c);
+    if (c.launch === "unclean") await this.#cleanInterruptedLaunch(c);
+    c.launch = "launching";
+    this.#db.update(c);
+    const parent = podCgroupParent(sb);
+    const created = await conmonCreate(
+      { conmonPath: this.opts.config.runtime.conmon_path, logLevel: "warn", cgroups: this.#cgroups, systemdCgroup: this.opts.cgroupDriver === "systemd" },
+      {
+        id: c.id,
+        name: c.reservedName,
+        runtime: rt,
+        bundle: c.bundle,
+        exitDir: this.#exitDir,
+        persistDir: c.persistDir,
+        logPath: c.logPath || "/dev/null",
+        tty: c.tty,
+        stdin: c.config["stdin"] === true,
+        stdinOnce: c.config["stdinOnce"] === true,
+        monitorCgroup: this.opts.cgroupDriver === "cgroupfs" ? podMonitorCgroup(parent) : undefined,
+        timeoutMs: CREATE_TIMEOUT_MS,
+      },
+    );
+    c.pid = created.pid;
+    c.conmonPid = created.conmonPid;
+    c.conmonStartTime = created.conmonStartTime;
+    c.launch = "launched";
+  }
+
+  /**
+   * What a failed StartContainer leaves: the container exited with 128/StartError
+   * (as containerd reports it), its monitor killed and its runtime state deleted.
+   */
+  async #startFailed(c: Container, err: unknown): Promise<void> {
+    const log = logger();
+    recordExit(c.handler.name, 128, "StartError");
+    c.state = "exited";
+    c.finishedAt = nowNs();
+    c.exitCode = 128;
+    c.reason = "StartError";
+    c.message = errorMessage(err);
+    c.pid = 0;
+    this.#db.update(c);
+    this.#publish(c, "stopped");
+    if (c.launch === "none") return;
+    if (c.conmonPid > 0 && processAlive(c.conmonPid, c.conmonStartTime)) {
+      try {
+        process.kill(c.conmonPid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+    }
+    try {
+      await runtimeDelete(this.#runtimeOf(c), c.id);
+      c.launch = "deleted";
+    } catch (delErr) {
+      // Removal deletes it again.
+      c.launch = "launched";
+      log.warn({ err: delErr, containerId: c.id }, "cannot delete the runtime state of a container that failed to start");
+    }
+    rmSync(join(this.#exitDir, c.id), { force: true });
+    this.#db.update(c);
+  }
+
+  /** Before a new launch of a container whose launch a crash interrupted: nothing of the old one may remain. */
+  async #cleanInterruptedLaunch(c: Container): Promise<void> {
+    const old = findConmon(c.bundle, c.id);
+    if (old?.running) {
+      try {
+        process.kill(old.conmonPid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+    }
+    await runtimeDelete(this.#runtimeOf(c), c.id);
+    rmSync(join(this.#exitDir, c.id), { force: true });
+    rmSync(join(c.persistDir, "oom"), { force: true });
+    rmSync(join(c.persistDir, "exit"), { force: true });
+  }
+
+  /**
+   * Deletes the runtime state of an exited container off the request path (what
+   * containerd's shim does at exit), so RemoveContainer only unmounts and removes
+   * files. Removal waits for a delete in flight; a crash before the record says
+   * "deleted" only means removal deletes again.
+   */
+  #deleteRuntimeLater(c: Container): void {
+    if (c.launch !== "launched" || c.state !== "exited" || this.#starting.has(c.id) || this.#deleting.has(c.id)) return;
+    let go!: () => void;
+    const due = new Promise<void>((resolve) => (go = resolve));
+    const timer = setTimeout(go, DELETE_AFTER_EXIT_MS);
+    timer.unref();
+    const done = due
+      .then(() => this.#deletes.run(() => runtimeDelete(this.#runtimeOf(c), c.id)))
+      .then(
+        () => {
+          if (this.#byId.get(c.id) === c && c.launch === "launched") {
+            c.launch = "deleted";
+            this.#db.update(c);
+          }
+        },
+        (err: unknown) => logger().warn({ err, containerId: c.id }, "cannot delete the runtime state of an exited container; removal tries again"),
+      )
+      .finally(() => this.#deleting.delete(c.id));
+    this.#deleting.set(c.id, {
+      done,
+      now: () => {
+        clearTimeout(timer);
+        go();
+      },
     });
   }
 
@@ -421,6 +528,8 @@ export class ContainerManager {
   /** Brings a container's state up to date with its exit file and monitor; returns the state. */
   #refresh(c: Container): Container["state"] {
     if (c.state !== "created" && c.state !== "running") return c.state;
+    // Not launched: no monitor, no exit file to read.
+    if (c.conmonPid === 0 && c.launch !== "launched") return c.state;
     const exit = readExitFile(this.#exitDir, c.persistDir, c.id);
     if (exit) {
       this.#markExited(c, exit.exitCode, exit.finishedAt, exit.oomKilled ? "OOMKilled" : exit.exitCode === 0 ? "Completed" : "Error", "");
@@ -452,7 +561,10 @@ export class ContainerManager {
     recordExit(c.handler.name, exitCode, reason);
     logger().info({ containerId: c.id, name: c.reservedName, exitCode, reason }, "container exited");
     if (this.#starting.has(c.id)) this.#starting.set(c.id, true);
-    else this.#publish(c, "stopped");
+    else {
+      this.#publish(c, "stopped");
+      this.#deleteRuntimeLater(c);
+    }
   }
 
   /** Publishes a lifecycle event with snapshots of the pod and its containers (only when someone listens). */
@@ -491,7 +603,7 @@ export class ContainerManager {
     }
     this.#timer = setInterval(() => {
       let live = 0;
-      for (const c of this.#byId.values()) if (this.#refresh(c) === "created" || c.state === "running") live++;
+      for (const c of this.#byId.values()) if (this.#refresh(c) !== "exited" && c.conmonPid > 0) live++;
       monitorsRunning.set(live);
     }, POLL_MS);
     this.#timer.unref();
@@ -528,8 +640,24 @@ export class ContainerManager {
     }
   }
 
+  /**
+   * Stops the container, and deletes its runtime state before returning (as
+   * containerd's StopContainer waits for the task's delete), so that RemoveContainer
+   * only removes files. A failed delete is logged; removal tries again.
+   */
   async #stopLocked(c: Container, timeoutSec: number, signal?: AbortSignal): Promise<void> {
+    await this.#killLocked(c, timeoutSec, signal);
+    if (c.state !== "exited") return;
+    await this.#deleteRuntimeNow(c).catch((err: unknown) => logger().warn({ err, containerId: c.id }, "cannot delete the runtime state of a stopped container; removal tries again"));
+  }
+
+  async #killLocked(c: Container, timeoutSec: number, signal?: AbortSignal): Promise<void> {
     if (this.#refresh(c) === "exited") return;
+    if (c.state === "created" && c.launch !== "launched") {
+      // Never launched: nothing runs, so no runtime call; it can no longer be started (as when CRI-O kills a created container).
+      this.#markExited(c, 137, nowNs(), "Error", "stopped before it was started");
+      return;
+    }
     const rt = this.#runtimeOf(c);
     if (c.state === "running" && timeoutSec > 0) {
       await runtimeKill(rt, c.id, c.stopSignal);
@@ -621,13 +749,17 @@ export class ContainerManager {
     if (!c || c.state === "creating") return;
     await this.#withLock(c.id, async () => {
       if (!this.#byId.has(c.id)) return;
+      const t0 = performance.now();
       await this.#stopLocked(c, 0);
-      await this.#destroy(c);
-      logger().info({ name: c.reservedName }, "container removed");
+      const tStopped = performance.now();
+      const phases = await this.#destroy(c);
+      const ms = (a: number, b: number): number => Math.round((b - a) * 10) / 10;
+      logger().info({ name: c.reservedName, phasesMs: { stop: ms(t0, tStopped), ...phases } }, "container removed");
     });
   }
 
-  async #destroy(c: Container): Promise<void> {
+  /** Returns how long (ms) the runtime delete, the rootfs release and the file removal took. */
+  async #destroy(c: Container): Promise<{ runtimeDelete: number; rootfs: number; files: number }> {
     if (c.conmonPid > 0 && processAlive(c.conmonPid, c.conmonStartTime)) {
       try {
         process.kill(c.conmonPid, "SIGKILL");
@@ -638,13 +770,31 @@ export class ContainerManager {
     const rootfs = this.#rootfs;
     if (!rootfs && existsSync(join(c.bundle, "rootfs"))) throw new FailedPreconditionError(`cannot remove container "${c.id}": no snapshotter to release its rootfs`);
     // The container has exited: its runtime state and its rootfs are independent, so both go at once.
-    await Promise.all([runtimeDelete(this.#runtimeOf(c), c.id), rootfs?.release(c.snapshotKey, join(c.bundle, "rootfs")), this.#releaseImageVolumes(c)]);
+    const t0 = performance.now();
+    const took = (p: Promise<unknown> | undefined): Promise<number> => Promise.resolve(p).then(() => Math.round((performance.now() - t0) * 10) / 10);
+    const [runtime, rootfsMs] = await Promise.all([took(this.#deleteRuntimeNow(c)), took(Promise.all([rootfs?.release(c.snapshotKey, join(c.bundle, "rootfs")), this.#releaseImageVolumes(c)]))]);
+    const t1 = performance.now();
     await rm(c.bundle, { recursive: true, force: true });
     rmSync(join(this.#exitDir, c.id), { force: true });
     this.#db.delete(c.id);
     this.#byId.delete(c.id);
     this.#names.release(c.reservedName, c.id);
     this.#publish(c, "deleted");
+    return { runtimeDelete: runtime, rootfs: rootfsMs, files: Math.round((performance.now() - t1) * 10) / 10 };
+  }
+
+  /** The runtime state of an exited container is gone when this resolves (a delete in flight is awaited, not repeated). */
+  async #deleteRuntimeNow(c: Container): Promise<void> {
+    const pending = this.#deleting.get(c.id);
+    if (pending) {
+      pending.now();
+      await pending.done;
+    }
+    if (c.launch === "none" || c.launch === "deleted") return;
+    if (c.launch === "unclean") await this.#cleanInterruptedLaunch(c);
+    else await runtimeDelete(this.#runtimeOf(c), c.id);
+    c.launch = "deleted";
+    if (this.#byId.get(c.id) === c) this.#db.update(c);
   }
 
   // ---------------------------------------------------------------- pod hooks
@@ -696,7 +846,8 @@ export class ContainerManager {
     await this.#withLock(c.id, async () => {
       const limits = resourceLimits(res, this.#hostFeatures());
       const state = this.#refresh(c);
-      if (state === "created" || state === "running") {
+      // Not launched yet: the new limits go into the spec the launch uses.
+      if ((state === "created" && c.launch === "launched") || state === "running") {
         try {
           await runtimeUpdate(this.#runtimeOf(c), c.id, limits as Record<string, unknown>);
         } catch (err) {
@@ -755,12 +906,15 @@ export class ContainerManager {
     // Watch before loading: an exit between a container's first refresh and the watch is not missed.
     this.start_();
     for (const c of this.#db.all()) {
+      // Versions that launched at CreateContainer wrote no launch state.
+      const older = (c as Partial<Container>).launch === undefined;
+      if (older) c.launch = c.conmonPid > 0 ? "launched" : "launching";
       if (c.state === "creating") {
         log.warn({ containerId: c.id, name: c.reservedName }, "rolling back a CreateContainer interrupted by a crash");
         try {
           if (c.conmonPid > 0 && processAlive(c.conmonPid, c.conmonStartTime)) process.kill(c.conmonPid, "SIGKILL");
-          await runtimeKill(this.#runtimeOf(c), c.id, "KILL", true).catch(() => undefined);
-          await this.#destroyRecord(c);
+          if (older) await runtimeKill(this.#runtimeOf(c), c.id, "KILL", true).catch(() => undefined);
+          await this.#destroyRecord(c, older);
         } catch (err) {
           log.error({ err, containerId: c.id }, "rollback of an interrupted container failed; keeping its record");
           this.#byId.set(c.id, c);
@@ -770,10 +924,16 @@ export class ContainerManager {
       }
       this.#byId.set(c.id, c);
       this.#names.reserve(c.reservedName, c.id);
+      if (c.launch === "launching") {
+        // A crash in the middle of a start's failure path leaves an exited container whose runtime state may remain.
+        if (c.state === "created") await this.#recoverLaunch(c);
+        else c.launch = "launched";
+      }
       const before = c.state;
       this.#refresh(c);
       if (before !== c.state) log.info({ containerId: c.id, exitCode: c.exitCode, reason: c.reason }, "container exited while berthd was down");
-      else if (c.state === "created") {
+      else if (c.state === "exited") this.#deleteRuntimeLater(c);
+      else if (c.state === "created" && c.launch === "launched") {
         // A StartContainer that ran `runc start` but crashed before recording it: the runtime knows.
         const st = await runtimeState(this.#runtimeOf(c), c.id).catch(() => undefined);
         if (st?.status === "running") {
@@ -792,9 +952,58 @@ export class ContainerManager {
     log.info({ containers: this.#byId.size }, "containers recovered");
   }
 
+  /**
+   * A StartContainer interrupted by a crash, between recording the launch and
+   * recording its outcome. Like containerd after a restart mid-start: a container
+   * that runs (or ran: exit file) is adopted as started; anything short of that
+   * is killed and deleted, and the container is CREATED again (startable).
+   */
+  async #recoverLaunch(c: Container): Promise<void> {
+    const log = logger();
+    const rt = this.#runtimeOf(c);
+    const mon = findConmon(c.bundle, c.id);
+    const monAlive = mon?.running === true;
+    // An exit file: the process ran (conmon outlives berthd and reports it); refresh() reads its code.
+    const exited = readExitFile(this.#exitDir, c.persistDir, c.id) !== undefined;
+    const st = await runtimeState(rt, c.id).catch(() => undefined);
+    // Running without its monitor is adopted too: refresh() then reports the monitor's loss and kills it.
+    if (mon && (exited || st?.status === "running")) {
+      c.pid = st?.pid && st.pid > 0 ? st.pid : mon.pid;
+      c.conmonPid = mon.conmonPid;
+      c.conmonStartTime = mon.conmonStartTime;
+      c.launch = "launched";
+      c.state = "running";
+      c.startedAt = nowNs();
+      this.#db.update(c);
+      log.warn({ containerId: c.id, pid: c.pid, conmonPid: c.conmonPid }, "container was started by an interrupted StartContainer; recorded as started");
+      return;
+    }
+    log.warn({ containerId: c.id, runtimeState: st?.status ?? "none", monitor: monAlive ? mon?.conmonPid : undefined }, "cleaning up a launch interrupted by a crash; the container is created again");
+    if (monAlive && mon) {
+      try {
+        process.kill(mon.conmonPid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+    }
+    try {
+      await runtimeDelete(rt, c.id);
+    } catch (err) {
+      log.warn({ err, containerId: c.id }, "cannot delete the runtime state of an interrupted launch; the next start or the removal tries again");
+    }
+    for (const f of [join(this.#exitDir, c.id), join(c.persistDir, "oom"), join(c.persistDir, "exit"), join(c.bundle, "pidfile"), join(c.bundle, "conmon.pid")]) rmSync(f, { force: true });
+    c.pid = 0;
+    c.conmonPid = 0;
+    c.conmonStartTime = undefined;
+    // "unclean" even when the delete worked: a monitor that had not written its pid file yet may still finish its create.
+    c.launch = "unclean";
+    c.state = "created";
+    this.#db.update(c);
+  }
+
   /** Removes what a container may have left (runtime state, rootfs, bundle, record) without taking locks. */
-  async #destroyRecord(c: Container): Promise<void> {
-    if (c.handler) await runtimeDelete(this.#runtimeOf(c), c.id).catch(() => undefined);
+  async #destroyRecord(c: Container, runtimeToo = true): Promise<void> {
+    if (c.handler && runtimeToo) await runtimeDelete(this.#runtimeOf(c), c.id).catch(() => undefined);
     if (this.#rootfs) await this.#rootfs.release(c.snapshotKey, join(c.bundle, "rootfs"));
     await this.#releaseImageVolumes(c);
     rmSync(c.bundle, { recursive: true, force: true });

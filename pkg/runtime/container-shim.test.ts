@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { setRootLogger } from "../log/index.js";
 import { detectCgroups } from "../sys/index.js";
 import { buildSpec, type ContainerSpecRequest, type HostFeatures } from "../oci/index.js";
-import { conmonCreate, conmonReopenLog, execSync, podMonitorCgroup, podMonitorMemory, podMonitorPids, processAlive, readExitFile, runtimeDelete, runtimeKill, runtimeStart, runtimeState, stopPodMonitors, type OciRuntime } from "../shim/index.js";
+import { conmonCreate, conmonReopenLog, execSync, podMonitorCgroup, podMonitorMemory, podMonitorPids, processAlive, readExitFile, runtimeDelete, runtimeKill, runtimeStart, runtimeState, startCreated, stopPodMonitors, type OciRuntime } from "../shim/index.js";
 
 setRootLogger({ level: "silent" });
 const isRoot = process.getuid?.() === 0 && existsSync("/usr/bin/conmon") && existsSync("/usr/sbin/runc");
@@ -49,7 +49,7 @@ function rootfs(dir: string): void {
   writeFileSync(join(dir, "etc/group"), "root:x:0:\n");
 }
 
-async function create(name: string, config: ContainerSpecRequest) {
+async function create(name: string, config: ContainerSpecRequest, edit?: (spec: Record<string, unknown>) => void) {
   const id = `${name}-${randomBytes(4).toString("hex")}`;
   const bundle = join(base, "bundles", id);
   mkdirSync(join(bundle, "rootfs"), { recursive: true });
@@ -62,6 +62,7 @@ async function create(name: string, config: ContainerSpecRequest) {
     sandbox: { id: "sb", hostname: "shimtest", hostNetwork: true, hostPid: false, hostIpc: false, cgroupParent: parent },
     host,
   });
+  edit?.(spec as unknown as Record<string, unknown>);
   writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
   const logPath = join(base, "logs", `${id}.log`);
   mkdirSync(join(base, "logs"), { recursive: true });
@@ -165,4 +166,53 @@ test("a container past its memory limit is OOM-killed and the marker is written"
   const mem = podMonitorMemory(cgroups, parent);
   assert.ok(Array.isArray(mem));
   await runtimeDelete(rt, c.id);
+});
+
+test("start through the exec fifo: runc state says running, the fifo is gone, the process runs to its exit", { skip: !isRoot }, async () => {
+  const c = await create("fifo", { command: ["/bin/sh", "-c", "echo fifo-started; exit 4"] });
+  const fifo = join(rt.root, c.id, "exec.fifo");
+  assert.ok(existsSync(fifo));
+  assert.equal(await startCreated(rt, c.id, c.bundle), "exec-fifo");
+  assert.equal(existsSync(fifo), false);
+  const exit = await waitExit(c.id, c.persistDir);
+  assert.equal(exit.exitCode, 4);
+  assert.match(readFileSync(c.logPath, "utf8"), /stdout F fifo-started$/m);
+  await runtimeDelete(rt, c.id);
+
+  const s = await create("fifo-state", { command: ["/bin/sleep", "60"] });
+  assert.equal(await startCreated(rt, s.id, s.bundle), "exec-fifo");
+  assert.equal((await runtimeState(rt, s.id))?.status, "running");
+  await assert.rejects(startCreated(rt, s.id, s.bundle), /already running|running container/, "a second start is refused by runc itself");
+  await runtimeKill(rt, s.id, "KILL");
+  await waitExit(s.id, s.persistDir);
+  await runtimeDelete(rt, s.id);
+});
+
+test("the exec-fifo start does not wait on a dead init; runc start runs instead for poststart hooks and other runtimes", { skip: !isRoot }, async () => {
+  const dead = await create("fifo-dead", { command: ["/bin/sleep", "60"] });
+  process.kill(dead.created.pid, "SIGKILL");
+  await waitExit(dead.id, dead.persistDir);
+  await assert.rejects(startCreated(rt, dead.id, dead.bundle), /init process \(pid \d+\) is gone/);
+  await runtimeDelete(rt, dead.id);
+
+  const marker = join(base, "poststart-ran");
+  const hooked = await create("fifo-hook", { command: ["/bin/sleep", "60"] }, (spec) => {
+    spec["hooks"] = { poststart: [{ path: "/bin/sh", args: ["sh", "-c", `touch ${marker}`] }] };
+  });
+  assert.equal(await startCreated(rt, hooked.id, hooked.bundle), "runtime");
+  assert.equal((await runtimeState(rt, hooked.id))?.status, "running");
+  assert.ok(existsSync(marker), "the poststart hook ran");
+  await runtimeKill(rt, hooked.id, "KILL");
+  await waitExit(hooked.id, hooked.persistDir);
+  await runtimeDelete(rt, hooked.id);
+
+  const wrapper = join(base, "runc-wrapper");
+  writeFileSync(wrapper, "#!/bin/sh\nexec /usr/sbin/runc \"$@\"\n", { mode: 0o755 });
+  const other = await create("fifo-other", { command: ["/bin/sleep", "60"] });
+  const otherRt: OciRuntime = { ...rt, name: "wrapped", path: wrapper };
+  assert.equal(await startCreated(otherRt, other.id, other.bundle), "runtime");
+  assert.equal((await runtimeState(rt, other.id))?.status, "running");
+  await runtimeKill(rt, other.id, "KILL");
+  await waitExit(other.id, other.persistDir);
+  await runtimeDelete(rt, other.id);
 });

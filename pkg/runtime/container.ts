@@ -7,6 +7,22 @@ import type { RuntimeHandlerInfo } from "./sandbox.js";
  */
 export type ContainerState = "creating" | "created" | "running" | "exited";
 
+/**
+ * Where a container stands with its monitor and OCI runtime. CreateContainer
+ * prepares everything else; StartContainer launches (conmon + `runc create`) and
+ * starts, like containerd. Records of versions that launched at create have no
+ * such field and count as "launched".
+ * - none: never launched: no monitor, no runtime state.
+ * - launching: a StartContainer began a launch (recorded before conmon is spawned);
+ *   only seen after a crash, where recovery adopts or cleans what it left.
+ * - launched: monitor and runtime state exist (or existed, until the runtime state is deleted).
+ * - deleted: the runtime state was deleted after the container exited.
+ * - unclean: recovery cleaned an interrupted launch; the runtime state is deleted
+ *   again before the next launch and at removal (the old monitor may have finished
+ *   its `runc create` late).
+ */
+export type LaunchState = "none" | "launching" | "launched" | "deleted" | "unclean";
+
 /** A container as the runtime keeps it (persisted in SQLite). Times are ns since the epoch, 0n = unset. */
 export interface Container {
   id: string;
@@ -37,7 +53,10 @@ export interface Container {
   /** Where conmon writes the exit code (shared dir) and the OOM marker (per container). */
   exitDir: string;
   persistDir: string;
+  launch: LaunchState;
+  /** The container's init pid (host namespace), 0 before the launch. */
   pid: number;
+  /** 0 before the launch. */
   conmonPid: number;
   conmonStartTime: string | undefined;
   /** Signal name sent first by StopContainer (from the request, else the image, else SIGTERM). */

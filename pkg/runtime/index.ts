@@ -4,7 +4,7 @@ export type { Sandbox, SandboxState, SandboxPidInit, RuntimeHandlerInfo, Contain
 export { validateSysctls, sysctlScope, normalizeSysctl } from "./sysctl.js";
 export { stringifyWithBigint, parseWithBigint } from "./json.js";
 export { ContainerManager, podCgroupParent, type ContainerManagerOptions, type ContainerFilterSpec } from "./container-manager.js";
-export type { Container, ContainerState, ContainerImage, ContainerImages, ContainerCreateRequest, RootfsProvider } from "./container.js";
+export type { Container, ContainerState, LaunchState, ContainerImage, ContainerImages, ContainerCreateRequest, RootfsProvider } from "./container.js";
 export { containerImagesOf, containerRootfsOf } from "./container-backend.js";
 export { validateCgroupParent } from "./cgroup-parent.js";
 export { RuntimeStreamingBackend } from "./streaming-backend.js";

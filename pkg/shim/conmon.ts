@@ -193,3 +193,40 @@ function writeCtl(bundle: string, line: string): void {
     closeSync(fd);
   }
 }
+
+/** A monitor found from the files conmon leaves in a bundle. */
+export interface ConmonFound {
+  /** From BUNDLE/conmon.pid. */
+  conmonPid: number;
+  /** Whether that pid still runs and is this container's conmon (its command line names the container and bundle). */
+  running: boolean;
+  conmonStartTime: string | undefined;
+  /** The container's init pid from the runtime's pid file, 0 when there is none. */
+  pid: number;
+}
+
+function readPid(file: string): number {
+  try {
+    const n = Number(readFileSync(file, "utf8").trim());
+    return Number.isInteger(n) && n > 0 ? n : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The conmon a launch started for container `id`, from the pid files in its
+ * bundle; undefined when conmon wrote none.
+ */
+export function findConmon(bundle: string, id: string): ConmonFound | undefined {
+  const conmonPid = readPid(join(bundle, "conmon.pid"));
+  if (conmonPid === 0) return undefined;
+  let running = false;
+  try {
+    const argv = readFileSync(`/proc/${conmonPid}/cmdline`, "utf8").split("\0");
+    running = argv.includes(id) && argv.includes(bundle);
+  } catch {
+    running = false;
+  }
+  return { conmonPid, running, conmonStartTime: running ? processStartTime(conmonPid) : undefined, pid: readPid(join(bundle, "pidfile")) };
+}

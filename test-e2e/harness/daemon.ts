@@ -28,7 +28,7 @@ export interface DaemonOptions {
   /** Extra command-line arguments. */
   args?: string[];
   startTimeoutMs?: number;
-  /** Another build's berthd entry point (benchmarks compare builds); default: this tree's dist. */
+  /** Another build's berthd entry point (benchmarks compare builds, upgrade tests); default: this tree's dist. */
   berthd?: string;
 }
 
