@@ -103,9 +103,11 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     opts.configToml ?? "",
   ].join("\n");
   writeFileSync(dirs.config, toml + "\n");
+  // BERTH_NODE_ARGS: extra Node.js flags for the daemon (profiling: "--cpu-prof --cpu-prof-dir=DIR").
+  const nodeArgs = (process.env["BERTH_NODE_ARGS"] ?? "").split(" ").filter((a) => a !== "");
   const child = spawn(
     process.execPath,
-    [BERTHD, "--config", dirs.config, "--root", dirs.root, "--state", dirs.state, "--socket", dirs.socket, "--log-level", opts.logLevel ?? "debug", ...(opts.args ?? [])],
+    [...nodeArgs, BERTHD, "--config", dirs.config, "--root", dirs.root, "--state", dirs.state, "--socket", dirs.socket, "--log-level", opts.logLevel ?? "debug", ...(opts.args ?? [])],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   live.add(child);
