@@ -11,3 +11,4 @@ export { spawnDetached, childPids, namespaceOf, processAlive } from "./spawn.js"
 export { mountSyscall, umountSyscall, umountSyscallAsync, SyscallError, MS_BIND, MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_NOEXEC, MNT_DETACH } from "./syscalls.js";
 export { mknod, makedev, lsetxattr, lgetxattr, llistxattr, syncfs, mallocTrim, S_IFIFO, S_IFCHR, S_IFBLK, MS_RDONLY, MS_REMOUNT } from "./fs-syscalls.js";
 export { connectSeqpacket } from "./seqpacket.js";
+export { raiseThreadPriority, threadNice } from "./sched.js";
