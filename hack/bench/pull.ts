@@ -198,11 +198,18 @@ async function runBerth(registryHost: string, image: string, settle: number, ext
     const lat = await p.stop();
     clearInterval(lagTimer);
     lagSamples.push((await scrape(addr, "berth_nodejs_eventloop_lag_p99_seconds")) * 1000);
+    // per layer, from berthd's "layer applied" log lines
+    const layers = d
+      .output()
+      .split("\n")
+      .filter((l) => l.includes('"layer applied"'))
+      .map((l) => JSON.parse(l) as { extractMs: number; syncMs?: number; totalMs: number; waitedMs: number; entries: number });
     const pssAfter = pssBytes(pid);
     const threadsAfter = threadCount(pid);
     await sleep(settle * 1000);
     const pssSettled = pssBytes(pid);
     const threadsSettled = threadCount(pid);
+    console.log(`  layers (extract / syncfs / total / waited before commit, ms): ${layers.map((l) => `${l.extractMs}/${l.syncMs ?? "-"}/${l.totalMs}/${l.waitedMs}`).join("  ")}`);
     return {
       wall,
       p50: quantile(lat, 0.5),
