@@ -285,7 +285,7 @@ export class RepositoryClient {
           this.signal,
           onBytes,
         );
-        ingest.externalWrite(r.restarted, r.written);
+        ingest.externalWrite(r.restarted, r.written, r.error ? undefined : r.digest);
         if (r.restarted) onBytes(-offset);
         if (r.error) {
           if (r.error.stall) throw new DeadlineExceededError(r.error.message);
