@@ -87,8 +87,8 @@ export class Ingest {
   async #load(): Promise<void> {
     const st = await stat(this.path).catch(() => undefined);
     if (st && st.size > 0 && st.size <= this.expected.size) {
-      // Re-hash what is there (in the hash worker) so we can append to it.
-      this.#hash.updateFromFile(this.path, 0, st.size);
+      // Resumed: what is there is hashed by the download that appends to it, or at commit.
+      this.#hashFollows = false;
       this.#offset = st.size;
     } else if (st) {
       await rm(this.path, { force: true });
