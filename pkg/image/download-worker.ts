@@ -39,7 +39,9 @@ export type DownloadMessage =
       error?: { message: string; code?: string; host?: string; stall?: boolean; tooLarge?: boolean };
     };
 
-const req = workerData as DownloadRequest;
+// One download at a time per worker; a worker serves many (see runDownload): starting a
+// worker costs its module loads, and ending one makes berthd's event loop wait for the thread.
+let req = workerData as DownloadRequest;
 const post = (m: DownloadMessage): void => parentPort?.postMessage(m);
 
 // Runs at the default priority, like the hash and apply workers (see apply-worker.ts).
@@ -168,7 +170,16 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  const e = err as NodeJS.ErrnoException & { host?: string };
-  post({ type: "done", restarted: false, written: 0, status: 0, error: { message: e.message ?? String(err), ...(e.code ? { code: e.code } : {}), ...(e.host ? { host: e.host } : {}) } });
+function run(): void {
+  main().catch((err: unknown) => {
+    const e = err as NodeJS.ErrnoException & { host?: string };
+    post({ type: "done", restarted: false, written: 0, status: 0, error: { message: e.message ?? String(err), ...(e.code ? { code: e.code } : {}), ...(e.host ? { host: e.host } : {}) } });
+  });
+}
+
+// the first request comes as workerData, the next ones as messages (each after the previous "done")
+run();
+parentPort?.on("message", (next: DownloadRequest) => {
+  req = next;
+  run();
 });
