@@ -15,7 +15,7 @@ import { cgroupDriverOf, runtimeStatsSource } from "../../pkg/cri/index.js";
 import { StatsCollector } from "../../pkg/stats/index.js";
 import { containerEventBus } from "../../pkg/events/index.js";
 import { StreamingServer } from "../../pkg/streaming/index.js";
-import { InstanceLock, detectCgroups } from "../../pkg/sys/index.js";
+import { InstanceLock, detectCgroups, raiseThreadPriority, threadNice } from "../../pkg/sys/index.js";
 import { runtimeVersion } from "../../pkg/version/index.js";
 
 /** True when something accepts connections on the unix socket. */
@@ -111,6 +111,8 @@ export class Daemon {
       log.info({ url: `http://${addr.address}:${addr.port}/slo` }, "SLO report served at /slo");
     }
 
+    this.#prioritizeEventLoop();
+
     // Restart recovery of later components runs here, before the gate opens.
     await runtime.recover();
     this.#images.start();
@@ -119,6 +121,21 @@ export class Daemon {
     void this.#images.gc().catch((err: unknown) => log.warn({ err }, "start-up image garbage collection failed"));
     this.#cri.ready();
     log.info({ socket }, "berthd ready: serving CRI v1");
+  }
+
+  /**
+   * Raises the event loop's CPU weight (grpc.event_loop_nice). Runs after start-up's file
+   * work has started the libuv pool, whose threads (they decompress layers too) keep nice 0.
+   */
+  #prioritizeEventLoop(): void {
+    const nice = this.config.grpc.event_loop_nice;
+    if (nice === 0) return;
+    try {
+      raiseThreadPriority(nice);
+      rootLogger().debug({ nice: threadNice() }, "event loop thread raised");
+    } catch (err) {
+      rootLogger().warn({ err, nice }, "cannot raise the event loop thread's priority (needs CAP_SYS_NICE); it keeps nice 0");
+    }
   }
 
   async stop(): Promise<void> {

@@ -21,6 +21,27 @@ export function pssBytes(pid: number): number {
 }
 
 /** Number of threads of a process (berthd's worker threads show here). */
+/** CPU seconds (user + system) a process has used, its exited threads included. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return NaN;
+  }
+}
+
+/** The scheduler's figures for one thread: ns run, ns spent runnable waiting for a CPU, time slices. */
+export function schedStat(pid: number, tid = pid): { runNs: number; waitNs: number; slices: number } {
+  try {
+    const [run, wait, slices] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").trim().split(" ").map(Number);
+    return { runNs: run ?? NaN, waitNs: wait ?? NaN, slices: slices ?? NaN };
+  } catch {
+    return { runNs: NaN, waitNs: NaN, slices: NaN };
+  }
+}
+
 export function threadCount(pid: number): number {
   try {
     const m = /^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));

@@ -14,7 +14,7 @@
 // /metrics) and its PSS (/proc/PID/smaps_rollup) idle before the pull, right after it
 // and --settle seconds later. Medians over --runs are printed as a table.
 //
-//   npx tsc && node dist/hack/bench/pull.js [--mb 532] [--layers 5] [--runs 3] [--settle 60] [--no-containerd]
+//   npx tsc && node dist/hack/bench/pull.js [--mb 532] [--layers 5] [--runs 3] [--settle 60] [--no-containerd] [--berth-toml 'TOML']
 //
 // Figures only; nothing is asserted. The machine is shared: compare medians.
 
@@ -27,7 +27,7 @@ import { CriClient } from "../../pkg/cri/index.js";
 import { buildImage, buildLayer, OciLayout, pushFromLayout, withParentDirs, DEFAULT_PATH, type LayerEntry, type LayerSpec } from "../images/index.js";
 import { removeDirs, startDaemon } from "../../test-e2e/harness/daemon.js";
 import { startRegistry } from "../../test-e2e/harness/registry.js";
-import { pssBytes, startContainerdForPull, threadCount } from "./pull-containerd.js";
+import { cpuSeconds, pssBytes, schedStat, startContainerdForPull, threadCount } from "./pull-containerd.js";
 
 const MiB = 1024 * 1024;
 
@@ -161,6 +161,12 @@ interface RunFigures {
   p50: number;
   p99: number;
   lagP99?: number;
+  /** CPU seconds the daemon used during the pull. */
+  cpu?: number;
+  /** The event-loop thread: ms it ran, ms it waited runnable for a CPU, and per time slice. */
+  loopRunMs?: number;
+  loopWaitMs?: number;
+  loopWaitPerSliceMs?: number;
   pssIdle?: number;
   pssAfter?: number;
   pssSettled?: number;
@@ -168,8 +174,8 @@ interface RunFigures {
   threadsSettled?: number;
 }
 
-async function runBerth(registryHost: string, image: string, settle: number): Promise<RunFigures> {
-  const d = await startDaemon({ configToml: `[image.registries."${registryHost}"]\nplain_http = true\n`, logLevel: "info" });
+async function runBerth(registryHost: string, image: string, settle: number, extraToml: string): Promise<RunFigures> {
+  const d = await startDaemon({ configToml: `${extraToml}\n[image.registries."${registryHost}"]\nplain_http = true\n`, logLevel: "info" });
   try {
     const pid = d.process.pid as number;
     const addr = d.metricsUrl();
@@ -182,22 +188,37 @@ async function runBerth(registryHost: string, image: string, settle: number): Pr
       void scrape(addr, "berth_nodejs_eventloop_lag_p99_seconds").then((v) => lagSamples.push(v * 1000));
     }, 1000);
     const p = probe(d.client);
+    const cpu0 = cpuSeconds(pid);
+    const sched0 = schedStat(pid);
     const t0 = performance.now();
     await d.client.image.pullImage({ image: { image } }, { timeoutMs: 600_000 });
     const wall = (performance.now() - t0) / 1000;
+    const cpu = cpuSeconds(pid) - cpu0;
+    const sched1 = schedStat(pid);
     const lat = await p.stop();
     clearInterval(lagTimer);
     lagSamples.push((await scrape(addr, "berth_nodejs_eventloop_lag_p99_seconds")) * 1000);
+    // per layer, from berthd's "layer applied" log lines
+    const layers = d
+      .output()
+      .split("\n")
+      .filter((l) => l.includes('"layer applied"'))
+      .map((l) => JSON.parse(l) as { extractMs: number; syncMs?: number; totalMs: number; waitedMs: number; entries: number });
     const pssAfter = pssBytes(pid);
     const threadsAfter = threadCount(pid);
     await sleep(settle * 1000);
     const pssSettled = pssBytes(pid);
     const threadsSettled = threadCount(pid);
+    console.log(`  layers (extract / syncfs / total / waited before commit, ms): ${layers.map((l) => `${l.extractMs}/${l.syncMs ?? "-"}/${l.totalMs}/${l.waitedMs}`).join("  ")}`);
     return {
       wall,
       p50: quantile(lat, 0.5),
       p99: quantile(lat, 0.99),
       lagP99: Math.max(...lagSamples.filter((x) => Number.isFinite(x))),
+      cpu,
+      loopRunMs: (sched1.runNs - sched0.runNs) / 1e6,
+      loopWaitMs: (sched1.waitNs - sched0.waitNs) / 1e6,
+      loopWaitPerSliceMs: (sched1.waitNs - sched0.waitNs) / 1e6 / Math.max(1, sched1.slices - sched0.slices),
       pssIdle,
       pssAfter,
       pssSettled,
@@ -254,6 +275,8 @@ async function main(): Promise<void> {
       settle: { type: "string", default: "60" },
       "no-containerd": { type: "boolean", default: false },
       "no-berth": { type: "boolean", default: false },
+      /** TOML added to berthd's config, e.g. "[grpc]\nevent_loop_nice = 0" (\n as two characters is a newline). */
+      "berth-toml": { type: "string", default: "" },
     },
   });
   const runs = Number(values.runs);
@@ -279,10 +302,10 @@ async function main(): Promise<void> {
       for (const who of order) {
         if (who === "berth" && !values["no-berth"]) {
           await warmRegistry(reg.url, digests);
-          const b = await runBerth(reg.host, image, settle);
+          const b = await runBerth(reg.host, image, settle, (values["berth-toml"] ?? "").replaceAll("\\n", "\n"));
           berth.push(b);
           console.log(
-            `run ${run} berth:      wall ${fmtS(b.wall)}, ListImages p50 ${fmtMs(b.p50)} p99 ${fmtMs(b.p99)}, event loop p99 ${fmtMs(b.lagP99 ?? NaN)}, PSS idle ${fmtMB(b.pssIdle)} after ${fmtMB(b.pssAfter)} +${settle}s ${fmtMB(b.pssSettled)}, threads after ${b.threadsAfter} +${settle}s ${b.threadsSettled}`,
+            `run ${run} berth:      wall ${fmtS(b.wall)}, ListImages p50 ${fmtMs(b.p50)} p99 ${fmtMs(b.p99)}, event loop p99 ${fmtMs(b.lagP99 ?? NaN)}, CPU ${fmtS(b.cpu ?? NaN)}, event loop ran ${fmtMs(b.loopRunMs ?? NaN)} waited ${fmtMs(b.loopWaitMs ?? NaN)} (${(b.loopWaitPerSliceMs ?? NaN).toFixed(2)} ms a slice), PSS idle ${fmtMB(b.pssIdle)} after ${fmtMB(b.pssAfter)} +${settle}s ${fmtMB(b.pssSettled)}, threads after ${b.threadsAfter} +${settle}s ${b.threadsSettled}`,
           );
         }
         if (who === "containerd" && !values["no-containerd"]) {
@@ -305,6 +328,8 @@ async function main(): Promise<void> {
   console.log(row("ListImages p50 during the pull", fmtMs(m(berth, "p50")), fmtMs(m(ctrd, "p50")), ratio(m(berth, "p50"), m(ctrd, "p50")), ""));
   console.log(row("ListImages p99 during the pull", fmtMs(m(berth, "p99")), fmtMs(m(ctrd, "p99")), ratio(m(berth, "p99"), m(ctrd, "p99")), "≤ 10 ms"));
   console.log(row("berthd event-loop delay p99", fmtMs(m(berth, "lagP99")), "-", "", ""));
+  console.log(row("berthd CPU during the pull", fmtS(m(berth, "cpu")), "-", "", ""));
+  console.log(row("event loop waiting for a CPU / slice", fmtMs(m(berth, "loopWaitPerSliceMs")), "-", "", ""));
   console.log(row("berthd PSS idle", fmtMB(m(berth, "pssIdle")), "-", "", ""));
   console.log(row("berthd PSS right after the pull", fmtMB(m(berth, "pssAfter")), "-", "", ""));
   console.log(row(`berthd PSS ${settle} s after the pull`, fmtMB(m(berth, "pssSettled")), "-", ratio(m(berth, "pssSettled"), m(berth, "pssIdle")), "within 10% of idle"));

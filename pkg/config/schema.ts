@@ -41,6 +41,12 @@ export const schema: Record<string, Node> = {
     max_recv_message_size: int(16 * 1024 * 1024, "largest request accepted, bytes", 1024),
     max_send_message_size: int(16 * 1024 * 1024, "largest response sent, bytes", 1024),
     shutdown_grace_seconds: int(30, "how long SIGTERM waits for in-flight calls", 0, 3600),
+    event_loop_nice: int(
+      -5,
+      "nice value of the thread that serves the API: negative keeps calls fast while pulls keep the CPUs busy (threads and processes it starts run at 0); 0 leaves it alone",
+      -20,
+      0,
+    ),
   }),
   metrics: table({
     address: str("127.0.0.1:9731", "Prometheus /metrics listen address; empty disables", hostPort),

@@ -44,6 +44,7 @@ export interface Config {
     max_recv_message_size: number;
     max_send_message_size: number;
     shutdown_grace_seconds: number;
+    event_loop_nice: number;
   };
   metrics: { address: string };
   runtime: {

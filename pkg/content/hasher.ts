@@ -71,7 +71,7 @@ class HashPool {
       if (this.#worker !== w || this.#open.size > 0 || this.#waiting.size > 0) return;
       this.#worker = undefined;
       // what the worker's reads used goes back to the system once it is gone
-      void w.terminate().finally(() => setImmediate(mallocTrim));
+      void w.terminate().finally(() => setImmediate(() => void mallocTrim()));
     }, IDLE_MS);
     this.#idleTimer.unref();
   }

@@ -63,6 +63,10 @@ export class ContentVerificationError extends FailedPreconditionError {}
  */
 export class Ingest {
   readonly #hash = new OffThreadHash();
+  /** False once another thread wrote the file: #hash then no longer covers its bytes. */
+  #hashFollows = true;
+  /** sha256 of the whole file, from the thread that wrote it last (see externalWrite). */
+  #fileDigest: string | undefined;
   #offset = 0;
   #fh: FileHandle | undefined;
   #done = false;
@@ -83,8 +87,8 @@ export class Ingest {
   async #load(): Promise<void> {
     const st = await stat(this.path).catch(() => undefined);
     if (st && st.size > 0 && st.size <= this.expected.size) {
-      // Re-hash what is there (in the hash worker) so we can append to it.
-      this.#hash.updateFromFile(this.path, 0, st.size);
+      // Resumed: what is there is hashed by the download that appends to it, or at commit.
+      this.#hashFollows = false;
       this.#offset = st.size;
     } else if (st) {
       await rm(this.path, { force: true });
@@ -103,14 +107,17 @@ export class Ingest {
     await this.#fh?.close();
     this.#fh = await open(this.path, "w", 0o600);
     this.#hash.reset();
+    this.#hashFollows = true;
+    this.#fileDigest = undefined;
     this.#offset = 0;
   }
 
   /**
    * Appends bytes. The hash worker reads them back from the page cache, so the event loop
-   * neither copies nor hashes them.
+   * neither copies nor hashes them; unless `wholeDigest`, the caller's sha256 of bytes that
+   * are the whole blob (written at offset 0), saves that.
    */
-  async write(data: Buffer | Buffer[]): Promise<void> {
+  async write(data: Buffer | Buffer[], wholeDigest?: string): Promise<void> {
     if (!this.#fh) throw new Error("ingest is closed");
     const chunks = Array.isArray(data) ? data : [data];
     const total = chunks.reduce((a, c) => a + c.length, 0);
@@ -124,21 +131,29 @@ export class Ingest {
       left -= r.bytesWritten;
       if (left > 0) rest = [Buffer.concat(rest).subarray(r.bytesWritten)];
     }
-    this.#hash.updateFromFile(this.path, this.#offset, total);
+    if (wholeDigest !== undefined && this.#offset === 0) {
+      // the caller hashed these bytes, and they are the whole file
+      this.#hashFollows = false;
+      this.#fileDigest = wholeDigest;
+    } else {
+      if (this.#hashFollows) this.#hash.updateFromFile(this.path, this.#offset, total);
+      this.#fileDigest = undefined;
+    }
     this.#offset += total;
   }
 
   /**
    * Accounts for bytes another thread wrote to `path` (a download worker): `restarted` when
-   * it rewrote the file from zero, `written` bytes appended. They are hashed from the file.
+   * it rewrote the file from zero, `written` bytes appended. `digest`: that thread's sha256 of
+   * the whole file as it now stands (it hashed the bytes as it wrote them); without it (an
+   * attempt that failed midway) the file is hashed here when the ingest commits.
    */
-  externalWrite(restarted: boolean, written: number): void {
-    if (restarted) {
-      this.#hash.reset();
-      this.#offset = 0;
-    }
-    if (written > 0) this.#hash.updateFromFile(this.path, this.#offset, written);
+  externalWrite(restarted: boolean, written: number, digest?: string): void {
+    if (restarted) this.#offset = 0;
     this.#offset += written;
+    // the hash worker's state no longer follows the file: commit uses the writer's digest or rehashes
+    this.#hashFollows = false;
+    this.#fileDigest = digest;
   }
 
   /** Verifies size and digest, then atomically makes the blob visible. A mismatch discards the partial data. */
@@ -148,7 +163,14 @@ export class Ingest {
     if (this.#offset !== size) {
       throw new ContentVerificationError(`blob ${digest} is incomplete: ${this.#offset} of ${size} bytes`);
     }
-    const got = await this.#hash.digest();
+    let got = this.#fileDigest;
+    if (got === undefined && !this.#hashFollows) {
+      // bytes another thread wrote without a digest for the whole file: hash the file once
+      this.#hash.reset();
+      this.#hash.updateFromFile(this.path, 0, this.#offset);
+      this.#hashFollows = true;
+    }
+    got ??= await this.#hash.digest();
     if (got !== digest) {
       await this.abort();
       throw new ContentVerificationError(`digest mismatch for blob ${digest}: the registry sent ${size} bytes hashing to ${got}`);
@@ -164,7 +186,8 @@ export class Ingest {
 
   /** Closes the ingest keeping its partial data (for a later resume). */
   async close(): Promise<void> {
-    if (!this.#done) this.#hash.drop();
+    // also after a commit that did not ask the hash worker (it may hold a resumed prefix's state)
+    this.#hash.drop();
     const fh = this.#fh;
     this.#fh = undefined;
     await fh?.close().catch(() => undefined);
@@ -269,7 +292,7 @@ export class ContentStore {
     const ing = await this.ingest(expected);
     try {
       if (ing.offset > 0) await ing.truncate();
-      await ing.write(Buffer.from(data));
+      await ing.write(Buffer.from(data), got);
       return await ing.commit();
     } finally {
       await ing.close();

@@ -1,7 +1,10 @@
 // Worker thread that downloads one blob (one attempt) straight into an ingest
 // file, so the bytes of a pull never pass through berthd's event loop. The main
-// thread handles auth, retries, endpoint fallback and verification.
-import { closeSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
+// thread handles auth, retries, endpoint fallback and verification. The bytes are
+// hashed here as they arrive (the file is never read back to hash it); the main
+// thread compares the digest with the descriptor's.
+import { createHash } from "node:crypto";
+import { closeSync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { rootCertificates } from "node:tls";
@@ -28,13 +31,17 @@ export type DownloadMessage =
       /** Bytes appended to the file by this attempt (after a restart: from zero). */
       written: number;
       status: number;
+      /** sha256 of the whole file (its bytes 0 to start + written) when the attempt received the body without error. */
+      digest?: string;
       headers?: Record<string, string>;
       body?: string;
       /** `host`: the host a connection error came from (the registry or the blob store it redirected to). */
       error?: { message: string; code?: string; host?: string; stall?: boolean; tooLarge?: boolean };
     };
 
-const req = workerData as DownloadRequest;
+// One download at a time per worker; a worker serves many (see runDownload): starting a
+// worker costs its module loads, and ending one makes berthd's event loop wait for the thread.
+let req = workerData as DownloadRequest;
 const post = (m: DownloadMessage): void => parentPort?.postMessage(m);
 
 // Runs at the default priority, like the hash and apply workers (see apply-worker.ts).
@@ -105,9 +112,20 @@ async function main(): Promise<void> {
   let written = 0;
   let unreported = 0;
   let lastReport = Date.now();
+  const hash = createHash("sha256");
   try {
     // Whatever lies past our start (a restart, stale bytes) goes: the file is exactly what was verified so far.
     ftruncateSync(fd, start);
+    // a resumed download: the bytes already there are hashed first
+    if (start > 0) {
+      const buf = Buffer.allocUnsafe(1 << 20);
+      for (let pos = 0; pos < start; ) {
+        const n = readSync(fd, buf, 0, Math.min(buf.length, start - pos), pos);
+        if (n <= 0) throw new Error(`${req.path} is shorter than the ${start} bytes it held`);
+        hash.update(buf.subarray(0, n));
+        pos += n;
+      }
+    }
     let timer: NodeJS.Timeout | undefined;
     const arm = (): void => {
       if (timer) clearTimeout(timer);
@@ -123,6 +141,7 @@ async function main(): Promise<void> {
         }
         let off = 0;
         while (off < c.length) off += writeSync(fd, c, off, c.length - off, start + written + off);
+        hash.update(c);
         written += c.length;
         unreported += c.length;
         if (Date.now() - lastReport >= 100) {
@@ -136,7 +155,7 @@ async function main(): Promise<void> {
       if (timer) clearTimeout(timer);
     }
     if (unreported > 0) post({ type: "progress", bytes: unreported });
-    post({ type: "done", restarted, written, status });
+    post({ type: "done", restarted, written, status, digest: `sha256:${hash.digest("hex")}` });
   } catch (err) {
     if (unreported > 0) post({ type: "progress", bytes: unreported });
     const e = err as NodeJS.ErrnoException & { stall?: boolean; tooLarge?: boolean; host?: string };
@@ -151,7 +170,16 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  const e = err as NodeJS.ErrnoException & { host?: string };
-  post({ type: "done", restarted: false, written: 0, status: 0, error: { message: e.message ?? String(err), ...(e.code ? { code: e.code } : {}), ...(e.host ? { host: e.host } : {}) } });
+function run(): void {
+  main().catch((err: unknown) => {
+    const e = err as NodeJS.ErrnoException & { host?: string };
+    post({ type: "done", restarted: false, written: 0, status: 0, error: { message: e.message ?? String(err), ...(e.code ? { code: e.code } : {}), ...(e.host ? { host: e.host } : {}) } });
+  });
+}
+
+// the first request comes as workerData, the next ones as messages (each after the previous "done")
+run();
+parentPort?.on("message", (next: DownloadRequest) => {
+  req = next;
+  run();
 });

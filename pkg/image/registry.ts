@@ -285,7 +285,7 @@ export class RepositoryClient {
           this.signal,
           onBytes,
         );
-        ingest.externalWrite(r.restarted, r.written);
+        ingest.externalWrite(r.restarted, r.written, r.error ? undefined : r.digest);
         if (r.restarted) onBytes(-offset);
         if (r.error) {
           if (r.error.stall) throw new DeadlineExceededError(r.error.message);
@@ -315,27 +315,75 @@ export class RepositoryClient {
 
 const DOWNLOAD_WORKER = new URL("./download-worker.js", import.meta.url);
 
-/** Runs one download attempt in a worker thread; the signal terminates it. */
+/** How long a download worker waits for the next blob before it ends. */
+const DOWNLOAD_IDLE_MS = 5_000;
+/** Download workers between two downloads. */
+const idleDownloaders: Array<{ worker: Worker; timer: NodeJS.Timeout }> = [];
+
+/**
+ * Runs one download attempt in a worker thread; the signal terminates it. A worker that
+ * finished its download is kept for the next one (a pull's layers follow one another) and
+ * ends after DOWNLOAD_IDLE_MS without work: ending a thread holds up the event loop while
+ * it joins, so it happens after a pull, not between its layers.
+ */
 function runDownload(req: DownloadRequest, signal: AbortSignal, onBytes: (n: number) => void): Promise<Extract<DownloadMessage, { type: "done" }>> {
   signal.throwIfAborted();
   return new Promise((resolve, reject) => {
-    const w = new Worker(DOWNLOAD_WORKER, { workerData: req });
+    const idle = idleDownloaders.pop();
+    let w: Worker;
+    if (idle) {
+      clearTimeout(idle.timer);
+      w = idle.worker;
+      w.ref();
+      w.postMessage(req);
+    } else {
+      w = new Worker(DOWNLOAD_WORKER, { workerData: req });
+      // a worker that ends while idle must not be handed the next download
+      w.once("exit", () => {
+        const i = idleDownloaders.findIndex((e) => e.worker === w);
+        if (i >= 0) {
+          clearTimeout(idleDownloaders[i]?.timer);
+          idleDownloaders.splice(i, 1);
+        }
+      });
+    }
     let done = false;
-    const finish = (fn: () => void): void => {
+    const finish = (fn: () => void, reusable: boolean): void => {
       if (done) return;
       done = true;
       signal.removeEventListener("abort", onAbort);
+      w.off("message", onMessage);
+      w.off("error", onError);
+      w.off("exit", onExit);
       fn();
-      void w.terminate();
+      if (!reusable) {
+        void w.terminate();
+        return;
+      }
+      w.unref();
+      const entry = {
+        worker: w,
+        timer: setTimeout(() => {
+          const i = idleDownloaders.indexOf(entry);
+          if (i >= 0) idleDownloaders.splice(i, 1);
+          void w.terminate();
+        }, DOWNLOAD_IDLE_MS),
+      };
+      entry.timer.unref();
+      idleDownloaders.push(entry);
     };
-    const onAbort = (): void => finish(() => reject(signal.reason as Error));
-    signal.addEventListener("abort", onAbort, { once: true });
-    w.on("message", (m: DownloadMessage) => {
+    const onAbort = (): void => finish(() => reject(signal.reason as Error), false);
+    const onMessage = (m: DownloadMessage): void => {
       if (m.type === "progress") onBytes(m.bytes);
-      else finish(() => resolve(m));
-    });
-    w.on("error", (err) => finish(() => reject(err)));
-    w.on("exit", (code) => finish(() => reject(new Error(`download worker exited (code ${code}) without a result`))));
+      // after a failed attempt the worker is not reused (its connection may still be closing)
+      else finish(() => resolve(m), m.error === undefined);
+    };
+    const onError = (err: Error): void => finish(() => reject(err), false);
+    const onExit = (code: number): void => finish(() => reject(new Error(`download worker exited (code ${code}) without a result`)), false);
+    signal.addEventListener("abort", onAbort, { once: true });
+    w.on("message", onMessage);
+    w.on("error", onError);
+    w.on("exit", onExit);
   });
 }
 

@@ -397,8 +397,7 @@ export class ImageService {
       this.#trimTimer = undefined;
       if (this.#progress.size > 0) return; // a running pull re-arms this when it ends
       const before = process.memoryUsage.rss();
-      mallocTrim();
-      logger().debug({ rssBeforeBytes: before, rssAfterBytes: process.memoryUsage.rss() }, "returned freed heap memory after pulls");
+      void mallocTrim().then(() => logger().debug({ rssBeforeBytes: before, rssAfterBytes: process.memoryUsage.rss() }, "returned freed heap memory after pulls"));
     }, TRIM_AFTER_MS);
     this.#trimTimer.unref();
   }

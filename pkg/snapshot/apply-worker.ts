@@ -123,6 +123,7 @@ async function apply(req: ApplyRequest, stop: Int32Array): Promise<WorkerReply> 
     throw new LayerContentError(`layer ${req.layerName}: uncompressed digest ${digest} does not match diff_id ${req.diffId}`);
   }
   const extractMs = performance.now() - started;
+  const syncStarted = performance.now();
   if (req.sync) {
     const fd = openSync(req.dir, "r");
     try {
@@ -131,6 +132,7 @@ async function apply(req: ApplyRequest, stop: Int32Array): Promise<WorkerReply> 
       closeSync(fd);
     }
   }
+  const syncMs = performance.now() - syncStarted;
   const du = usage(req.dir);
   return {
     ok: true,
@@ -143,6 +145,7 @@ async function apply(req: ApplyRequest, stop: Int32Array): Promise<WorkerReply> 
       opaques: applier.stats.opaques,
       skippedXattrs: applier.stats.skippedXattrs,
       extractMs: Math.round(extractMs),
+      syncMs: Math.round(syncMs),
       totalMs: Math.round(performance.now() - started),
       implied: applier.implied(),
     },

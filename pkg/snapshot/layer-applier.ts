@@ -13,6 +13,9 @@ import {
   chmodSync,
   closeSync,
   constants as fsConstants,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
   lchownSync,
   linkSync,
   lstatSync,
@@ -237,41 +240,63 @@ export class LayerApplier implements TarSink {
 
     const parent = this.#parentDir(parentRel);
     const path = `${parent}/${base}`;
-    const existing = lstatOrUndefined(path);
-    if (existing && !(existing.isDirectory() && h.type === "dir")) this.#removeExisting(path);
 
     switch (h.type) {
-      case "dir":
-        if (!existing?.isDirectory()) {
-          mkdirSync(path, { mode: 0o700 });
-          // a directory where this layer deleted one: nothing of the old one may show through
-          if (existing && isWhiteout(existing)) lsetxattr(path, OVERLAY_OPAQUE_XATTR, Buffer.from("y"));
-        }
+      case "dir": {
+        // most names are new: create first, look at what is there only when the name is taken
+        const existing = this.#create(path, () => mkdirSync(path, { mode: 0o700 }), true);
+        // a directory where this layer deleted one: nothing of the old one may show through
+        if (existing && isWhiteout(existing)) lsetxattr(path, OVERLAY_OPAQUE_XATTR, Buffer.from("y"));
         this.#dirCache.set(rel, path);
         // an explicit entry gives the directory its own attributes
         if (this.#implied.size > 0) this.#implied.delete(path.slice(this.#root.length + 1));
         break;
-      case "file":
-        this.#fd = openSync(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
+      }
+      case "file": {
+        const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
+        let fd = -1;
+        this.#create(path, () => (fd = openSync(path, flags, 0o600)), false);
+        this.#fd = fd;
         this.#file = { path, h, written: 0 };
         return; // metadata once the body is written
+      }
       case "symlink":
-        symlinkSync(h.linkname, path);
+        this.#create(path, () => symlinkSync(h.linkname, path), false);
         break;
       case "link":
-        linkSync(this.#hardlinkTarget(h), path);
+        // the target is resolved again after a replaced name is removed (it may have been the target)
+        this.#create(path, () => linkSync(this.#hardlinkTarget(h), path), false);
         break;
       case "char":
-        mknod(path, S_IFCHR | h.mode, makedev(h.devmajor, h.devminor));
+        this.#create(path, () => mknod(path, S_IFCHR | h.mode, makedev(h.devmajor, h.devminor)), false);
         break;
       case "block":
-        mknod(path, S_IFBLK | h.mode, makedev(h.devmajor, h.devminor));
+        this.#create(path, () => mknod(path, S_IFBLK | h.mode, makedev(h.devmajor, h.devminor)), false);
         break;
       case "fifo":
-        mknod(path, S_IFIFO | h.mode, 0n);
+        this.#create(path, () => mknod(path, S_IFIFO | h.mode, 0n), false);
         break;
     }
     this.#metadata(path, h);
+  }
+
+  /**
+   * Runs `make` to create `path`. When the name is taken (by a lower entry of this layer), what
+   * is there is removed and `make` runs again, except a directory where a directory is made
+   * (`keepDir`): it stays and takes the entry's attributes. Returns what was there, if anything.
+   */
+  #create(path: string, make: () => void, keepDir: boolean): Stats | undefined {
+    try {
+      make();
+      return undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    const existing = lstatOrUndefined(path);
+    if (existing?.isDirectory() && keepDir) return existing;
+    this.#removeExisting(path);
+    make();
+    return existing;
   }
 
   data(chunk: Uint8Array): void {
@@ -294,8 +319,12 @@ export class LayerApplier implements TarSink {
     this.#fd = undefined;
     this.#file = undefined;
     try {
-      closeSync(fd);
-      this.#metadata(file.path, file.h);
+      try {
+        // through the open descriptor: no path lookups
+        this.#metadata(file.path, file.h, fd);
+      } finally {
+        closeSync(fd);
+      }
     } catch (err) {
       throw new LayerIoError(`${this.#where(file.h.name)}: ${(err as Error).message}`, err);
     }
@@ -327,11 +356,14 @@ export class LayerApplier implements TarSink {
     this.#dirCache.clear();
   }
 
-  #metadata(path: string, h: TarHeader): void {
+  /** Owner, xattrs, mode and times of a new entry; `fd`: the open regular file at `path`. */
+  #metadata(path: string, h: TarHeader, fd?: number): void {
     // a hard link may name a symlink (it links the symlink itself): never chmod through it
-    const symlink = h.type === "symlink" || (h.type === "link" && lstatSync(path).isSymbolicLink());
-    const plain = h.type === "file" || h.type === "dir" || (h.type === "link" && !symlink && lstatSync(path).isFile());
-    lchownSync(path, h.uid, h.gid);
+    const linked = h.type === "link" ? lstatSync(path) : undefined;
+    const symlink = h.type === "symlink" || linked?.isSymbolicLink() === true;
+    const plain = h.type === "file" || h.type === "dir" || linked?.isFile() === true;
+    if (fd !== undefined) fchownSync(fd, h.uid, h.gid);
+    else lchownSync(path, h.uid, h.gid);
     for (const [name, value] of h.xattrs) {
       // only the whiteout conversion may write overlay's own attributes
       if (name.startsWith("trusted.overlay.")) {
@@ -355,6 +387,11 @@ export class LayerApplier implements TarSink {
       return;
     }
     // after chown, which clears setuid/setgid
+    if (fd !== undefined) {
+      fchmodSync(fd, h.mode);
+      futimesSync(fd, atime, h.mtime);
+      return;
+    }
     chmodSync(path, h.mode);
     if (h.type === "dir") this.#dirTimes.push({ path, atime, mtime: h.mtime });
     else lutimesSync(path, atime, h.mtime);

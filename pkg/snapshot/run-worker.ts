@@ -141,7 +141,7 @@ export class ApplyWorkerPool {
     const i = this.#idle.indexOf(pw);
     if (i >= 0) this.#idle.splice(i, 1);
     // the last worker gone: what its native buffers used goes back to the system
-    if (had && this.#all.size === 0) void pw.worker.terminate().finally(() => setImmediate(mallocTrim));
+    if (had && this.#all.size === 0) void pw.worker.terminate().finally(() => setImmediate(() => void mallocTrim()));
   }
 
   #discard(pw: PooledWorker): void {

@@ -47,6 +47,8 @@ export interface ApplyResult {
   opaques: number;
   skippedXattrs: number;
   extractMs: number;
+  /** The syncfs at the end (0 without sync). */
+  syncMs: number;
   totalMs: number;
   /** Implied directories left for a FixupRequest (relative to dir); empty when lowers were given. */
   implied: string[];

@@ -23,7 +23,7 @@ export interface DaemonOptions {
   /** Reuse these directories (to restart a daemon on the state of a previous one). */
   dirs?: DaemonDirs;
   logLevel?: string;
-  /** Node.js options for berthd (e.g. `--cpu-prof`); also taken from BERTH_DAEMON_NODE_ARGS (space-separated). */
+  /** Node.js options for berthd (e.g. `--cpu-prof`); default: BERTH_NODE_ARGS (space-separated). */
   nodeArgs?: string[];
   /** Extra command-line arguments. */
   args?: string[];
@@ -111,9 +111,11 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     opts.configToml ?? "",
   ].join("\n");
   writeFileSync(dirs.config, toml + "\n");
+  // BERTH_NODE_ARGS: extra Node.js flags for the daemon (profiling: "--cpu-prof --cpu-prof-dir=DIR").
+  const nodeArgs = (process.env["BERTH_NODE_ARGS"] ?? "").split(" ").filter((a) => a !== "");
   const child = spawn(
     process.execPath,
-    [...(opts.nodeArgs ?? (process.env.BERTH_DAEMON_NODE_ARGS ?? "").split(" ").filter(Boolean)), berthd, "--config", dirs.config, "--root", dirs.root, "--state", dirs.state, "--socket", dirs.socket, "--log-level", opts.logLevel ?? "debug", ...(opts.args ?? [])],
+    [...(opts.nodeArgs ?? nodeArgs), berthd, "--config", dirs.config, "--root", dirs.root, "--state", dirs.state, "--socket", dirs.socket, "--log-level", opts.logLevel ?? "debug", ...(opts.args ?? [])],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   live.add(child);
