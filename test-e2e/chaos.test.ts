@@ -65,11 +65,28 @@ test("kubelet retry: the same RunPodSandbox/CreateContainer sent again while the
   assert.equal(r.outcomes["CreateContainer:first-result"], 4);
 });
 
-test("a runc that fails create or start: clear errors carrying the runtime's message, nothing half-made, and the same pods work once it is fixed", async () => {
+test("a runc failing or hanging in create/start/exec/kill/delete and a hanging conmon: clear codes naming the runtime and step, hung processes killed, nothing half-made, the same call works once the fault clears", async () => {
   const r = await runRuntimeFaults(world, log);
   assert.deepEqual(r.failures, []);
-  assert.equal(r.outcomes["fails-create repaired"], "runs");
-  assert.equal(r.outcomes["fails-start repaired"], "runs");
+  const want: Record<string, string> = {
+    "create: runc fails": "FAILED_PRECONDITION",
+    "create: runc hangs": "DEADLINE_EXCEEDED",
+    "create: conmon hangs": "DEADLINE_EXCEEDED",
+    "start: runc fails": "FAILED_PRECONDITION",
+    "start: runc hangs": "DEADLINE_EXCEEDED",
+    "exec: runc hangs (no timeout)": "DEADLINE_EXCEEDED",
+    "exec: runc hangs (timeout 2 s)": "DEADLINE_EXCEEDED",
+    "stop: runc kill fails": "UNAVAILABLE",
+    "stop: runc kill hangs": "DEADLINE_EXCEEDED",
+    "remove: runc delete fails": "UNAVAILABLE",
+    "remove: runc delete hangs": "DEADLINE_EXCEEDED",
+    "pod stop: runc kill fails": "UNAVAILABLE",
+    "pod stop: runc kill hangs": "DEADLINE_EXCEEDED",
+    "pod remove: runc delete fails": "UNAVAILABLE",
+    "pod remove: runc delete hangs": "DEADLINE_EXCEEDED",
+  };
+  for (const [label, code] of Object.entries(want)) assert.match(r.outcomes[label] ?? "(missing)", new RegExp(`^${code} `), label);
+  assert.match(r.outcomes["exec: runc fails"] ?? "(missing)", /^exit 1: injected exec failure/);
 });
 
 test("the root filesystem full during a pull (download, unpack) and during CreateContainer: ResourceExhausted, nothing visible, success once there is room, no leaks", async () => {

@@ -53,7 +53,6 @@ export interface ContainerFilterSpec {
   labels?: Record<string, string>;
 }
 
-const CREATE_TIMEOUT_MS = 120_000;
 const KILL_WAIT_MS = 30_000;
 const POLL_MS = 1000;
 
@@ -130,7 +129,7 @@ export class ContainerManager {
   }
 
   #runtimeOf(c: Container): OciRuntime {
-    return { name: c.handler.name, path: c.handler.path, root: c.handler.root };
+    return { name: c.handler.name, path: c.handler.path, root: c.handler.root, callTimeoutMs: this.opts.config.runtime.call_timeout_seconds * 1000 };
   }
 
   #withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
@@ -355,10 +354,11 @@ export class ContainerManager {
         stdin: req.stdin,
         stdinOnce: req.stdinOnce,
         monitorCgroup: this.opts.cgroupDriver === "cgroupfs" ? podMonitorCgroup(parent) : undefined,
-        timeoutMs: CREATE_TIMEOUT_MS,
+        timeoutMs: this.opts.config.runtime.create_timeout_seconds * 1000,
       },
     ).catch((err: unknown) => {
-      throw new FailedPreconditionError(`cannot create container "${c.name}" in pod "${sb.id}": ${errorMessage(err)}`, { cause: err });
+      const msg = `cannot create container "${c.name}" in pod "${sb.id}": ${errorMessage(err)}`;
+      throw err instanceof DeadlineExceededError ? new DeadlineExceededError(msg, { cause: err }) : new FailedPreconditionError(msg, { cause: err });
     });
     c.pid = created.pid;
     c.conmonPid = created.conmonPid;
@@ -401,7 +401,8 @@ export class ContainerManager {
         this.#db.update(c);
         this.#publish(c, "stopped");
         await runtimeKill(this.#runtimeOf(c), c.id, "KILL", true).catch(() => undefined);
-        throw new FailedPreconditionError(`cannot start container "${c.id}": ${errorMessage(err)}`, { cause: err });
+        const msg = `cannot start container "${c.id}": ${errorMessage(err)}`;
+        throw err instanceof DeadlineExceededError ? new DeadlineExceededError(msg, { cause: err }) : new FailedPreconditionError(msg, { cause: err });
       }
       c.startedAt = startedAt;
       if (c.state === "created") c.state = "running";

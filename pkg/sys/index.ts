@@ -1,4 +1,4 @@
-export { run, CommandError, type RunOptions, type RunResult } from "./exec.js";
+export { run, killGroup, CommandError, type RunOptions, type RunResult } from "./exec.js";
 export { writeFileAtomic, fsyncDir } from "./fs.js";
 export { InstanceLock } from "./instance-lock.js";
 export { detectCgroups, type CgroupInfo } from "./cgroups.js";

@@ -8,7 +8,12 @@ export interface CaptureOptions {
   cwd?: string;
   /** After this many ms `onTimeout` runs (it should make the process end). */
   timeoutMs?: number;
-  onTimeout?: () => void;
+  /** Gets the pid of the command (its process group's leader with `ownProcessGroup`). */
+  onTimeout?: (pid: number | undefined) => void;
+  /** Called with the command's pid once it is spawned. */
+  onSpawn?: (pid: number | undefined) => void;
+  /** Run the command as the leader of a new process group, so a timeout can kill all it started. */
+  ownProcessGroup?: boolean;
   signal?: AbortSignal;
 }
 
@@ -51,9 +56,11 @@ export function runCapture(file: string, args: readonly string[], opts: CaptureO
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       stdio: ["ignore", "pipe", "pipe"],
+      ...(opts.ownProcessGroup ? { detached: true } : {}),
       env: opts.env ? { ...process.env, ...opts.env } : process.env,
       ...(opts.cwd ? { cwd: opts.cwd } : {}),
     });
+    opts.onSpawn?.(child.pid);
     const out = new Capped(opts.maxBytes);
     const err = new Capped(opts.maxBytes);
     child.stdout.on("data", (b: Buffer) => out.push(b));
@@ -63,7 +70,7 @@ export function runCapture(file: string, args: readonly string[], opts: CaptureO
       opts.timeoutMs !== undefined && opts.timeoutMs > 0
         ? setTimeout(() => {
             timedOut = true;
-            opts.onTimeout?.();
+            opts.onTimeout?.(child.pid);
           }, opts.timeoutMs)
         : undefined;
     const onAbort = (): void => {
