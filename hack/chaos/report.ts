@@ -28,7 +28,15 @@ export function formatReport(r: ChaosReport): string {
   const t = r.retries;
   if (t) out.push(`kubelet retries: ${t.rounds} rounds: ${Object.entries(t.outcomes).map(([c, n]) => `${c} ${n}`).join(", ")}`);
   const rf = r.runtimeFaults;
-  if (rf) out.push(`failing OCI runtime: ${Object.entries(rf.outcomes).map(([k, v]) => `${k}: ${v}`).join("; ")}`);
+  if (rf) {
+    out.push(`failing or hanging OCI runtime / conmon: ${Object.keys(rf.outcomes).length} cases`);
+    for (const [k, v] of Object.entries(rf.outcomes)) out.push(`  ${k}: ${v.slice(0, 110)}`);
+  }
+  const fd = r.fdExhaustion;
+  if (fd) {
+    out.push(`too many open files (RLIMIT_NOFILE down to ${fd.fdLimit}): calls ${Object.entries(fd.outcomes).map(([c, n]) => `${c} ${n}`).join(", ")}`);
+    out.push(`  streaming server during the storm: ${Object.entries(fd.streaming).map(([c, n]) => `${c} ${n}`).join(", ")}`);
+  }
   const df = r.diskFull;
   if (df) out.push(`root filesystem full: ${Object.entries(df.outcomes).map(([k, v]) => `${k}: ${v}`).join("; ")}`);
   out.push(r.failures.length ? `FAILURES (${r.failures.length}):` : "no failures");

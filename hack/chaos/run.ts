@@ -8,6 +8,7 @@ import { runKillLoop, type KillLoopReport } from "./kill-loop.js";
 import { runRegistryFaults, type RegistryFaultsReport } from "./registry-faults.js";
 import { runRetries, type RetryReport } from "./retry.js";
 import { runRuntimeFaults, type RuntimeFaultsReport } from "./runtime-faults.js";
+import { runFdExhaustion, type FdExhaustionReport } from "./fd-exhaustion.js";
 import { runDiskFull, type DiskFullReport } from "./disk-full.js";
 
 export interface ChaosOptions {
@@ -32,6 +33,7 @@ export interface ChaosReport {
   fuzz?: FuzzReport;
   retries?: RetryReport;
   runtimeFaults?: RuntimeFaultsReport;
+  fdExhaustion?: FdExhaustionReport;
   diskFull?: DiskFullReport;
   failures: string[];
 }
@@ -66,6 +68,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       opts.log("== failing OCI runtime");
       rep.runtimeFaults = await runRuntimeFaults(world, opts.log);
       rep.failures.push(...rep.runtimeFaults.failures);
+      opts.log("== too many open files");
+      rep.fdExhaustion = await runFdExhaustion(world, opts.log);
+      rep.failures.push(...rep.fdExhaustion.failures);
       opts.log("== root filesystem full");
       rep.diskFull = await runDiskFull(world, opts.log);
       rep.failures.push(...rep.diskFull.failures);

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync,
 import { dirname, join, posix } from "node:path";
 import { rm, writeFile } from "node:fs/promises";
 import type { Config } from "../config/index.js";
-import { DeadlineExceededError, errorMessage, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
+import { DeadlineExceededError, errorKind, errorMessage, errorOfKind, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
 import { logger, withLogFields } from "../log/index.js";
 import { buildSpec, detectHostFeatures, imageRuntimeConfig, resourceLimits, type ContainerSpecRequest, type HostFeatures, type Spec } from "../oci/index.js";
 import {
@@ -55,6 +55,16 @@ export interface ContainerFilterSpec {
 
 const KILL_WAIT_MS = 30_000;
 const POLL_MS = 1000;
+
+/**
+ * A failed runtime create or start: a timeout and exhausted resources (fds, disk) keep their
+ * kind; anything else is the container's precondition failing.
+ */
+function runtimeFailure(message: string, err: unknown): Error {
+  const kind = errorKind(err);
+  if (kind === "deadline-exceeded" || kind === "resource-exhausted") return errorOfKind(kind, message, { cause: err });
+  return new FailedPreconditionError(message, { cause: err });
+}
 
 function nowNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
@@ -182,7 +192,9 @@ export class ContainerManager {
   spec(c: Container): Spec | undefined {
     try {
       return JSON.parse(readFileSync(join(c.bundle, "config.json"), "utf8")) as Spec;
-    } catch {
+    } catch (err) {
+      // No fd left (EMFILE/ENFILE) is not a missing bundle: the caller gets ResourceExhausted.
+      if (errorKind(err) === "resource-exhausted") throw errorOfKind("resource-exhausted", `cannot read the spec of container "${c.id}": ${errorMessage(err)}`, { cause: err });
       return undefined;
     }
   }
@@ -358,7 +370,7 @@ export class ContainerManager {
       },
     ).catch((err: unknown) => {
       const msg = `cannot create container "${c.name}" in pod "${sb.id}": ${errorMessage(err)}`;
-      throw err instanceof DeadlineExceededError ? new DeadlineExceededError(msg, { cause: err }) : new FailedPreconditionError(msg, { cause: err });
+      throw runtimeFailure(msg, err);
     });
     c.pid = created.pid;
     c.conmonPid = created.conmonPid;
@@ -402,7 +414,7 @@ export class ContainerManager {
         this.#publish(c, "stopped");
         await runtimeKill(this.#runtimeOf(c), c.id, "KILL", true).catch(() => undefined);
         const msg = `cannot start container "${c.id}": ${errorMessage(err)}`;
-        throw err instanceof DeadlineExceededError ? new DeadlineExceededError(msg, { cause: err }) : new FailedPreconditionError(msg, { cause: err });
+        throw runtimeFailure(msg, err);
       }
       c.startedAt = startedAt;
       if (c.state === "created") c.state = "running";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { DeadlineExceededError } from "../errdefs/index.js";
 import { logger } from "../log/index.js";
-import { joinCgroup, killGroup, type CgroupInfo } from "../sys/index.js";
+import { joinCgroup, killGroup, whenSpawned, type CgroupInfo } from "../sys/index.js";
 import type { OciRuntime } from "./oci-runtime.js";
 import { processStartTime } from "./proc.js";
 
@@ -121,6 +121,9 @@ export async function conmonCreate(opts: ConmonOptions, req: ConmonCreateRequest
   } finally {
     closeSync(errFd);
   }
+  await whenSpawned(child).catch((err: unknown) => {
+    throw new Error(`cannot run conmon at ${opts.conmonPath}: ${(err as Error).message}`, { cause: err });
+  });
   const syncStream = child.stdio[3] as Readable;
   const startStream = child.stdio[4] as Writable;
   const exited = new Promise<number | null>((resolve) => {

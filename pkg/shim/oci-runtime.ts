@@ -1,4 +1,4 @@
-import { DeadlineExceededError, UnavailableError } from "../errdefs/index.js";
+import { DeadlineExceededError, errorKind, ResourceExhaustedError, UnavailableError } from "../errdefs/index.js";
 import { CommandError, run, type RunResult } from "../sys/index.js";
 
 /** An OCI runtime binary with a runc-compatible CLI and its state root. */
@@ -26,7 +26,7 @@ export const DEFAULT_CALL_TIMEOUT_MS = 60_000;
  * One runtime command, in its own process group: past the timeout the whole group is
  * SIGKILLed (a hung runtime and anything it forked) and the call fails with
  * DeadlineExceeded naming the runtime and the step; a runtime that cannot run at all
- * is Unavailable.
+ * is Unavailable (ResourceExhausted when berthd has no fd left to start it).
  */
 async function call(rt: OciRuntime, args: string[], opts: { allowFailure?: boolean; input?: string } = {}): Promise<RunResult> {
   const timeoutMs = rt.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
@@ -41,6 +41,9 @@ async function call(rt: OciRuntime, args: string[], opts: { allowFailure?: boole
   } catch (err) {
     if (err instanceof CommandError && err.exitCode === undefined && /timed out/.test(err.message)) {
       throw new DeadlineExceededError(`${rt.name} ${step}: the runtime did not answer within ${timeoutMs / 1000} s and was killed`, { cause: err });
+    }
+    if (err instanceof CommandError && err.exitCode === undefined && errorKind(err) === "resource-exhausted") {
+      throw new ResourceExhaustedError(`${rt.name} ${step}: ${err.message}`, { cause: err });
     }
     if (err instanceof CommandError && err.exitCode === undefined) {
       throw new UnavailableError(`${rt.name} ${step}: ${err.message}`, { cause: err });

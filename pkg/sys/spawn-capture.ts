@@ -60,6 +60,15 @@ export function runCapture(file: string, args: readonly string[], opts: CaptureO
       env: opts.env ? { ...process.env, ...opts.env } : process.env,
       ...(opts.cwd ? { cwd: opts.cwd } : {}),
     });
+    // First: a spawn failure (EMFILE: no fd for the pipes) is reported only on 'error'.
+    let failed = false;
+    let cleanup = (): void => undefined;
+    child.once("error", (e) => {
+      failed = true;
+      cleanup();
+      reject(e);
+    });
+    if (!child.stdout || !child.stderr) return;
     opts.onSpawn?.(child.pid);
     const out = new Capped(opts.maxBytes);
     const err = new Capped(opts.maxBytes);
@@ -77,12 +86,12 @@ export function runCapture(file: string, args: readonly string[], opts: CaptureO
       child.kill("SIGKILL");
     };
     opts.signal?.addEventListener("abort", onAbort, { once: true });
-    child.on("error", (e) => {
+    cleanup = () => {
       if (timer) clearTimeout(timer);
       opts.signal?.removeEventListener("abort", onAbort);
-      reject(e);
-    });
+    };
     child.on("close", (code, sig) => {
+      if (failed) return;
       if (timer) clearTimeout(timer);
       opts.signal?.removeEventListener("abort", onAbort);
       const exitCode = code ?? (sig ? 128 + (signalNumber(sig) ?? 9) : 255);
