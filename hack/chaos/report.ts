@@ -25,6 +25,11 @@ export function formatReport(r: ChaosReport): string {
     out.push(`fuzz: ${z.cases} cases sent (${z.accepted} accepted, ${z.rejected} rejected, ${z.clientSide} not encodable), ${z.concurrentRounds} concurrent-conflict rounds, crashes ${z.crashes}, hangs ${z.hangs}, wrong codes ${z.wrongCodes}, state changes on rejection ${z.stateChanges}`);
     out.push(`  codes: ${Object.entries(z.codes).map(([c, n]) => `${c} ${n}`).join(", ")}`);
   }
+  const sf = r.streamFuzz;
+  if (sf) {
+    out.push(`streaming fuzz: ${sf.rpcCases} Exec/Attach/PortForward/ExecSync cases (${Object.entries(sf.rpcCodes).map(([c, n]) => `${c} ${n}`).join(", ")}), ${sf.subscribers} GetContainerEvents subscribers (cancelled at random, one never reading), crashes ${sf.crashes}, hangs ${sf.hangs}`);
+    out.push(`  streaming URLs: ${sf.httpCases} requests (${Object.entries(sf.httpOutcomes).map(([c, n]) => `${c} ${n}`).join(", ")})`);
+  }
   const t = r.retries;
   if (t) out.push(`kubelet retries: ${t.rounds} rounds: ${Object.entries(t.outcomes).map(([c, n]) => `${c} ${n}`).join(", ")}`);
   const rf = r.runtimeFaults;

@@ -9,6 +9,7 @@ import { runRegistryFaults, type RegistryFaultsReport } from "./registry-faults.
 import { runRetries, type RetryReport } from "./retry.js";
 import { runRuntimeFaults, type RuntimeFaultsReport } from "./runtime-faults.js";
 import { runFdExhaustion, type FdExhaustionReport } from "./fd-exhaustion.js";
+import { runStreamFuzz, type StreamFuzzReport } from "./stream-fuzz.js";
 import { runDiskFull, type DiskFullReport } from "./disk-full.js";
 
 export interface ChaosOptions {
@@ -34,6 +35,7 @@ export interface ChaosReport {
   retries?: RetryReport;
   runtimeFaults?: RuntimeFaultsReport;
   fdExhaustion?: FdExhaustionReport;
+  streamFuzz?: StreamFuzzReport;
   diskFull?: DiskFullReport;
   failures: string[];
 }
@@ -58,6 +60,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       opts.log("== hostile CRI input");
       rep.fuzz = await runFuzz(world, { cases: opts.fuzzCases, seed: opts.seed, log: opts.log });
       rep.failures.push(...rep.fuzz.failures);
+      opts.log("== hostile streaming use (events, exec/attach/port-forward, streaming URLs)");
+      rep.streamFuzz = await runStreamFuzz(world, { cases: opts.fuzzCases, seed: opts.seed, log: opts.log });
+      rep.failures.push(...rep.streamFuzz.failures);
     }
     if (opts.retries > 0) {
       opts.log("== kubelet retry pattern");
