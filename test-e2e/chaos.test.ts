@@ -13,6 +13,8 @@ import { LEAK_KINDS } from "../hack/chaos/leaks.js";
 import { runRegistryFaults } from "../hack/chaos/registry-faults.js";
 import { runRetries } from "../hack/chaos/retry.js";
 import { runRuntimeFaults } from "../hack/chaos/runtime-faults.js";
+import { runFdExhaustion } from "../hack/chaos/fd-exhaustion.js";
+import { runStreamFuzz } from "../hack/chaos/stream-fuzz.js";
 import { runDiskFull } from "../hack/chaos/disk-full.js";
 
 let world: World;
@@ -65,11 +67,43 @@ test("kubelet retry: the same RunPodSandbox/CreateContainer sent again while the
   assert.equal(r.outcomes["CreateContainer:first-result"], 4);
 });
 
-test("a runc that fails create or start: clear errors carrying the runtime's message, nothing half-made, and the same pods work once it is fixed", async () => {
+test("a runc failing or hanging in create/start/exec/kill/delete and a hanging conmon: clear codes naming the runtime and step, hung processes killed, nothing half-made, the same call works once the fault clears", async () => {
   const r = await runRuntimeFaults(world, log);
   assert.deepEqual(r.failures, []);
-  assert.equal(r.outcomes["fails-create repaired"], "runs");
-  assert.equal(r.outcomes["fails-start repaired"], "runs");
+  const want: Record<string, string> = {
+    "create: runc fails": "FAILED_PRECONDITION",
+    "create: runc hangs": "DEADLINE_EXCEEDED",
+    "create: conmon hangs": "DEADLINE_EXCEEDED",
+    "start: runc fails": "FAILED_PRECONDITION",
+    "start: runc hangs": "DEADLINE_EXCEEDED",
+    "exec: runc hangs (no timeout)": "DEADLINE_EXCEEDED",
+    "exec: runc hangs (timeout 2 s)": "DEADLINE_EXCEEDED",
+    "stop: runc kill fails": "UNAVAILABLE",
+    "stop: runc kill hangs": "DEADLINE_EXCEEDED",
+    "remove: runc delete fails": "UNAVAILABLE",
+    "remove: runc delete hangs": "DEADLINE_EXCEEDED",
+    "pod stop: runc kill fails": "UNAVAILABLE",
+    "pod stop: runc kill hangs": "DEADLINE_EXCEEDED",
+    "pod remove: runc delete fails": "UNAVAILABLE",
+    "pod remove: runc delete hangs": "DEADLINE_EXCEEDED",
+  };
+  for (const [label, code] of Object.entries(want)) assert.match(r.outcomes[label] ?? "(missing)", new RegExp(`^${code} `), label);
+  assert.match(r.outcomes["exec: runc fails"] ?? "(missing)", /^exit 1: injected exec failure/);
+});
+
+test("too many open files: failing calls are RESOURCE_EXHAUSTED/UNAVAILABLE, berthd and its containers survive, the listener and streaming server serve again, state intact after a restart, no leaks", async () => {
+  const r = await runFdExhaustion(world, log, { rounds: 2, clients: 16 });
+  assert.deepEqual(r.failures, []);
+  assert.ok(Object.keys(r.outcomes).some((k) => !k.endsWith(": OK")), JSON.stringify(r.outcomes));
+});
+
+test("hostile streaming use: events subscribers cancelled or never reading, bad Exec/Attach/PortForward requests, malformed streaming URLs and upgrades: no crash, no hang, right codes", async () => {
+  const r = await runStreamFuzz(world, { cases: 20, seed: 11, log });
+  assert.deepEqual(r.failures, []);
+  assert.equal(r.crashes, 0);
+  assert.equal(r.hangs, 0);
+  assert.ok(r.rpcCases >= 14 && r.httpCases >= 9);
+  assert.ok((r.rpcCodes["INVALID_ARGUMENT"] ?? 0) > 0 && (r.rpcCodes["NOT_FOUND"] ?? 0) > 0, JSON.stringify(r.rpcCodes));
 });
 
 test("the root filesystem full during a pull (download, unpack) and during CreateContainer: ResourceExhausted, nothing visible, success once there is room, no leaks", async () => {

@@ -25,10 +25,23 @@ export function formatReport(r: ChaosReport): string {
     out.push(`fuzz: ${z.cases} cases sent (${z.accepted} accepted, ${z.rejected} rejected, ${z.clientSide} not encodable), ${z.concurrentRounds} concurrent-conflict rounds, crashes ${z.crashes}, hangs ${z.hangs}, wrong codes ${z.wrongCodes}, state changes on rejection ${z.stateChanges}`);
     out.push(`  codes: ${Object.entries(z.codes).map(([c, n]) => `${c} ${n}`).join(", ")}`);
   }
+  const sf = r.streamFuzz;
+  if (sf) {
+    out.push(`streaming fuzz: ${sf.rpcCases} Exec/Attach/PortForward/ExecSync cases (${Object.entries(sf.rpcCodes).map(([c, n]) => `${c} ${n}`).join(", ")}), ${sf.subscribers} GetContainerEvents subscribers (cancelled at random, one never reading), crashes ${sf.crashes}, hangs ${sf.hangs}`);
+    out.push(`  streaming URLs: ${sf.httpCases} requests (${Object.entries(sf.httpOutcomes).map(([c, n]) => `${c} ${n}`).join(", ")})`);
+  }
   const t = r.retries;
   if (t) out.push(`kubelet retries: ${t.rounds} rounds: ${Object.entries(t.outcomes).map(([c, n]) => `${c} ${n}`).join(", ")}`);
   const rf = r.runtimeFaults;
-  if (rf) out.push(`failing OCI runtime: ${Object.entries(rf.outcomes).map(([k, v]) => `${k}: ${v}`).join("; ")}`);
+  if (rf) {
+    out.push(`failing or hanging OCI runtime / conmon: ${Object.keys(rf.outcomes).length} cases`);
+    for (const [k, v] of Object.entries(rf.outcomes)) out.push(`  ${k}: ${v.slice(0, 110)}`);
+  }
+  const fd = r.fdExhaustion;
+  if (fd) {
+    out.push(`too many open files (RLIMIT_NOFILE down to ${fd.fdLimit}): calls ${Object.entries(fd.outcomes).map(([c, n]) => `${c} ${n}`).join(", ")}`);
+    out.push(`  streaming server during the storm: ${Object.entries(fd.streaming).map(([c, n]) => `${c} ${n}`).join(", ")}`);
+  }
   const df = r.diskFull;
   if (df) out.push(`root filesystem full: ${Object.entries(df.outcomes).map(([k, v]) => `${k}: ${v}`).join("; ")}`);
   out.push(r.failures.length ? `FAILURES (${r.failures.length}):` : "no failures");

@@ -8,6 +8,8 @@ import { runKillLoop, type KillLoopReport } from "./kill-loop.js";
 import { runRegistryFaults, type RegistryFaultsReport } from "./registry-faults.js";
 import { runRetries, type RetryReport } from "./retry.js";
 import { runRuntimeFaults, type RuntimeFaultsReport } from "./runtime-faults.js";
+import { runFdExhaustion, type FdExhaustionReport } from "./fd-exhaustion.js";
+import { runStreamFuzz, type StreamFuzzReport } from "./stream-fuzz.js";
 import { runDiskFull, type DiskFullReport } from "./disk-full.js";
 
 export interface ChaosOptions {
@@ -32,6 +34,8 @@ export interface ChaosReport {
   fuzz?: FuzzReport;
   retries?: RetryReport;
   runtimeFaults?: RuntimeFaultsReport;
+  fdExhaustion?: FdExhaustionReport;
+  streamFuzz?: StreamFuzzReport;
   diskFull?: DiskFullReport;
   failures: string[];
 }
@@ -56,6 +60,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       opts.log("== hostile CRI input");
       rep.fuzz = await runFuzz(world, { cases: opts.fuzzCases, seed: opts.seed, log: opts.log });
       rep.failures.push(...rep.fuzz.failures);
+      opts.log("== hostile streaming use (events, exec/attach/port-forward, streaming URLs)");
+      rep.streamFuzz = await runStreamFuzz(world, { cases: opts.fuzzCases, seed: opts.seed, log: opts.log });
+      rep.failures.push(...rep.streamFuzz.failures);
     }
     if (opts.retries > 0) {
       opts.log("== kubelet retry pattern");
@@ -66,6 +73,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       opts.log("== failing OCI runtime");
       rep.runtimeFaults = await runRuntimeFaults(world, opts.log);
       rep.failures.push(...rep.runtimeFaults.failures);
+      opts.log("== too many open files");
+      rep.fdExhaustion = await runFdExhaustion(world, opts.log);
+      rep.failures.push(...rep.fdExhaustion.failures);
       opts.log("== root filesystem full");
       rep.diskFull = await runDiskFull(world, opts.log);
       rep.failures.push(...rep.diskFull.failures);

@@ -57,6 +57,8 @@ export const schema: Record<string, Node> = {
     restrict_oom_score_adj: oneOf("auto", ["auto", "true", "false"], "clamp oom_score_adj to what the host allows; auto detects"),
     conmon_path: str("/usr/bin/conmon", "the per-container monitor binary", absolute),
     container_stop_timeout_seconds: int(10, "grace period when a stop request gives none", 0, 86400),
+    call_timeout_seconds: int(60, "how long one OCI runtime command (start, kill, state, delete, update) may take before its process group is killed and the call fails with DEADLINE_EXCEEDED", 1, 3600),
+    create_timeout_seconds: int(120, "how long conmon plus the runtime's create may take before both are killed and CreateContainer fails with DEADLINE_EXCEEDED", 1, 3600),
     default_sysctls: strings([], "sysctls applied to every pod, key=value"),
     handlers: {
       kind: "map",

@@ -53,6 +53,8 @@ export interface Config {
     restrict_oom_score_adj: "auto" | "true" | "false";
     conmon_path: string;
     container_stop_timeout_seconds: number;
+    call_timeout_seconds: number;
+    create_timeout_seconds: number;
     default_sysctls: string[];
     handlers: Record<string, RuntimeHandlerConfig>;
   };

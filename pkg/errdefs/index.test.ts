@@ -39,3 +39,13 @@ test("a full disk is resource-exhausted, whether the file system or SQLite says 
   }
   assert.equal(errorKind(Object.assign(new Error("other"), { code: "EIO" })), "internal");
 });
+
+test("too many open files is resource-exhausted, also as the cause of a plain error", () => {
+  for (const code of ["EMFILE", "ENFILE"]) {
+    const err = Object.assign(new Error(`${code}: too many open files, open '/x'`), { code });
+    assert.equal(errorKind(err), "resource-exhausted", code);
+    assert.equal(errorKind(new Error("cannot read the spec", { cause: err })), "resource-exhausted", code);
+  }
+  assert.equal(errorKind(Object.assign(new Error("Worker initialization failure: EMFILE"), { code: "ERR_WORKER_INIT_FAILED" })), "resource-exhausted");
+  assert.equal(errorKind(new Error("wrapped", { cause: new Error("plain") })), "internal");
+});

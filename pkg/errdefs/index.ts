@@ -62,17 +62,26 @@ export class InternalError extends BerthError {
   readonly kind = "internal";
 }
 
-/** Error codes of a full disk: the file system's (ENOSPC, EDQUOT) and SQLite's (SQLITE_FULL). */
-const NO_SPACE = new Set(["ENOSPC", "EDQUOT", "SQLITE_FULL"]);
+/**
+ * Error codes of an exhausted resource: a full disk (the file system's ENOSPC, EDQUOT and
+ * SQLite's SQLITE_FULL) and too many open files (per process EMFILE, system-wide ENFILE).
+ */
+const EXHAUSTED = new Set(["ENOSPC", "EDQUOT", "SQLITE_FULL", "EMFILE", "ENFILE"]);
 
 /**
  * The kind of any thrown value: our own errors keep theirs, aborts map to cancelled, a full
- * disk is resource-exhausted (not a bug, and gone once there is room), the rest is internal.
+ * disk or a full fd table is resource-exhausted (not a bug, and gone once there is room, also
+ * when it is the cause of a plain Error), the rest is internal.
  */
 export function errorKind(err: unknown): ErrorKind {
   if (err instanceof BerthError) return err.kind;
   if (err instanceof Error && err.name === "AbortError") return "cancelled";
-  if (err instanceof Error && NO_SPACE.has(String((err as Error & { code?: unknown }).code))) return "resource-exhausted";
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    const code = String((e as Error & { code?: unknown }).code);
+    if (EXHAUSTED.has(code)) return "resource-exhausted";
+    // A worker thread that cannot start for want of fds ("Worker initialization failure: EMFILE").
+    if (code === "ERR_WORKER_INIT_FAILED" && /\b(EMFILE|ENFILE)\b/.test(e.message)) return "resource-exhausted";
+  }
   return "internal";
 }
 

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync,
 import { dirname, join, posix } from "node:path";
 import { rm, writeFile } from "node:fs/promises";
 import type { Config } from "../config/index.js";
-import { DeadlineExceededError, errorMessage, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
+import { DeadlineExceededError, errorKind, errorMessage, errorOfKind, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
 import { logger, withLogFields } from "../log/index.js";
 import { buildSpec, detectHostFeatures, imageRuntimeConfig, resourceLimits, type ContainerSpecRequest, type HostFeatures, type Spec } from "../oci/index.js";
 import {
@@ -55,7 +55,6 @@ export interface ContainerFilterSpec {
   labels?: Record<string, string>;
 }
 
-const CREATE_TIMEOUT_MS = 120_000;
 const KILL_WAIT_MS = 30_000;
 const POLL_MS = 1000;
 /**
@@ -64,6 +63,16 @@ const POLL_MS = 1000;
  * and competes with it for the CPU. StopContainer and RemoveContainer do not wait for this.
  */
 const DELETE_AFTER_EXIT_MS = 100;
+
+/**
+ * A failed runtime create or start: a timeout and exhausted resources (fds, disk) keep their
+ * kind; anything else is the container's precondition failing.
+ */
+function runtimeFailure(message: string, err: unknown): Error {
+  const kind = errorKind(err);
+  if (kind === "deadline-exceeded" || kind === "resource-exhausted") return errorOfKind(kind, message, { cause: err });
+  return new FailedPreconditionError(message, { cause: err });
+}
 
 function nowNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
@@ -141,7 +150,7 @@ export class ContainerManager {
   }
 
   #runtimeOf(c: Container): OciRuntime {
-    return { name: c.handler.name, path: c.handler.path, root: c.handler.root };
+    return { name: c.handler.name, path: c.handler.path, root: c.handler.root, callTimeoutMs: this.opts.config.runtime.call_timeout_seconds * 1000 };
   }
 
   #withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
@@ -194,7 +203,9 @@ export class ContainerManager {
   spec(c: Container): Spec | undefined {
     try {
       return JSON.parse(readFileSync(join(c.bundle, "config.json"), "utf8")) as Spec;
-    } catch {
+    } catch (err) {
+      // No fd left (EMFILE/ENFILE) is not a missing bundle: the caller gets ResourceExhausted.
+      if (errorKind(err) === "resource-exhausted") throw errorOfKind("resource-exhausted", `cannot read the spec of container "${c.id}": ${errorMessage(err)}`, { cause: err });
       return undefined;
     }
   }
@@ -389,7 +400,7 @@ export class ContainerManager {
         this.#starting.delete(c.id);
         recordStartFailure("start", c.handler.name, err, { name: c.reservedName });
         await this.#startFailed(c, err);
-        throw new FailedPreconditionError(`cannot start container "${c.id}": ${errorMessage(err)}`, { cause: err });
+        throw runtimeFailure(`cannot start container "${c.id}": ${errorMessage(err)}`, err);
       }
       c.startedAt = startedAt;
       if (c.state === "created") c.state = "running";
@@ -430,7 +441,7 @@ export class ContainerManager {
         stdin: c.config["stdin"] === true,
         stdinOnce: c.config["stdinOnce"] === true,
         monitorCgroup: this.opts.cgroupDriver === "cgroupfs" ? podMonitorCgroup(parent) : undefined,
-        timeoutMs: CREATE_TIMEOUT_MS,
+        timeoutMs: this.opts.config.runtime.create_timeout_seconds * 1000,
       },
     );
     c.pid = created.pid;

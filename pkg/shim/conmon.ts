@@ -2,8 +2,9 @@ import { closeSync, mkdirSync, openSync, readFileSync, constants, writeSync, exi
 import { join } from "node:path";
 import type { Socket } from "node:net";
 import type { Readable } from "node:stream";
+import { DeadlineExceededError } from "../errdefs/index.js";
 import { logger } from "../log/index.js";
-import { fastSpawn, joinCgroup, type CgroupInfo } from "../sys/index.js";
+import { fastSpawn, joinCgroup, killGroup, type CgroupInfo } from "../sys/index.js";
 import type { OciRuntime } from "./oci-runtime.js";
 import { processStartTime } from "./proc.js";
 
@@ -45,7 +46,7 @@ interface SyncMessage {
   message?: string;
 }
 
-function readSync(stream: Readable, timeoutMs: number): Promise<SyncMessage> {
+function readSync(stream: Readable, timeoutMs: number, what: string): Promise<SyncMessage> {
   return new Promise((resolve, reject) => {
     let buf = "";
     const done = (err: Error | undefined, msg?: SyncMessage): void => {
@@ -56,7 +57,7 @@ function readSync(stream: Readable, timeoutMs: number): Promise<SyncMessage> {
       if (err) reject(err);
       else resolve(msg as SyncMessage);
     };
-    const timer = setTimeout(() => done(new Error(`no answer from conmon within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => done(new DeadlineExceededError(`${what}: no answer within ${timeoutMs / 1000} s; conmon and the runtime were killed`)), timeoutMs);
     stream.on("data", (chunk: Buffer) => {
       buf += chunk.toString("utf8");
       const nl = buf.indexOf("\n");
@@ -135,7 +136,7 @@ export async function conmonCreate(opts: ConmonOptions, req: ConmonCreateRequest
         log.warn({ containerId: req.id, cgroup: req.monitorCgroup, err }, "cannot move conmon into the pod's monitor cgroup");
       }
     }
-    const syncPromise = readSync(syncStream, req.timeoutMs);
+    const syncPromise = readSync(syncStream, req.timeoutMs, `conmon (${req.runtime.name} create)`);
     startStream.write("0");
     const first = await Promise.race([syncPromise, exited.then((code) => ({ exited: code }))]);
     let msg: SyncMessage;
@@ -152,9 +153,15 @@ export async function conmonCreate(opts: ConmonOptions, req: ConmonCreateRequest
     const conmonPid = Number(readFileSync(conmonPidFile, "utf8").trim());
     return { pid, conmonPid, conmonStartTime: processStartTime(conmonPid) };
   } catch (err) {
-    // Leave nothing running: the daemonized conmon (if any) dies with this create.
+    // Leave nothing running: the conmon started here (a process group leader: it and anything it
+    // forked that stayed in its group) and the daemonized conmon (if any) die with this create.
+    killGroup(child.pid);
     try {
-      if (existsSync(conmonPidFile)) process.kill(Number(readFileSync(conmonPidFile, "utf8").trim()), "SIGKILL");
+      if (existsSync(conmonPidFile)) {
+        const daemon = Number(readFileSync(conmonPidFile, "utf8").trim());
+        killGroup(daemon);
+        if (daemon > 0) process.kill(daemon, "SIGKILL");
+      }
     } catch {
       /* already gone */
     }

@@ -17,14 +17,27 @@ export function processAlive(pid: number, startTime: string | undefined): boolea
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  } catch {
-    return false;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ESRCH") return false;
+    // Not readable for another reason (EMFILE/ENFILE: no fd left): never conclude the
+    // process is gone from that; a signal 0 needs no fd and tells whether the pid exists.
+    return pidExists(pid);
   }
   const rest = stat.slice(stat.lastIndexOf(")") + 2);
   const fields = rest.split(" ");
   if (fields[19] === undefined) return false;
   if (startTime !== undefined && fields[19] !== startTime) return false;
   return fields[0] !== "Z";
+}
+
+function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /** Proportional set size of a process in bytes (/proc/PID/smaps_rollup), undefined if gone. */

@@ -106,6 +106,9 @@ export class StreamingServer {
       server.once("error", reject);
       server.listen(port, host, () => {
         server.off("error", reject);
+        // An accept that fails (EMFILE/ENFILE with no fd left) is emitted here: without a
+        // listener it would crash berthd; the server keeps accepting once fds are free.
+        server.on("error", (err) => this.#log.warn({ err }, "streaming server accept error"));
         resolve();
       });
     });

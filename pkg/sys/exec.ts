@@ -16,6 +16,11 @@ export interface RunOptions {
   allowFailure?: boolean;
   /** Largest stdout/stderr kept, bytes. */
   maxBuffer?: number;
+  /**
+   * Run the command in its own process group and, on timeout, SIGKILL the whole group
+   * (a hung wrapper script and whatever it started, not just the first process).
+   */
+  killProcessGroup?: boolean;
 }
 
 export interface RunResult {
@@ -32,8 +37,9 @@ export class CommandError extends Error {
     readonly stderr: string,
     readonly stdout: string,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = "CommandError";
   }
 }
@@ -53,11 +59,17 @@ export async function run(file: string, args: readonly string[], opts: RunOption
   try {
     // A bare name is resolved once ($PATH order) instead of by every child; argv[0] stays the name.
     const path = resolveCommand(file, env["PATH"]);
-    child = await fastSpawn(path, args, { argv0: file, env, ...(opts.cwd ? { cwd: opts.cwd } : {}), stdio: [opts.input !== undefined ? "pipe" : "ignore", "pipe", "pipe"] });
+    child = await fastSpawn(path, args, {
+      argv0: file,
+      env,
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+      ...(opts.killProcessGroup ? { setsid: true } : {}),
+      stdio: [opts.input !== undefined ? "pipe" : "ignore", "pipe", "pipe"],
+    });
   } catch (err) {
     forgetCommand(file);
     logger().debug({ argv, err: (err as Error).message }, "command could not start");
-    throw new CommandError(argv, undefined, "", "", `${file} could not run: ${(err as Error).message}`);
+    throw new CommandError(argv, undefined, "", "", `${file} could not run: ${(err as Error).message}`, { cause: err });
   }
   const [stdin, stdoutSock, stderrSock] = child.stdio;
   let timedOut = false;
@@ -87,9 +99,14 @@ export async function run(file: string, args: readonly string[], opts: RunOption
     stdin.once("error", () => stdin.destroy());
     stdin.end(opts.input ?? "");
   }
-  // As execa did: SIGTERM on timeout or cancellation, SIGKILL 5 s later if it is still there.
+  // SIGTERM on timeout or cancellation, SIGKILL 5 s later if it is still there (as execa did).
   let forceKill: NodeJS.Timeout | undefined;
   const terminate = (): void => {
+    if (opts.killProcessGroup) {
+      // The whole group at once: a hung wrapper and whatever it started.
+      killGroup(child.pid);
+      return;
+    }
     child.kill("SIGTERM");
     forceKill ??= setTimeout(() => child.kill("SIGKILL"), 5000);
   };
@@ -111,8 +128,8 @@ export async function run(file: string, args: readonly string[], opts: RunOption
   const log = logger();
   if (failed) log.debug({ argv, exitCode, signal: status.signal, durationMs, stderr: stderr.slice(0, 2000) }, "command failed");
   else log.trace({ argv, durationMs }, "command ran");
-  if (timedOut) throw new CommandError(argv, exitCode, stderr, stdout, `${file} timed out after ${opts.timeoutMs} ms`);
-  if (cancelled) throw new CommandError(argv, exitCode, stderr, stdout, `${file} was cancelled`);
+  if (timedOut) throw new CommandError(argv, undefined, stderr, stdout, `${file} timed out after ${opts.timeoutMs} ms`);
+  if (cancelled) throw new CommandError(argv, undefined, stderr, stdout, `${file} was cancelled`);
   if (overflow) throw new CommandError(argv, exitCode, stderr, stdout, `${file} wrote more than ${maxBuffer} bytes of output`);
   if (exitCode === undefined) {
     throw new CommandError(argv, undefined, stderr, stdout, `${file} was killed by ${status.signal ?? "a signal"}${stderr.trim() ? `: ${stderr.trim().slice(0, 2000)}` : ""}`);
@@ -122,4 +139,14 @@ export async function run(file: string, args: readonly string[], opts: RunOption
     throw new CommandError(argv, exitCode, stderr, stdout, `${file} ${args[0] ?? ""} failed (exit ${exitCode}): ${detail.slice(0, 2000)}`);
   }
   return { exitCode, stdout, stderr, durationMs };
+}
+
+/** SIGKILL to a process group (the leader's pid); a group already gone is fine. */
+export function killGroup(pid: number | undefined): void {
+  if (pid === undefined || pid <= 0) return;
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // gone
+  }
 }

@@ -1,4 +1,4 @@
-export { run, CommandError, type RunOptions, type RunResult } from "./exec.js";
+export { run, killGroup, CommandError, type RunOptions, type RunResult } from "./exec.js";
 export { writeFileAtomic, writeFileReplace, fsyncDir } from "./fs.js";
 export { InstanceLock } from "./instance-lock.js";
 export { detectCgroups, type CgroupInfo } from "./cgroups.js";
@@ -7,7 +7,7 @@ export { openPty, setWindowSize, setRawMode, setNonBlocking, PtyMaster, type Pty
 export { runCapture, type CaptureOptions, type CaptureResult } from "./spawn-capture.js";
 export { cgroupDirs, joinCgroup, cgroupPids, removeCgroup } from "./cgroupfs.js";
 export { readMountInfo, isMountPoint, mountsUnder, mountOf, mount, bindMount, makePrivate, unmountAll, type MountInfo } from "./mount.js";
-export { spawnDetached, childPids, namespaceOf, processAlive } from "./spawn.js";
+export { spawnDetached, childPids, namespaceOf, processAlive, whenSpawned } from "./spawn.js";
 export { mountSyscall, umountSyscall, umountSyscallAsync, SyscallError, MS_BIND, MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_NOEXEC, MNT_DETACH } from "./syscalls.js";
 export { mknod, makedev, lsetxattr, lgetxattr, llistxattr, syncfs, mallocTrim, S_IFIFO, S_IFCHR, S_IFBLK, MS_RDONLY, MS_REMOUNT } from "./fs-syscalls.js";
 export { connectSeqpacket } from "./seqpacket.js";

@@ -10,7 +10,12 @@ export interface CaptureOptions {
   cwd?: string;
   /** After this many ms `onTimeout` runs (it should make the process end). */
   timeoutMs?: number;
-  onTimeout?: () => void;
+  /** Gets the pid of the command (its process group's leader with `ownProcessGroup`). */
+  onTimeout?: (pid: number | undefined) => void;
+  /** Called with the command's pid once it is spawned. */
+  onSpawn?: (pid: number | undefined) => void;
+  /** Run the command as the leader of a new process group, so a timeout can kill all it started. */
+  ownProcessGroup?: boolean;
   signal?: AbortSignal;
 }
 
@@ -50,7 +55,12 @@ class Capped {
  */
 export async function runCapture(file: string, args: readonly string[], opts: CaptureOptions): Promise<CaptureResult> {
   const started = performance.now();
-  const child = await fastSpawn(file, args, { env: opts.env ? { ...process.env, ...opts.env } : process.env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+  const child = await fastSpawn(file, args, {
+    env: opts.env ? { ...process.env, ...opts.env } : process.env,
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    ...(opts.ownProcessGroup ? { setsid: true } : {}),
+  });
+  opts.onSpawn?.(child.pid);
   return new Promise((resolve) => {
     const [, stdout, stderr] = child.stdio;
     const out = new Capped(opts.maxBytes);
@@ -68,7 +78,7 @@ export async function runCapture(file: string, args: readonly string[], opts: Ca
       opts.timeoutMs !== undefined && opts.timeoutMs > 0
         ? setTimeout(() => {
             timedOut = true;
-            opts.onTimeout?.();
+            opts.onTimeout?.(child.pid);
           }, opts.timeoutMs)
         : undefined;
     const onAbort = (): void => {

@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { logger } from "../log/index.js";
 import { resolveCommand } from "./which.js";
@@ -44,13 +44,44 @@ export function namespaceOf(pid: number, kind: string): string | undefined {
   }
 }
 
-/** True when the process exists and is not a zombie. */
+/**
+ * True when the process exists and is not a zombie. A /proc file that cannot be read for
+ * another reason than the process being gone (EMFILE/ENFILE: no fd left) never makes a live
+ * process dead: a signal 0, which needs no fd, decides then.
+ */
 export function processAlive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
     return state !== "Z" && state !== "X";
-  } catch {
-    return false;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ESRCH") return false;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === "EPERM";
+    }
   }
+}
+
+/**
+ * Resolves once a spawned child is running, rejects with the spawn error (ENOENT, EMFILE …).
+ * Await it before touching `child.stdio`: when no fd is left for the pipes Node gives up before
+ * creating them and reports the failure only on 'error', which must have a listener.
+ */
+export function whenSpawned(child: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => {
+      child.off("spawn", onSpawn);
+      reject(err);
+    };
+    const onSpawn = (): void => {
+      child.off("error", onError);
+      resolve();
+    };
+    child.once("error", onError);
+    child.once("spawn", onSpawn);
+  });
 }

@@ -9,6 +9,7 @@
 import { spawn } from "node:child_process";
 import net from "node:net";
 import type { Duplex } from "node:stream";
+import { whenSpawned } from "../../sys/index.js";
 
 export interface ForwardOptions {
   port: number;
@@ -60,6 +61,7 @@ async function forwardInNetns(opts: ForwardOptions, netnsPath: string): Promise<
     [`--net=${netnsPath}`, "--", opts.busyboxPath ?? "/bin/busybox", "nc", "127.0.0.1", String(port)],
     { stdio: ["pipe", "pipe", "pipe"] },
   );
+  await whenSpawned(child);
   let stderr = "";
   child.stderr.setEncoding("utf8");
   child.stderr.on("data", (c: string) => {

@@ -15,7 +15,7 @@ import fs from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { PtyMaster, openPty, setRawMode, setWindowSize } from "../../sys/index.js";
+import { PtyMaster, openPty, setRawMode, setWindowSize, whenSpawned } from "../../sys/index.js";
 import type { StreamIO, TerminalSize } from "../types.js";
 
 export interface RuncExecOptions {
@@ -139,6 +139,7 @@ async function runPipes(
   const child = spawn(options.runtimePath, args, {
     stdio: [io.stdin ? "pipe" : "ignore", io.stdout ? "pipe" : "ignore", "pipe"],
   });
+  await whenSpawned(child);
   const kill = killer(options, () => child.pid, readPid);
   signal.addEventListener("abort", kill, { once: true });
   if (signal.aborted) kill();
