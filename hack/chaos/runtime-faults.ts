@@ -164,7 +164,7 @@ export async function runRuntimeFaults(world: World, log: (l: string) => void): 
     };
     const nothingHalfMade = async (label: string, before: number): Promise<void> => {
       const left = (await rt.listContainers({})).containers.filter((c) => c.podSandboxId === pod.id).length;
-      if (left !== before) rep.failures.push(`${label}: ${left - before} containers listed after the failed create`);
+      if (left !== before) rep.failures.push(`${label}: ${left - before} containers listed after the failed launch was removed`);
       const leaks = scanLeaks(world, dirs);
       const running = new Set((await rt.listContainers({})).containers.map((c) => c.id));
       const strayConmons = conmons(dirs).filter((c) => !running.has(c.id));
@@ -173,14 +173,21 @@ export async function runRuntimeFaults(world: World, log: (l: string) => void): 
       if (strayRunc.length) rep.failures.push(`${label}: runc containers left: ${strayRunc.join(", ")}`);
     };
 
-    // create: runc failing or hanging under conmon, and conmon itself hanging.
+    // The launch (conmon + runc create) happens at StartContainer, as in containerd: runc failing
+    // or hanging in create under conmon, and conmon itself hanging, fail StartContainer; the
+    // container ends up exited (StartError), removable, and nothing of the launch is left.
     for (const [label, fault, codes, re] of [
-      ["create: runc fails", "fail create", [GRPC.FAILED_PRECONDITION], /injected create failure/],
-      ["create: runc hangs", "hang create", [GRPC.DEADLINE_EXCEEDED], /conmon \(faulty create\).*no answer within/],
-      ["create: conmon hangs", "hang conmon", [GRPC.DEADLINE_EXCEEDED], /conmon \(faulty create\).*no answer within/],
+      ["launch: runc create fails", "fail create", [GRPC.FAILED_PRECONDITION], /injected create failure/],
+      ["launch: runc create hangs", "hang create", [GRPC.DEADLINE_EXCEEDED], /conmon \(faulty create\).*no answer within/],
+      ["launch: conmon hangs", "hang conmon", [GRPC.DEADLINE_EXCEEDED], /conmon \(faulty create\).*no answer within/],
     ] as const) {
       const before = (await rt.listContainers({})).containers.filter((c) => c.podSandboxId === pod.id).length;
-      await faulted(label, fault, () => create(), [...codes], re);
+      const id = await create();
+      await faulted(label, fault, () => rt.startContainer({ containerId: id }), [...codes], re);
+      const s = await state(id);
+      rep.outcomes[`${label}: state after`] = s;
+      if (s !== "CONTAINER_EXITED") rep.failures.push(`${label}: the container is ${s}, want CONTAINER_EXITED`);
+      await ok(`${label}: remove`, () => rt.removeContainer({ containerId: id }));
       await nothingHalfMade(label, before);
     }
     let running = "";
