@@ -60,20 +60,20 @@ test(`hostile CRI input: no crash, no hang, no INTERNAL/UNKNOWN, no state change
   assert.equal(r.crashes + r.hangs + r.wrongCodes + r.stateChanges, 0);
 });
 
-test("kubelet retry: the same RunPodSandbox/CreateContainer sent again while the first still runs gets the first call's result; exactly one whole object exists", async () => {
+test("kubelet retry: the same RunPodSandbox/StartContainer sent again while the first still runs gets the first call's result or a clean error; exactly one whole object exists", async () => {
   const r = await runRetries(world, 2, log);
   assert.deepEqual(r.failures, []);
   assert.equal(r.outcomes["RunPodSandbox:first-result"], 4);
-  assert.equal(r.outcomes["CreateContainer:first-result"], 4);
+  assert.equal((r.outcomes["StartContainer:retry-ok"] ?? 0) + (r.outcomes["StartContainer:clean-error:FAILED_PRECONDITION"] ?? 0), 2);
 });
 
-test("a runc failing or hanging in create/start/exec/kill/delete and a hanging conmon: clear codes naming the runtime and step, hung processes killed, nothing half-made, the same call works once the fault clears", async () => {
+test("a runc failing or hanging in create/start/exec/kill/delete and a hanging conmon (create and start both at StartContainer): clear codes naming the runtime and step, hung processes killed, nothing half-made, the same call works once the fault clears", async () => {
   const r = await runRuntimeFaults(world, log);
   assert.deepEqual(r.failures, []);
   const want: Record<string, string> = {
-    "create: runc fails": "FAILED_PRECONDITION",
-    "create: runc hangs": "DEADLINE_EXCEEDED",
-    "create: conmon hangs": "DEADLINE_EXCEEDED",
+    "launch: runc create fails": "FAILED_PRECONDITION",
+    "launch: runc create hangs": "DEADLINE_EXCEEDED",
+    "launch: conmon hangs": "DEADLINE_EXCEEDED",
     "start: runc fails": "FAILED_PRECONDITION",
     "start: runc hangs": "DEADLINE_EXCEEDED",
     "exec: runc hangs (no timeout)": "DEADLINE_EXCEEDED",

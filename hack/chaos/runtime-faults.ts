@@ -45,7 +45,9 @@ function makeWrappers(dir: string): Wrappers {
   // A hang is a shell waiting on a background sleep: both must be gone after the timeout,
   // which only happens when the whole process group is killed.
   const hang = `echo $$ >> ${hungFile}; sleep 3600 & echo $! >> ${hungFile}; wait; exit 1`;
-  const runc = join(dir, "runc");
+  // Not named runc: berth starts a runc container through its exec fifo, without `runc start`;
+  // under another name the start goes through the wrapper, where it can fail or hang.
+  const runc = join(dir, "faulty-runc");
   writeFileSync(
     runc,
     [
@@ -237,6 +239,9 @@ export async function runRuntimeFaults(world: World, log: (l: string) => void): 
       const s = await state(running);
       if (s !== "CONTAINER_RUNNING") rep.failures.push(`${label}: the container is ${s} after the failed stop, want CONTAINER_RUNNING`);
     }
+    // The stop deletes the runtime state before it answers (a failed delete is left for the
+    // removal): with delete failing from here on, RemoveContainer is the call that meets it.
+    w.set("fail delete");
     await ok("stop", () => rt.stopContainer({ containerId: running, timeout: 2 }));
     if ((await state(running)) !== "CONTAINER_EXITED") rep.failures.push(`stop after the fault cleared: the container is ${await state(running)}`);
 
@@ -260,6 +265,7 @@ export async function runRuntimeFaults(world: World, log: (l: string) => void): 
     });
     await faulted("pod stop: runc kill fails", "fail kill", () => rt.stopPodSandbox({ podSandboxId: pod.id }), [GRPC.UNAVAILABLE], /faulty kill .*injected kill failure/);
     await faulted("pod stop: runc kill hangs", "hang kill", () => rt.stopPodSandbox({ podSandboxId: pod.id }), [GRPC.DEADLINE_EXCEEDED], /faulty kill .*did not answer within/);
+    w.set("fail delete");
     await ok("pod stop", () => rt.stopPodSandbox({ podSandboxId: pod.id }));
     const ps = await state(inPod);
     if (ps !== "CONTAINER_EXITED") rep.failures.push(`pod stop after the fault cleared: its container is ${ps}`);
