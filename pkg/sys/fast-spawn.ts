@@ -2,6 +2,7 @@ import type Koffi from "koffi";
 import { createRequire } from "node:module";
 import { Socket } from "node:net";
 import { constants } from "node:os";
+import { errnoName } from "./syscalls.js";
 
 // Starting a child with child_process.spawn forks berthd: the kernel copies the page
 // tables of a process with a large heap, and libuv then waits in the event loop thread
@@ -147,11 +148,6 @@ function stopWatching(): void {
   process.removeListener("SIGCHLD", reap);
   if (safetyPoll) clearInterval(safetyPoll);
   safetyPoll = undefined;
-}
-
-function errnoName(n: number): string {
-  for (const [name, v] of Object.entries(constants.errno)) if (v === n) return name;
-  return `errno ${n}`;
 }
 
 /** An Error shaped like the one child_process gives for a command it could not start. */

@@ -37,13 +37,18 @@ const ENOENT = constants.errno.ENOENT;
 const ERRNO_NAMES = new Map<number, string>();
 for (const [name, n] of Object.entries(constants.errno)) if (!ERRNO_NAMES.has(n)) ERRNO_NAMES.set(n, name);
 
+/** The name of an errno value ("EAGAIN"), or "errno N" for one Node does not name. */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+}
+
 export class SyscallError extends Error {
   constructor(
     readonly syscall: string,
     readonly errno: number,
     readonly path: string,
   ) {
-    super(`${syscall} ${path}: ${ERRNO_NAMES.get(errno) ?? `errno ${errno}`}`);
+    super(`${syscall} ${path}: ${errnoName(errno)}`);
     this.name = "SyscallError";
   }
   get code(): string {
