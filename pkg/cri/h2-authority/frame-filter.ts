@@ -17,7 +17,9 @@ export class FrameFilterError extends Error {
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 const FRAME_HEADER_LENGTH = 9;
 const TYPE_HEADERS = 0x1;
+const TYPE_SETTINGS = 0x4;
 const TYPE_CONTINUATION = 0x9;
+const FLAG_ACK = 0x1;
 const FLAG_END_STREAM = 0x1;
 const FLAG_END_HEADERS = 0x4;
 const FLAG_PADDED = 0x8;
@@ -30,6 +32,11 @@ const EMPTY = Buffer.alloc(0);
 export interface FrameFilterOptions extends DecoderOptions {
   /** Refuse a header block (all its fragments, as sent) larger than this. Default 1 MiB. */
   maxHeaderBlockSize?: number;
+  /**
+   * Drop the client's first (empty) SETTINGS ACK: it acknowledges a SETTINGS frame the
+   * listener sent before the server saw the connection, not one of the server's.
+   */
+  dropFirstSettingsAck?: boolean;
 }
 
 export class ClientFrameFilter {
@@ -54,12 +61,14 @@ export class ClientFrameFilter {
   #blockStream = 0;
   #blockFlags = 0;
   #priority: Buffer | undefined;
+  #dropAck: boolean;
   /** How many :authority / host values were replaced on this connection. */
   replaced = 0;
 
   constructor(opts: FrameFilterOptions = {}) {
     this.#decoder = new HpackDecoder(opts);
     this.#maxBlock = opts.maxHeaderBlockSize ?? 1024 * 1024;
+    this.#dropAck = opts.dropFirstSettingsAck ?? false;
   }
 
   /** Feeds bytes read from the client; returns the bytes to give the server (possibly empty). */
@@ -125,6 +134,13 @@ export class ClientFrameFilter {
       const type = header[3] as number;
       if (this.#fragments.length > 0 && type !== TYPE_CONTINUATION) {
         throw new FrameFilterError(`frame of type ${type} inside the header block of stream ${this.#blockStream}`);
+      }
+      if (this.#dropAck && type === TYPE_SETTINGS && length === 0 && (header[4] as number) & FLAG_ACK && (header.readUInt32BE(5) & 0x7fffffff) === 0) {
+        // Cut out of the forwarded run (a header read in pieces was never in it).
+        this.#dropAck = false;
+        flush(frameStart);
+        run = pos;
+        continue;
       }
       if (type !== TYPE_HEADERS && type !== TYPE_CONTINUATION) {
         // A header read in pieces is not part of the forwarded run of this read.

@@ -141,3 +141,43 @@ test("listener: tryShutdown closes idle injected connections; forceShutdown cuts
     f.done();
   }
 });
+
+test("listener: a client with an acceptable :authority is given the raw socket, one with the socket path the filter", async () => {
+  const f = await start();
+  try {
+    const Client = makeGenericClientConstructor(SERVICE, "T");
+    type Echo = { Echo: (r: Buffer, cb: (e: Error | null, r: Buffer) => void) => void };
+    const call = (c: unknown, msg: string): Promise<string> => new Promise((resolve, reject) => (c as Echo).Echo(Buffer.from(msg), (e, r) => (e ? reject(e) : resolve(r.toString()))));
+    // grpc-js waits for the server's SETTINGS before its first call: the listener's empty one lets it start.
+    const plain = new Client(`unix://${f.path}`, credentials.createInsecure());
+    for (let i = 0; i < 3; i++) assert.equal(await call(plain, `p${i}`), `echo:p${i}`);
+    assert.deepEqual([f.listener.rawConnections, f.listener.filteredConnections], [1, 0]);
+    const pathy = new Client(`unix://${f.path}`, credentials.createInsecure(), { "grpc.default_authority": f.path });
+    for (let i = 0; i < 3; i++) assert.equal(await call(pathy, `s${i}`), `echo:s${i}`);
+    assert.deepEqual([f.listener.rawConnections, f.listener.filteredConnections], [1, 1]);
+    plain.close();
+    pathy.close();
+  } finally {
+    f.done();
+  }
+});
+
+test("listener: a connection without a call within the sniff timeout is served through the filter", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "berth-authority-"));
+  const path = join(dir, "berth.sock");
+  const server = new Server();
+  server.addService(SERVICE, { Echo: (call: ServerUnaryCall<Buffer, Buffer>, cb: sendUnaryData<Buffer>) => cb(null, call.request) });
+  const listener = await AnyAuthorityListener.listen(path, server.createConnectionInjector(ServerCredentials.createInsecure()), { sniffTimeoutMs: 50 });
+  try {
+    const s = h2(path);
+    await once(s, "remoteSettings");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual([listener.rawConnections, listener.filteredConnections], [0, 1]);
+    for (const authority of ["localhost", path]) assert.deepEqual(await rawCall(s, "/t.T/Echo", authority, Buffer.from("late")), { messages: ["late"], status: "0", rst: 0 });
+    s.close();
+  } finally {
+    server.forceShutdown();
+    listener.stopAccepting();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

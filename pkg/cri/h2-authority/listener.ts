@@ -1,11 +1,22 @@
 // A unix-socket listener for the gRPC server that puts a ClientFrameFilter
-// between each client and grpc-js, so that clients sending the socket path as
-// :authority (crictl, kubelet ≤ 1.26, grpc-java, gRPC core) are served.
+// between grpc-js and each client that sends the socket path as :authority
+// (crictl, kubelet ≤ 1.26, grpc-java, gRPC core), so that they are served too.
+// A client whose first call carries an acceptable :authority gets the raw socket
+// (see sniff.ts): no JavaScript stream on its reads.
 
 import { createServer, type Server as NetServer, type Socket } from "node:net";
 import { Duplex } from "node:stream";
 import { logger } from "../../log/index.js";
 import { ClientFrameFilter, type FrameFilterOptions } from "./frame-filter.js";
+import { ConnectionSniffer, EMPTY_SETTINGS } from "./sniff.js";
+
+/** How long a connection may stay without its first call before it is served through the filter. */
+const SNIFF_TIMEOUT_MS = 2000;
+
+export interface ListenerOptions extends FrameFilterOptions {
+  /** Default SNIFF_TIMEOUT_MS. */
+  sniffTimeoutMs?: number;
+}
 
 /** What grpc-js's Server.createConnectionInjector returns. */
 export interface ConnectionInjector {
@@ -16,9 +27,19 @@ export interface ConnectionInjector {
 class FilteredConnection extends Duplex {
   readonly #raw: Socket;
 
-  constructor(raw: Socket, filter: ClientFrameFilter) {
+  constructor(raw: Socket, filter: ClientFrameFilter, initial?: Buffer) {
     super({ allowHalfOpen: false });
     this.#raw = raw;
+    if (initial && initial.length > 0) {
+      let out: Buffer | undefined;
+      try {
+        out = filter.push(initial);
+      } catch (err) {
+        logger().warn({ err }, "closing a CRI connection: its HTTP/2 header block could not be decoded");
+        raw.destroy();
+      }
+      if (out && out.length > 0) this.push(out);
+    }
     raw.on("data", (chunk: Buffer) => {
       let out: Buffer;
       try {
@@ -77,7 +98,7 @@ export class AnyAuthorityListener {
   }
 
   /** Listens on `path` (which must not exist) and serves every connection through `injector`. */
-  static listen(path: string, injector: ConnectionInjector, opts: FrameFilterOptions = {}): Promise<AnyAuthorityListener> {
+  static listen(path: string, injector: ConnectionInjector, opts: ListenerOptions = {}): Promise<AnyAuthorityListener> {
     const server = createServer();
     const listener = new AnyAuthorityListener(server);
     server.on("connection", (raw) => listener.#accept(raw, injector, opts));
@@ -91,7 +112,7 @@ export class AnyAuthorityListener {
     });
   }
 
-  #accept(raw: Socket, injector: ConnectionInjector, opts: FrameFilterOptions): void {
+  #accept(raw: Socket, injector: ConnectionInjector, opts: ListenerOptions): void {
     raw.on("error", (err) => logger().debug({ err }, "CRI client socket error"));
     if (!this.#accepting) {
       raw.destroy();
@@ -99,8 +120,49 @@ export class AnyAuthorityListener {
     }
     this.#sockets.add(raw);
     raw.once("close", () => this.#sockets.delete(raw));
-    injector.injectConnection(new FilteredConnection(raw, new ClientFrameFilter(opts)));
+    // The server preface, so that clients waiting for it send their first call.
+    raw.write(EMPTY_SETTINGS);
+    const sniffer = new ConnectionSniffer(opts);
+    const filtered = (octets: Buffer): void => {
+      this.filteredConnections++;
+      injector.injectConnection(new FilteredConnection(raw, new ClientFrameFilter({ ...opts, dropFirstSettingsAck: true }), octets));
+    };
+    const settle = (): void => {
+      clearTimeout(timer);
+      raw.pause();
+      raw.off("data", onData);
+      raw.off("close", onClose);
+    };
+    const onData = (chunk: Buffer): void => {
+      const outcome = sniffer.push(chunk);
+      if (outcome.kind === "more") return;
+      settle();
+      if (!this.#accepting) {
+        raw.destroy();
+        return;
+      }
+      if (outcome.kind === "filter") {
+        filtered(outcome.octets);
+        return;
+      }
+      this.rawConnections++;
+      raw.unshift(outcome.octets);
+      injector.injectConnection(raw);
+    };
+    const onClose = (): void => clearTimeout(timer);
+    const timer = setTimeout(() => {
+      settle();
+      if (!this.#accepting) raw.destroy();
+      else filtered(sniffer.octets);
+    }, opts.sniffTimeoutMs ?? SNIFF_TIMEOUT_MS);
+    timer.unref();
+    raw.on("data", onData);
+    raw.once("close", onClose);
   }
+
+  /** Connections given to the server as they are, and through the filter (since start). */
+  rawConnections = 0;
+  filteredConnections = 0;
 
   /** Client connections currently open. */
   get connections(): number {
