@@ -25,9 +25,21 @@ export function rtStateOf(s: ContainerState): RtState | undefined {
   }
 }
 
-/** The CRI config a container was created from (kept in proto JSON form by the runtime). */
+/** Parsed configs by the runtime's config object (replaced, never edited, when the config changes). */
+const parsedConfigs = new WeakMap<Container["config"], ContainerConfig>();
+
+/**
+ * The CRI config a container was created from (kept in proto JSON form by the runtime),
+ * parsed once per config object: ContainerStatus, polled for every container, reads it.
+ * Callers must not modify it.
+ */
 export function criConfigOf(c: Container): ContainerConfig {
-  return ContainerConfig.fromJSON(c.config);
+  let cfg = parsedConfigs.get(c.config);
+  if (!cfg) {
+    cfg = ContainerConfig.fromJSON(c.config);
+    parsedConfigs.set(c.config, cfg);
+  }
+  return cfg;
 }
 
 function imageSpecFrom(c: Container, cfg: ContainerConfig): DeepPartial<CriContainer["image"]> {

@@ -1,9 +1,10 @@
 import type { UntypedServiceImplementation, handleServerStreamingCall, handleUnaryCall } from "@grpc/grpc-js";
 import type { DeepPartial, ImageServiceServer, RuntimeServiceServer } from "../../api/gen/cri/v1/api.js";
 import type { StreamImpl, UnaryImpl } from "./instrument.js";
+import type { EncodedMessage } from "./encoded.js";
 
 type ImplOf<H> = H extends handleUnaryCall<infer Req, infer Res>
-  ? UnaryImpl<Req, DeepPartial<Res>>
+  ? UnaryImpl<Req, DeepPartial<Res> | EncodedMessage>
   : H extends handleServerStreamingCall<infer Req, infer Res>
     ? StreamImpl<Req, DeepPartial<Res>>
     : never;

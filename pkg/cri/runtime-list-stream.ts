@@ -19,8 +19,8 @@ import {
 import type { CriDeps } from "./deps.js";
 import type { StreamImpl } from "./instrument.js";
 import { streamOf } from "./list-stream.js";
-import { listPodSandbox } from "./sandbox-list.js";
-import { listContainers } from "./container-list.js";
+import { listPodSandboxItems } from "./sandbox-list.js";
+import { listContainerItems } from "./container-list.js";
 import { listContainerStats } from "./stats-container.js";
 import { listPodSandboxStats } from "./stats-pod.js";
 import { listPodSandboxMetrics } from "./stats-metrics.js";
@@ -29,7 +29,7 @@ import { listPodSandboxMetrics } from "./stats-metrics.js";
 
 export function streamPodSandboxes(deps: CriDeps): StreamImpl<StreamPodSandboxesRequest, DeepPartial<StreamPodSandboxesResponse>> {
   return streamOf(
-    listPodSandbox(deps),
+    listPodSandboxItems(deps),
     (req: StreamPodSandboxesRequest) => ({ filter: req.filter }),
     (res) => res.items,
     (podSandboxes) => ({ podSandboxes }),
@@ -39,7 +39,7 @@ export function streamPodSandboxes(deps: CriDeps): StreamImpl<StreamPodSandboxes
 
 export function streamContainers(deps: CriDeps): StreamImpl<StreamContainersRequest, DeepPartial<StreamContainersResponse>> {
   return streamOf(
-    listContainers(deps),
+    listContainerItems(deps),
     (req: StreamContainersRequest) => ({ filter: req.filter }),
     (res) => res.containers,
     (containers) => ({ containers }),

@@ -5,6 +5,7 @@ import { logger } from "../log/index.js";
 import { AnyAuthorityListener } from "./h2-authority/index.js";
 import { InflightTracker, ReadinessGate, serverStream, unary, type InstrumentOptions, type StreamImpl, type UnaryImpl } from "./instrument.js";
 import { messageTypesOf, methodName } from "./messages.js";
+import { EncodedMessage } from "./encoded.js";
 import type { CriDeps } from "./deps.js";
 import { runtimeHandlers } from "./runtime-service.js";
 import { imageHandlers } from "./image-service.js";
@@ -25,8 +26,31 @@ function implement(definition: ServiceDefinition, impls: Record<string, unknown>
       out[key] = serverStream(opts, name, (req, write, ctx, drained) => streamImpl(req, (msg) => write(response.fromPartial(msg)), ctx, drained));
     } else {
       const unaryImpl = (impl ?? fallback) as UnaryImpl<unknown, unknown>;
-      out[key] = unary(opts, name, async (req, ctx) => response.fromPartial(await unaryImpl(req, ctx)));
+      out[key] = unary(opts, name, async (req, ctx) => {
+        const res = await unaryImpl(req, ctx);
+        return res instanceof EncodedMessage ? res : response.fromPartial(res);
+      });
     }
+  }
+  return out;
+}
+
+/**
+ * The definition with serializers that send an EncodedMessage as it is, and encode
+ * the rest without copying protobufjs's output.
+ */
+function withEncodedResponses(definition: ServiceDefinition): ServiceDefinition {
+  const out: Record<string, ServiceDefinition[string]> = {};
+  for (const [key, def] of Object.entries(definition)) {
+    const { response } = messageTypesOf(methodName(def.path));
+    out[key] = {
+      ...def,
+      responseSerialize: (value: unknown): Buffer => {
+        if (value instanceof EncodedMessage) return value.bytes;
+        const u8 = response.encode(value).finish();
+        return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+      },
+    };
   }
   return out;
 }
@@ -48,8 +72,8 @@ export class CriServer {
     });
     const ungated = new Set(["Version", "Status", "RuntimeConfig"]);
     const common = { gate: this.#gate, inflight: this.#inflight, ungated };
-    this.#server.addService(RuntimeServiceService, implement(RuntimeServiceService, runtimeHandlers(deps) as Record<string, unknown>, { ...common, service: "runtime" }));
-    this.#server.addService(ImageServiceService, implement(ImageServiceService, imageHandlers(deps) as Record<string, unknown>, { ...common, service: "image" }));
+    this.#server.addService(withEncodedResponses(RuntimeServiceService), implement(RuntimeServiceService, runtimeHandlers(deps) as Record<string, unknown>, { ...common, service: "runtime" }));
+    this.#server.addService(withEncodedResponses(ImageServiceService), implement(ImageServiceService, imageHandlers(deps) as Record<string, unknown>, { ...common, service: "image" }));
   }
 
   /**
