@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Container, ContainerState, ListContainersResponse, ListPodSandboxResponse, PodSandbox, PodSandboxState } from "../../api/gen/cri/v1/api.js";
-import { EncodedCache, encodeRepeated } from "./encoded.js";
+import { Container, ContainerState, ContainerStatus, ContainerStatusResponse, ListContainersResponse, ListPodSandboxResponse, PodSandbox, PodSandboxState, PodSandboxStatus, PodSandboxStatusResponse } from "../../api/gen/cri/v1/api.js";
+import { EncodedCache, encodeInt64, encodeRepeated } from "./encoded.js";
 
 const container = (i: number, labels: number) =>
   Container.fromPartial({
@@ -37,4 +37,15 @@ test("encoded: the cache encodes again when a key value changes, and only then",
   obj.state = "running";
   assert.equal(Buffer.from(cache.get(obj, [obj.state])).toString(), "running");
   assert.equal(encodes, 2);
+});
+
+test("encoded: status responses (one embedded message, an int64 timestamp) are protobufjs's octets", () => {
+  const cs = ContainerStatus.fromPartial({ id: "c1", state: ContainerState.CONTAINER_EXITED, exitCode: 137, reason: "OOMKilled", finishedAt: 1_700_000_000_123_456_789n, labels: { a: "b" } });
+  assert.deepEqual(encodeRepeated(1, [ContainerStatus.encode(cs).finish()]), Buffer.from(ContainerStatusResponse.encode(ContainerStatusResponse.fromPartial({ status: cs })).finish()));
+  const ps = PodSandboxStatus.fromPartial({ id: "p1", state: PodSandboxState.SANDBOX_READY, network: { ip: "10.88.0.2" } });
+  for (const timestamp of [0n, 1n, 127n, 128n, 1_764_900_000_000_000_000n, 2n ** 63n - 1n]) {
+    const ours = Buffer.concat([encodeRepeated(1, [PodSandboxStatus.encode(ps).finish()]), encodeInt64(4, timestamp)]);
+    assert.deepEqual(ours, Buffer.from(PodSandboxStatusResponse.encode(PodSandboxStatusResponse.fromPartial({ status: ps, timestamp })).finish()), String(timestamp));
+    assert.equal(PodSandboxStatusResponse.decode(ours).timestamp, timestamp);
+  }
 });

@@ -56,3 +56,17 @@ export class EncodedCache<T extends object> {
     return bytes;
   }
 }
+
+/** The wire form of a non-negative `int64 name = field;` (omitted when 0, as proto3 does). */
+export function encodeInt64(field: number, value: bigint): Buffer {
+  if (value === 0n) return Buffer.alloc(0);
+  if (value < 0n) throw new RangeError(`encodeInt64: ${value} is negative`);
+  const bytes: number[] = [...varint(field << 3)];
+  let v = value;
+  while (v > 0x7fn) {
+    bytes.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
+  }
+  bytes.push(Number(v));
+  return Buffer.from(bytes);
+}
