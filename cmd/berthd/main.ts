@@ -1,24 +1,28 @@
 #!/usr/bin/env node
-// berthd's entry point: sets the V8 heap flags that must hold before the daemon's
-// modules are loaded, then loads the daemon (cli.ts). Doing it here rather than on the
-// node command line makes it hold however berthd is started (systemd unit, make run,
-// the e2e harness, benchmarks).
-import { setFlagsFromString } from "node:v8";
+// berthd's entry point: makes sure node runs with the V8 heap flags berthd wants, then
+// loads the daemon (cli.ts). The flags are applied here, by re-executing node with them,
+// so that they hold however berthd is started (systemd unit, make run, the e2e harness,
+// benchmarks, `node dist/cmd/berthd/main.js` by hand).
 
 /**
- * V8 doubles the young generation's semi-spaces (1 MB each at start) up to 16 MB each
- * as soon as a few scavenges see many survivors, as module loading and the first
- * bursts of CRI calls do; the pages stay resident after the burst. Keeping them at
- * their initial size saves about 6 MB of an idle berthd's PSS. The size itself
- * (--max-semi-space-size) is fixed when the heap is created; the growth factor is
- * read at each growth, so it is the one flag that can be set from here. A semi-space
- * flag given to node (command line or NODE_OPTIONS) is left to rule.
+ * V8's young generation starts with 1 MB semi-spaces and doubles them up to 16 MB each
+ * once scavenges see many survivors, as module loading, an image pull or a burst of pod
+ * starts do; the pages stay resident afterwards (measured: 16 MB at an idle start, 32 MB
+ * after 100 pods). berthd's live heap is about 15 MB, so it keeps 1 MB semi-spaces. The
+ * size is fixed when the heap is created: it has to be on node's command line
+ * (v8.setFlagsFromString is too late, and --semi-space-growth-factor, which could be set
+ * there, is reset to 2 by V8 whenever a worker thread starts). A --max-semi-space-size
+ * given to node (command line or NODE_OPTIONS) is left as it is.
  */
-function keepYoungGenerationSmall(): void {
-  const given = [...process.execArgv, process.env["NODE_OPTIONS"] ?? ""].join(" ");
-  if (/semi[-_]space/.test(given)) return;
-  setFlagsFromString("--semi-space-growth-factor=1");
-}
+const HEAP_FLAGS = ["--max-semi-space-size=1"];
 
-keepYoungGenerationSmall();
+const given = [...process.execArgv, process.env["NODE_OPTIONS"] ?? ""].join(" ");
+if (!given.includes("--max-semi-space-size")) {
+  const { reexecNodeWith } = await import("../../pkg/sys/index.js");
+  try {
+    reexecNodeWith(HEAP_FLAGS);
+  } catch (err) {
+    process.stderr.write(`berthd: cannot restart node with ${HEAP_FLAGS.join(" ")} (${(err as Error).message}); running with node's default heap sizes\n`);
+  }
+}
 await import("./cli.js");
