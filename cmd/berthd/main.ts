@@ -1,116 +1,28 @@
 #!/usr/bin/env node
-import { parseArgs } from "node:util";
-import { ConfigError, loadConfig, renderConfig, defaultConfig, type Config } from "../../pkg/config/index.js";
-import { LOG_LEVELS, setRootLogger } from "../../pkg/log/index.js";
-import { runtimeVersion } from "../../pkg/version/index.js";
-import { Daemon } from "./daemon.js";
+// berthd's entry point: makes sure node runs with the V8 heap flags berthd wants, then
+// loads the daemon (cli.ts). The flags are applied here, by re-executing node with them,
+// so that they hold however berthd is started (systemd unit, make run, the e2e harness,
+// benchmarks, `node dist/cmd/berthd/main.js` by hand).
 
-const USAGE = `usage: berthd [flags]            run the daemon
-       berthd config default     print the full default configuration (TOML)
-       berthd --version
+/**
+ * V8's young generation starts with 1 MB semi-spaces and doubles them up to 16 MB each
+ * once scavenges see many survivors, as module loading, an image pull or a burst of pod
+ * starts do; the pages stay resident afterwards (measured: 16 MB at an idle start, 32 MB
+ * after 100 pods). berthd's live heap is about 15 MB, so it keeps 1 MB semi-spaces. The
+ * size is fixed when the heap is created: it has to be on node's command line
+ * (v8.setFlagsFromString is too late, and --semi-space-growth-factor, which could be set
+ * there, is reset to 2 by V8 whenever a worker thread starts). A --max-semi-space-size
+ * given to node (command line or NODE_OPTIONS) is left as it is.
+ */
+const HEAP_FLAGS = ["--max-semi-space-size=1"];
 
-flags:
-  --config FILE     configuration file (default /etc/berth/config.toml; optional when not given)
-  --root DIR        persistent data directory (overrides config "root")
-  --state DIR       ephemeral state directory (overrides config "state")
-  --socket PATH     CRI unix socket (overrides config "grpc.address")
-  --log-level LVL   ${LOG_LEVELS.join(" | ")} (overrides config "log_level")
-`;
-
-function fail(msg: string, code = 2): never {
-  process.stderr.write(`berthd: ${msg}\n`);
-  process.exit(code);
+const given = [...process.execArgv, process.env["NODE_OPTIONS"] ?? ""].join(" ");
+if (!given.includes("--max-semi-space-size")) {
+  const { reexecNodeWith } = await import("../../pkg/sys/index.js");
+  try {
+    reexecNodeWith(HEAP_FLAGS);
+  } catch (err) {
+    process.stderr.write(`berthd: cannot restart node with ${HEAP_FLAGS.join(" ")} (${(err as Error).message}); running with node's default heap sizes\n`);
+  }
 }
-
-async function main(): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      allowPositionals: true,
-      options: {
-        config: { type: "string" },
-        root: { type: "string" },
-        state: { type: "string" },
-        socket: { type: "string" },
-        "log-level": { type: "string" },
-        help: { type: "boolean", short: "h" },
-        version: { type: "boolean" },
-      },
-    });
-  } catch (err) {
-    fail(`${(err as Error).message}\n\n${USAGE}`);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return;
-  }
-  if (values.version) {
-    process.stdout.write(`berthd ${runtimeVersion()}\n`);
-    return;
-  }
-  if (positionals.length > 0) {
-    if (positionals[0] === "config" && positionals[1] === "default" && positionals.length === 2) {
-      process.stdout.write(renderConfig(defaultConfig()));
-      return;
-    }
-    fail(`unknown command "${positionals.join(" ")}"\n\n${USAGE}`);
-  }
-
-  let config: Config;
-  try {
-    config = loadConfig(values.config ?? "/etc/berth/config.toml", values.config !== undefined);
-  } catch (err) {
-    if (err instanceof ConfigError) fail(`invalid configuration: ${err.message}`);
-    throw err;
-  }
-  if (values.root) config.root = values.root;
-  if (values.state) config.state = values.state;
-  if (values.socket) config.grpc.address = values.socket;
-  if (values["log-level"]) {
-    const lvl = values["log-level"];
-    if (!(LOG_LEVELS as readonly string[]).includes(lvl)) fail(`--log-level: "${lvl}" is not one of ${LOG_LEVELS.join(", ")}`);
-    config.log_level = lvl as Config["log_level"];
-  }
-  for (const [flag, v] of [["--root", config.root], ["--state", config.state], ["--socket", config.grpc.address]] as const) {
-    if (!v.startsWith("/")) fail(`${flag}: "${v}" must be an absolute path`);
-  }
-
-  const log = setRootLogger({ level: config.log_level });
-  const daemon = new Daemon(config);
-  try {
-    await daemon.start();
-  } catch (err) {
-    log.fatal({ err }, "berthd failed to start");
-    await daemon.stop().catch(() => undefined);
-    process.stderr.write(`berthd: ${(err as Error).message}\n`);
-    process.exit(1);
-  }
-
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) {
-      log.warn({ signal }, "second signal: exiting now");
-      process.exit(1);
-    }
-    stopping = true;
-    log.info({ signal }, "shutting down: draining in-flight calls; containers keep running");
-    daemon
-      .stop()
-      .then(() => {
-        log.info("berthd stopped");
-        process.exit(0);
-      })
-      .catch((err: unknown) => {
-        log.error({ err }, "error during shutdown");
-        process.exit(1);
-      });
-  };
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
-  process.on("SIGINT", () => shutdown("SIGINT"));
-}
-
-main().catch((err: unknown) => {
-  process.stderr.write(`berthd: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+await import("./cli.js");

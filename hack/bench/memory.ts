@@ -1,6 +1,6 @@
 // Daemon memory, berth side by side with Debian's containerd.
 //
-//   node dist/hack/bench/memory.js [--pods 50,100] [--big-mb 512] [--big-layers 4] [--settle 60] [--no-containerd]
+//   node dist/hack/bench/memory.js [--pods 50,100] [--big-mb 512] [--big-layers 4] [--settle 60] [--no-containerd] [--berthd OTHER/dist/cmd/berthd/main.js]
 //
 // Same set-up as lifecycle (side-by-side.ts). For each runtime: the daemon's PSS
 // (/proc/PID/smaps_rollup, median of 5 samples 1 s apart) right after start-up,
@@ -8,7 +8,10 @@
 // container each; growth per pod against the idle figure), the monitors' PSS per
 // pod (from the PSS --settle seconds after the small pull), then — with every pod removed — right after pulling the generated "big"
 // image (--big-mb MB uncompressed in --big-layers data layers plus a base; 0 skips
-// it) and --settle seconds later. Figures only; nothing is asserted.
+// it) and --settle seconds later. --berthd measures another build's berthd. The anonymous part of the PSS (Pss_Anon) is printed too for
+// idle, settled and each pod count: node's text is shared with every other node process on the
+// machine (the bench itself is one), which lowers berthd's PSS by a varying amount. Figures only;
+// nothing is asserted.
 
 import { setTimeout as sleep } from "node:timers/promises";
 import { CriClient } from "../../pkg/cri/index.js";
@@ -17,37 +20,52 @@ import { arg, benchEnv, berthTarget, buildBig, containerdTarget, flag, median, m
 
 type Figures = Map<string, number>;
 
-async function settledPss(pid: number, samples = 5): Promise<number> {
+/** Medians of `samples` samples 1 s apart: PSS, and its anonymous part (MB). */
+async function settled(pid: number, samples = 5): Promise<{ pss: number; anon: number }> {
   const xs: number[] = [];
+  const anon: number[] = [];
   for (let i = 0; i < samples; i++) {
     if (i > 0) await sleep(1000);
     xs.push(pssBytes(pid));
+    anon.push(pssBytes(pid, "Pss_Anon"));
   }
-  return median(xs) / 1e6;
+  return { pss: median(xs) / 1e6, anon: median(anon) / 1e6 };
+}
+
+async function settledPss(pid: number): Promise<number> {
+  return (await settled(pid)).pss;
 }
 
 async function measure(t: Target, levels: number[], big: string | undefined, settleS: number): Promise<Figures> {
   const fig: Figures = new Map();
+  // Without the executable's shared text (see pssBytes): printed after the PSS figures.
+  const anonFig: Figures = new Map();
   const pid = t.pid as number;
   const client = new CriClient(t.socket, { defaultTimeoutMs: 600_000 });
   const run = `${process.pid}-${Date.now().toString(36)}`;
   const pods: RunningPod[] = [];
   try {
     await sleep(2000);
-    const idle = await settledPss(pid);
-    fig.set("daemon PSS idle (fresh start)", idle);
+    const idle = await settled(pid);
+    fig.set("daemon PSS idle (fresh start)", idle.pss);
+    anonFig.set("daemon anonymous PSS idle (fresh start)", idle.anon);
     await client.image.pullImage({ image: { image: t.image } });
     fig.set("daemon PSS right after a small pull", pssBytes(pid) / 1e6);
     // Pull workers idle out (berth: 30 s for layer-apply workers): the per-pod figures start from the settled daemon.
     await sleep(settleS * 1000);
-    const base = await settledPss(pid);
+    const settledBase = await settled(pid);
+    const base = settledBase.pss;
     fig.set(`daemon PSS ${settleS} s after a small pull`, base);
+    anonFig.set(`daemon anonymous PSS ${settleS} s after a small pull`, settledBase.anon);
     let prev: { level: number; pss: number } | undefined;
     for (const level of levels) {
       pods.push(...(await startPods(client, t, run, pods.length, level)));
       await sleep(2000);
-      const at = await settledPss(pid);
+      const atBoth = await settled(pid);
+      const at = atBoth.pss;
       fig.set(`daemon PSS at ${level} pods`, at);
+      anonFig.set(`daemon anonymous PSS at ${level} pods`, atBoth.anon);
+      anonFig.set(`daemon anonymous PSS growth per pod (0->${level} pods)`, (atBoth.anon - settledBase.anon) / level);
       fig.set(`daemon PSS growth per pod (0->${level} pods)`, (at - base) / level);
       // The first pods also pay one-time costs (code paths loaded, heap grown); the marginal figure excludes them.
       if (prev) fig.set(`daemon PSS growth per pod (${prev.level}->${level} pods)`, (at - prev.pss) / (level - prev.level));
@@ -72,6 +90,7 @@ async function measure(t: Target, levels: number[], big: string | undefined, set
     await removePods(client, pods).catch((err: unknown) => console.error(`[${t.name}] removing pods: ${String(err)}`));
     client.close();
   }
+  for (const [k, v] of anonFig) fig.set(k, v);
   return fig;
 }
 
@@ -97,7 +116,8 @@ async function main(): Promise<void> {
       console.log(`big image: ${manifest.layers.length} layers, ${(manifest.layers.reduce((a, l) => a + l.size, 0) / 1e6).toFixed(1)} MB compressed, ${bigMb} MB of data`);
       big = `${env.reg.host}/big:latest`;
     }
-    const d = await env.startBerth();
+    const other = arg("--berthd", "");
+    const d = await env.startBerth("", [], other ? { berthd: other } : {});
     console.log(`berthd pid ${d.process.pid}`);
     berth = await measure(berthTarget(env, d), levels, big, settle);
     await d.stop();

@@ -44,9 +44,14 @@ export function rssBytes(pid: number): number {
   }
 }
 
-export function pssBytes(pid: number): number {
+/**
+ * A process's PSS (or another smaps_rollup field: "Pss_Anon" leaves out the shared text of
+ * the executable, whose share depends on how many other processes run the same binary;
+ * every node process on the machine shares berthd's).
+ */
+export function pssBytes(pid: number, field: "Pss" | "Pss_Anon" = "Pss"): number {
   try {
-    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
     return m ? Number(m[1]) * 1024 : 0;
   } catch {
     return 0;

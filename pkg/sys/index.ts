@@ -14,3 +14,4 @@ export { connectSeqpacket } from "./seqpacket.js";
 export { fastSpawn, type FastChild, type FastSpawnOptions, type StdioSpec, type ExitStatus } from "./fast-spawn.js";
 export { unshareSyscall, setnsSyscall, sethostnameSyscall, interfaceUp, interfaceIsUp, nsSyscallsAvailable, CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWIPC } from "./ns-syscalls.js";
 export { raiseThreadPriority, threadNice } from "./sched.js";
+export { reexecNodeWith } from "./reexec.js";
