@@ -456,9 +456,14 @@ export class Snapshotter {
     });
   }
 
-  /** Disk use of every snapshot: committed sizes as measured at commit, active ones walked now. */
+  /**
+   * Disk use of every snapshot: committed sizes as measured at commit, active ones walked now.
+   * Layers being extracted count once committed: walking them would lstat every file a pull
+   * writes, on the event loop's promise chain and the libuv pool that decompresses layers,
+   * at each metrics scrape and ImageFsInfo call during the pull.
+   */
   async usage(): Promise<{ bytes: bigint; inodes: bigint }> {
-    const rows = this.#db.prepare("SELECT id, kind, size, inodes FROM snapshots").all() as Array<Pick<Row, "id" | "kind" | "size" | "inodes">>;
+    const rows = this.#db.prepare("SELECT id, kind, size, inodes FROM snapshots WHERE kind != 'extracting'").all() as Array<Pick<Row, "id" | "kind" | "size" | "inodes">>;
     let bytes = 0n;
     let inodes = 0n;
     for (const r of rows) {
