@@ -15,7 +15,7 @@ import { cgroupDriverOf, runtimeStatsSource } from "../../pkg/cri/index.js";
 import { StatsCollector } from "../../pkg/stats/index.js";
 import { containerEventBus } from "../../pkg/events/index.js";
 import { StreamingServer } from "../../pkg/streaming/index.js";
-import { InstanceLock, detectCgroups, raiseThreadPriority, threadNice } from "../../pkg/sys/index.js";
+import { InstanceLock, detectCgroups, lowerOtherThreads, raiseThreadPriority, schedulingGroup, threadNice, threadSliceUs } from "../../pkg/sys/index.js";
 import { runtimeVersion } from "../../pkg/version/index.js";
 
 /** True when something accepts connections on the unix socket. */
@@ -60,6 +60,13 @@ export class Daemon {
     await this.#slo.start();
     const cgroups = detectCgroups();
     log.info({ cgroups }, "cgroups detected");
+    if (cfg.image.pull_nice > 0) {
+      const group = schedulingGroup(cgroups.unifiedMount);
+      if (group === undefined) {
+        log.warn({ pullNice: cfg.image.pull_nice }, "image.pull_nice not applied: berthd shares the root scheduling group with every process (no cpu cgroup of its own, autogroup off), where niced pulls would get a fraction of the CPU");
+        cfg.image.pull_nice = 0;
+      } else log.info({ pullNice: cfg.image.pull_nice, group }, "pull threads run niced within berthd's scheduling group");
+    }
 
     const socket = cfg.grpc.address;
     mkdirSync(dirname(socket), { recursive: true, mode: 0o711 });
@@ -71,7 +78,7 @@ export class Daemon {
     }
 
     const content = ContentStore.open({ root: join(cfg.root, "content"), store: this.#store });
-    this.#snapshotter = await Snapshotter.open({ root: join(cfg.root, "snapshots"), store: this.#store });
+    this.#snapshotter = await Snapshotter.open({ root: join(cfg.root, "snapshots"), store: this.#store, workerNice: cfg.image.pull_nice });
     const snapshotter = this.#snapshotter;
     watchStoreDisk("content", join(cfg.root, "content"), () => content.usage().bytes);
     watchStoreDisk("snapshots", join(cfg.root, "snapshots"), async () => Number((await snapshotter.usage()).bytes));
@@ -129,13 +136,19 @@ export class Daemon {
    */
   #prioritizeEventLoop(): void {
     const nice = this.config.grpc.event_loop_nice;
-    if (nice === 0) return;
-    try {
-      raiseThreadPriority(nice);
-      rootLogger().debug({ nice: threadNice() }, "event loop thread raised");
-    } catch (err) {
-      rootLogger().warn({ err, nice }, "cannot raise the event loop thread's priority (needs CAP_SYS_NICE); it keeps nice 0");
+    const sliceUs = this.config.grpc.event_loop_slice_us;
+    if (nice !== 0 || sliceUs > 0) {
+      try {
+        raiseThreadPriority(nice, sliceUs);
+        rootLogger().debug({ nice: threadNice(), sliceUs: threadSliceUs() }, "event loop thread raised");
+      } catch (err) {
+        rootLogger().warn({ err, nice, sliceUs }, "cannot raise the event loop thread's priority (needs CAP_SYS_NICE); it keeps nice 0");
+      }
     }
+    // image.pull_nice: the threads started so far (libuv pool, V8 helpers) go below it too;
+    // the pull's own workers set theirs when they start
+    const low = this.config.image.pull_nice;
+    if (low > 0) rootLogger().debug({ nice: low, threads: lowerOtherThreads(low) }, "helper threads lowered");
   }
 
   async stop(): Promise<void> {

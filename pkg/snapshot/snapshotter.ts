@@ -58,6 +58,8 @@ export interface SnapshotterOptions {
   maxConcurrentApplies?: number;
   /** syncfs after each apply, before the commit (default true). */
   sync?: boolean;
+  /** Nice value of the layer-apply worker threads (0 to 19, default 0). */
+  workerNice?: number;
 }
 
 type Kind = "committed" | "active" | "extracting";
@@ -142,7 +144,7 @@ export class Snapshotter {
   readonly #applies: Semaphore;
   readonly #inflight = new Map<string, InFlight>();
   readonly #indexOff: boolean;
-  readonly #workers = new ApplyWorkerPool();
+  readonly #workers: ApplyWorkerPool;
   #closed = false;
 
   private constructor(opts: SnapshotterOptions) {
@@ -154,6 +156,7 @@ export class Snapshotter {
     this.#sync = opts.sync ?? true;
     this.#applies = new Semaphore(opts.maxConcurrentApplies ?? Math.max(1, Math.min(4, availableParallelism())));
     this.#indexOff = existsSync("/sys/module/overlay/parameters/index");
+    this.#workers = new ApplyWorkerPool(undefined, opts.workerNice ?? 0);
   }
 
   /** Opens the snapshotter: migrates its tables and removes what a crash left behind. */

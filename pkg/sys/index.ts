@@ -13,4 +13,4 @@ export { mknod, makedev, lsetxattr, lgetxattr, llistxattr, syncfs, mallocTrim, S
 export { connectSeqpacket } from "./seqpacket.js";
 export { fastSpawn, type FastChild, type FastSpawnOptions, type StdioSpec, type ExitStatus } from "./fast-spawn.js";
 export { unshareSyscall, setnsSyscall, sethostnameSyscall, interfaceUp, interfaceIsUp, nsSyscallsAvailable, CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWIPC } from "./ns-syscalls.js";
-export { raiseThreadPriority, threadNice } from "./sched.js";
+export { lowerOtherThreads, lowerThreadPriority, raiseThreadPriority, schedulingGroup, threadNice, threadSliceUs } from "./sched.js";
