@@ -15,8 +15,16 @@ import { cgroupDriverOf, runtimeStatsSource } from "../../pkg/cri/index.js";
 import { StatsCollector } from "../../pkg/stats/index.js";
 import { containerEventBus } from "../../pkg/events/index.js";
 import { StreamingServer } from "../../pkg/streaming/index.js";
-import { InstanceLock, detectCgroups, lowerOtherThreads, raiseThreadPriority, schedulingGroup, threadNice, threadSliceUs } from "../../pkg/sys/index.js";
+import { InstanceLock, detectCgroups, limitMallocArenas, lowerOtherThreads, raiseThreadPriority, schedulingGroup, threadNice, threadSliceUs } from "../../pkg/sys/index.js";
 import { runtimeVersion } from "../../pkg/version/index.js";
+
+/**
+ * glibc malloc arenas berthd's threads share: the main one and one for the rest. With
+ * glibc's default (8 per CPU) a pull's worker threads left one arena holding 28 MB that
+ * stayed after the pull (512 MB image after 30 pods: PSS 69 MB 45 s later, 40 MB idle);
+ * capped, the pull's memory goes back (40 MB).
+ */
+const MALLOC_ARENAS = 2;
 
 /** True when something accepts connections on the unix socket. */
 function socketAnswers(path: string): Promise<boolean> {
@@ -50,6 +58,8 @@ export class Daemon {
     const cfg = this.config;
     const log = rootLogger();
     log.info({ version: runtimeVersion(), config: cfg }, "berthd starting");
+    // before any worker thread allocates (see limitMallocArenas)
+    if (!limitMallocArenas(MALLOC_ARENAS)) log.debug("malloc arenas not capped (MALLOC_ARENA_MAX set, or not glibc)");
     mkdirSync(cfg.root, { recursive: true, mode: 0o711 });
     mkdirSync(cfg.state, { recursive: true, mode: 0o711 });
     this.#lock = await InstanceLock.acquire(cfg.root);
