@@ -39,10 +39,15 @@ function quantile(xs: readonly number[], q: number): number {
 
 const median = (xs: readonly number[]): number => quantile(xs.filter((x) => Number.isFinite(x)), 0.5);
 
+/** One metric of berthd's /metrics; NaN when the scrape fails (a keep-alive connection the server closed meanwhile: undici answers "other side closed"). */
 async function scrape(url: string, name: string): Promise<number> {
-  const text = await (await fetch(url)).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
-  return line ? Number(line.split(" ")[1]) : NaN;
+  try {
+    const text = await (await fetch(url)).text();
+    const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+    return line ? Number(line.split(" ")[1]) : NaN;
+  } catch {
+    return NaN;
+  }
 }
 
 /** Regular files below `dir` (sorted by path), with sizes; unreadable entries are skipped. */

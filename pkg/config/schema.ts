@@ -47,6 +47,12 @@ export const schema: Record<string, Node> = {
       -20,
       0,
     ),
+    event_loop_slice_us: int(
+      100,
+      "time slice asked for the thread that serves the API, microseconds (Linux 6.12+, 100 to 100000): shorter than the other threads' (a few ms), so a call preempts them at once; 0 keeps the kernel's",
+      0,
+      100_000,
+    ),
   }),
   metrics: table({
     address: str("127.0.0.1:9731", "Prometheus /metrics listen address; empty disables", hostPort),
@@ -92,6 +98,12 @@ export const schema: Record<string, Node> = {
     max_config_bytes: int(8 * 1024 * 1024, "largest image config accepted", 1024),
     gc_interval_seconds: int(300, "how often unreferenced content and snapshots are collected; 0 disables the timer", 0),
     platform: str("", "os/arch[/variant] to pick from indexes; empty = this host"),
+    pull_nice: int(
+      19,
+      "nice value of the threads that download, decompress and unpack layers and of berthd's helper threads (all but the API's), within berthd's own scheduling group (its cpu cgroup or session autogroup; not applied in the root group): the API thread goes first, the pull keeps berthd's share; 0 leaves them alone",
+      0,
+      19,
+    ),
     registries: {
       kind: "map",
       doc: 'per-registry settings, keyed by host ("docker.io", "127.0.0.1:5000")',

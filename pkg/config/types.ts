@@ -45,6 +45,7 @@ export interface Config {
     max_send_message_size: number;
     shutdown_grace_seconds: number;
     event_loop_nice: number;
+    event_loop_slice_us: number;
   };
   metrics: { address: string };
   runtime: {
@@ -72,6 +73,7 @@ export interface Config {
     max_config_bytes: number;
     gc_interval_seconds: number;
     platform: string;
+    pull_nice: number;
     registries: Record<string, RegistryConfig>;
   };
   streaming: {

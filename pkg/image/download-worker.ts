@@ -9,6 +9,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { rootCertificates } from "node:tls";
 import { parentPort, workerData } from "node:worker_threads";
+import { lowerThreadPriority } from "../sys/index.js";
 
 export interface DownloadRequest {
   url: string;
@@ -20,6 +21,8 @@ export interface DownloadRequest {
   size: number;
   stallMs: number;
   digest: string;
+  /** Nice value of this thread (image.pull_nice; see apply-worker.ts). */
+  nice: number;
 }
 
 export type DownloadMessage =
@@ -44,7 +47,8 @@ export type DownloadMessage =
 let req = workerData as DownloadRequest;
 const post = (m: DownloadMessage): void => parentPort?.postMessage(m);
 
-// Runs at the default priority, like the hash and apply workers (see apply-worker.ts).
+// The nice value is set once: a worker serves the downloads of one daemon (one config).
+lowerThreadPriority(req.nice);
 
 function headersOf(res: IncomingMessage): Record<string, string> {
   const out: Record<string, string> = {};

@@ -281,7 +281,7 @@ export class RepositoryClient {
         if (auth && auth.expires > Date.now()) headers["authorization"] = auth.header;
         if (offset > 0) logger().info({ digest: desc.digest, offset, endpoint: ep.base }, "resuming blob download");
         const r = await runDownload(
-          { url: this.#url(ep, `blobs/${desc.digest}`).toString(), headers, tls: ep.tls, path: ingest.path, offset, size: desc.size, stallMs: this.#stallMs, digest: desc.digest },
+          { url: this.#url(ep, `blobs/${desc.digest}`).toString(), headers, tls: ep.tls, path: ingest.path, offset, size: desc.size, stallMs: this.#stallMs, digest: desc.digest, nice: this.opts.config.pull_nice },
           this.signal,
           onBytes,
         );

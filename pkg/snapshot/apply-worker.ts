@@ -7,10 +7,10 @@
 import { createHash } from "node:crypto";
 import { closeSync, createReadStream, lstatSync, openSync, readdirSync } from "node:fs";
 import { pipeline } from "node:stream/promises";
-import { parentPort } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
 import { createGunzip } from "node:zlib";
 import { Decompress as ZstdDecompress } from "fzstd";
-import { syncfs } from "../sys/index.js";
+import { lowerThreadPriority, syncfs } from "../sys/index.js";
 import { copyImpliedDirs, LayerApplier, LayerContentError, LayerIoError } from "./layer-applier.js";
 import { TarFormatError, TarReader } from "./tar-reader.js";
 import type { ApplyRequest, FixupRequest, WorkerReply, WorkerRequest } from "./worker-protocol.js";
@@ -174,12 +174,13 @@ function classify(err: unknown, req: { layerName: string; blobPath?: string }): 
   return { ok: false, kind: "io", message };
 }
 
-// Layer applies run at the default priority. They used to be niced (10), to let the
-// event loop go first; but the event loop is mostly idle during a pull (it only relays
-// messages), and on a busy node a niced thread competes with every other process at a
-// tenth of their weight: with the load of the shared test machines (15 runnable tasks on
-// 2 CPUs) the pull took 3x containerd's time, whose goroutines run at nice 0. The event
-// loop keeps its own thread; the applies are bounded by the snapshotter's semaphore.
+// The nice value the pool asks for (image.pull_nice). Layer applies used to be niced (10)
+// in the root scheduling group, where a niced thread competes with every other process at a
+// fraction of their weight (3x containerd's pull time on a loaded machine). berthd's threads
+// share one scheduling group (its cgroup's cpu controller, or its session's autogroup): a nice
+// value here only divides that group's share, so the event loop goes first and the pull still
+// gets what berthd as a whole gets.
+lowerThreadPriority((workerData as { nice?: number } | undefined)?.nice ?? 0);
 
 // One job at a time: the pool never sends a second request before the reply.
 parentPort?.on("message", (msg: WorkerRequest) => {

@@ -36,7 +36,11 @@ export class ApplyWorkerPool {
   readonly #all = new Set<PooledWorker>();
   #closed = false;
 
-  constructor(readonly idleMs = 10_000) {}
+  /** `nice`: the workers' nice value (0 to 19; see apply-worker.ts). */
+  constructor(
+    readonly idleMs = 10_000,
+    readonly nice = 0,
+  ) {}
 
   /** Extracts a layer into req.dir. */
   run(req: ApplyRequest, signal?: AbortSignal): Promise<ApplyResult> {
@@ -120,7 +124,7 @@ export class ApplyWorkerPool {
       pw.worker.ref();
       return pw;
     }
-    const worker = new Worker(WORKER_URL);
+    const worker = new Worker(WORKER_URL, { workerData: { nice: this.nice } });
     const fresh: PooledWorker = { worker, idleTimer: undefined };
     this.#all.add(fresh);
     worker.once("exit", () => this.#forget(fresh));

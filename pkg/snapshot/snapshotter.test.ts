@@ -647,9 +647,11 @@ describe("layers applied beside their parent (parentPending)", () => {
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(e.snap.has(topId), false, "nothing is committed before the parent is");
     assert.equal(e.snap.list().some((s) => s.key === topId), false);
+    assert.deepEqual(await e.snap.usage(), { bytes: 0n, inodes: 0n }, "a layer being extracted counts once it is committed");
     releaseParent();
     await Promise.all([baseDone, top]);
     assert.ok(e.snap.has(topId));
+    assert.ok((await e.snap.usage()).inodes >= 5n, "committed layers count");
     assert.equal(e.snap.list().find((s) => s.key === topId)?.parent, baseId);
     const diff = fsOf(e, topId);
     assert.equal(lstatSync(join(diff, "tmp")).mode & 0o7777, 0o1777, "an implied directory copies the lower one's mode");

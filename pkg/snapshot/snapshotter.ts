@@ -58,6 +58,8 @@ export interface SnapshotterOptions {
   maxConcurrentApplies?: number;
   /** syncfs after each apply, before the commit (default true). */
   sync?: boolean;
+  /** Nice value of the layer-apply worker threads (0 to 19, default 0). */
+  workerNice?: number;
 }
 
 type Kind = "committed" | "active" | "extracting";
@@ -142,7 +144,7 @@ export class Snapshotter {
   readonly #applies: Semaphore;
   readonly #inflight = new Map<string, InFlight>();
   readonly #indexOff: boolean;
-  readonly #workers = new ApplyWorkerPool();
+  readonly #workers: ApplyWorkerPool;
   #closed = false;
 
   private constructor(opts: SnapshotterOptions) {
@@ -154,6 +156,7 @@ export class Snapshotter {
     this.#sync = opts.sync ?? true;
     this.#applies = new Semaphore(opts.maxConcurrentApplies ?? Math.max(1, Math.min(4, availableParallelism())));
     this.#indexOff = existsSync("/sys/module/overlay/parameters/index");
+    this.#workers = new ApplyWorkerPool(undefined, opts.workerNice ?? 0);
   }
 
   /** Opens the snapshotter: migrates its tables and removes what a crash left behind. */
@@ -456,9 +459,14 @@ export class Snapshotter {
     });
   }
 
-  /** Disk use of every snapshot: committed sizes as measured at commit, active ones walked now. */
+  /**
+   * Disk use of every snapshot: committed sizes as measured at commit, active ones walked now.
+   * Layers being extracted count once committed: walking them would lstat every file a pull
+   * writes, on the event loop's promise chain and the libuv pool that decompresses layers,
+   * at each metrics scrape and ImageFsInfo call during the pull.
+   */
   async usage(): Promise<{ bytes: bigint; inodes: bigint }> {
-    const rows = this.#db.prepare("SELECT id, kind, size, inodes FROM snapshots").all() as Array<Pick<Row, "id" | "kind" | "size" | "inodes">>;
+    const rows = this.#db.prepare("SELECT id, kind, size, inodes FROM snapshots WHERE kind != 'extracting'").all() as Array<Pick<Row, "id" | "kind" | "size" | "inodes">>;
     let bytes = 0n;
     let inodes = 0n;
     for (const r of rows) {

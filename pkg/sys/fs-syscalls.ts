@@ -19,6 +19,7 @@ interface Libc {
   llistxattr: (path: string, list: Buffer | null, size: number) => number;
   syncfs: (fd: number) => number;
   malloc_trim: ((pad: number) => number) & { async: (pad: number, done: (err: unknown, result: number) => void) => void };
+  mallopt: (param: number, value: number) => number;
 }
 
 let cached: { koffi: Koffi; libc: Libc } | undefined;
@@ -35,6 +36,7 @@ function libc(): { koffi: Koffi; libc: Libc } {
     llistxattr: lib.func("intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)"),
     syncfs: lib.func("int syncfs(int fd)"),
     malloc_trim: lib.func("int malloc_trim(size_t pad)"),
+    mallopt: lib.func("int mallopt(int param, int value)"),
   } as unknown as Libc;
   cached = { koffi, libc: bound };
   return cached;
@@ -137,4 +139,24 @@ export function mallocTrim(): Promise<void> {
       resolve();
     }
   });
+}
+
+/** mallopt(3)'s M_ARENA_MAX. */
+const M_ARENA_MAX = -8;
+
+/**
+ * Caps the number of glibc malloc arenas (mallopt M_ARENA_MAX; MALLOC_ARENA_MAX in the
+ * environment wins if set). By default glibc gives threads up to 8 arenas per CPU; the
+ * worker threads of a pull each fill one with their buffers, and what stays allocated in an
+ * arena keeps its pages: after a 512 MB pull, one thread arena held 28 MB that malloc_trim
+ * could not return. Call it before threads allocate. Returns false where it cannot be set
+ * (not glibc, no koffi).
+ */
+export function limitMallocArenas(n: number): boolean {
+  if (process.env["MALLOC_ARENA_MAX"] !== undefined) return false;
+  try {
+    return libc().libc.mallopt(M_ARENA_MAX, n) === 1;
+  } catch {
+    return false;
+  }
 }
