@@ -3,12 +3,12 @@
 //   node dist/hack/bench/api-latency.js [--pods 0,50,100] [-n 400] [--no-containerd]
 //
 // Same set-up as lifecycle (side-by-side.ts): local registry, one CNI bridge network,
-// berthd from dist/, containerd 1.6 with the local registry as its mirror. For each
-// runtime and each pod count, pods with one running `sleep` container are started,
-// then ListContainers, ListPodSandbox, ContainerStatus, PodSandboxStatus, ListImages
+// berthd from dist/, containerd 1.6 with the local registry as its mirror, both running
+// at once. At each pod count, pods with one running `sleep` container are started in
+// each, then ListContainers, ListPodSandbox, ContainerStatus, PodSandboxStatus, ListImages
 // and ImageStatus are called -n times each, interleaved, sequentially, over one
-// long-lived gRPC connection (one client, never crictl). Status calls pick pods round
-// robin. Printed: p50/p99/max per call and pod count, and the ratio berth/containerd.
+// long-lived gRPC connection per runtime (one client, never crictl), in 10 rounds that
+// alternate between the runtimes. Status calls pick pods round robin. Printed: p50/p99/max per call and pod count, and the ratio berth/containerd.
 // Figures only; nothing is asserted. The machine should be quiet.
 
 import { setTimeout as sleep } from "node:timers/promises";
@@ -39,43 +39,70 @@ function callOf(client: CriClient, t: Target, name: Call, pods: readonly Running
   }
 }
 
-async function measure(t: Target, levels: number[], n: number, warmupMs: number): Promise<Figures> {
-  const fig: Figures = new Map();
-  const client = new CriClient(t.socket, { defaultTimeoutMs: 180_000 });
+/** One runtime's connection, pods and samples, measured in rounds alternating with the other's. */
+interface Side {
+  t: Target;
+  client: CriClient;
+  pods: RunningPod[];
+  times: Record<Call, number[]>;
+  fig: Figures;
+}
+
+const emptyTimes = (): Record<Call, number[]> => Object.fromEntries(CALLS.map((c) => [c, []])) as unknown as Record<Call, number[]>;
+
+/** `rounds` calls of each kind, interleaved, on one side. */
+async function round(s: Side, from: number, count: number, record: boolean): Promise<void> {
+  for (let i = from; i < from + count; i++) {
+    for (const c of CALLS) {
+      const fn = callOf(s.client, s.t, c, s.pods, i);
+      if (!fn) continue;
+      const t0 = performance.now();
+      await fn();
+      if (record) s.times[c].push(performance.now() - t0);
+    }
+  }
+}
+
+/**
+ * Both runtimes side by side: at each pod count, warm-up then ROUNDS rounds, each of n/ROUNDS
+ * calls of every kind on one runtime and then on the other. Alternating rounds put both under the
+ * same moment-to-moment machine speed (on this VM the same client and daemon vary by 2× over
+ * tens of seconds, which a berth-then-containerd order turned into a ratio).
+ */
+async function measure(targets: Target[], levels: number[], n: number, warmupMs: number): Promise<Figures[]> {
+  const ROUNDS = 10;
   const run = `${process.pid}-${Date.now().toString(36)}`;
-  const pods: RunningPod[] = [];
+  const sides: Side[] = targets.map((t) => ({ t, client: new CriClient(t.socket, { defaultTimeoutMs: 180_000 }), pods: [], times: emptyTimes(), fig: new Map() }));
   try {
-    await client.image.pullImage({ image: { image: t.image } });
+    for (const s of sides) await s.client.image.pullImage({ image: { image: s.t.image } });
     for (const level of levels) {
-      if (level > pods.length) pods.push(...(await startPods(client, t, run, pods.length, level)));
+      for (const s of sides) if (level > s.pods.length) s.pods.push(...(await startPods(s.client, s.t, run, s.pods.length, level)));
       await sleep(1000);
       // Warm-up: JIT, connection, caches. A daemon under a kubelet serves these calls every
       // second for as long as it runs: the figures are its steady state, not its first minute.
       const warmUntil = performance.now() + warmupMs;
-      for (let i = 0; performance.now() < warmUntil || i < 50; i++) for (const c of CALLS) await callOf(client, t, c, pods, i)?.();
-      const times: Record<Call, number[]> = Object.fromEntries(CALLS.map((c) => [c, []])) as unknown as Record<Call, number[]>;
-      for (let i = 0; i < n; i++) {
+      for (let i = 0; performance.now() < warmUntil || i < 50; i += 10) for (const s of sides) await round(s, i, 10, false);
+      for (const s of sides) s.times = emptyTimes();
+      const per = Math.max(1, Math.ceil(n / ROUNDS));
+      for (let r = 0; r < ROUNDS; r++) for (const s of r % 2 === 0 ? sides : [...sides].reverse()) await round(s, r * per, per, true);
+      for (const s of sides) {
         for (const c of CALLS) {
-          const fn = callOf(client, t, c, pods, i);
-          if (!fn) continue;
-          const t0 = performance.now();
-          await fn();
-          times[c].push(performance.now() - t0);
+          const times = s.times[c];
+          if (times.length === 0) continue;
+          s.fig.set(`${level} pods ${c} p50`, pct(times, 50));
+          s.fig.set(`${level} pods ${c} p99`, pct(times, 99));
+          s.fig.set(`${level} pods ${c} max`, Math.max(...times));
         }
       }
-      for (const c of CALLS) {
-        if (times[c].length === 0) continue;
-        fig.set(`${level} pods ${c} p50`, pct(times[c], 50));
-        fig.set(`${level} pods ${c} p99`, pct(times[c], 99));
-        fig.set(`${level} pods ${c} max`, Math.max(...times[c]));
-      }
-      console.log(`  [${t.name}] ${level} pods measured`);
+      console.log(`  ${level} pods measured (${targets.map((t) => t.name).join(", ")})`);
     }
   } finally {
-    await removePods(client, pods).catch((err: unknown) => console.error(`[${t.name}] removing pods: ${String(err)}`));
-    client.close();
+    for (const s of sides) {
+      await removePods(s.client, s.pods).catch((err: unknown) => console.error(`[${s.t.name}] removing pods: ${String(err)}`));
+      s.client.close();
+    }
   }
-  return fig;
+  return sides.map((s) => s.fig);
 }
 
 async function main(): Promise<void> {
@@ -87,16 +114,15 @@ async function main(): Promise<void> {
   let ctrd: Figures | undefined;
   try {
     const d = await env.startBerth();
-    console.log(`berthd pid ${d.process.pid}; ${n} calls of each kind at ${levels.join(", ")} pods`);
-    berth = await measure(berthTarget(env, d), levels, n, warmupMs);
-    await d.stop();
-    if (!flag("--no-containerd")) {
-      const c = await env.startContainerd();
-      try {
-        ctrd = await measure(containerdTarget(env, c), levels, n, warmupMs);
-      } finally {
-        await c.stop();
-      }
+    const targets = [berthTarget(env, d)];
+    const c = flag("--no-containerd") ? undefined : await env.startContainerd();
+    try {
+      if (c) targets.push(containerdTarget(env, c));
+      console.log(`berthd pid ${d.process.pid}${c ? `, containerd pid ${c.child.pid}` : ""}; ${n} calls of each kind at ${levels.join(", ")} pods, the runtimes alternating in rounds`);
+      [berth, ctrd] = (await measure(targets, levels, n, warmupMs)) as [Figures, Figures | undefined];
+    } finally {
+      await c?.stop();
+      await d.stop();
     }
   } finally {
     await env.close();
