@@ -37,6 +37,11 @@ export const schema: Record<string, Node> = {
   log_level: oneOf("info", ["fatal", "error", "warn", "info", "debug", "trace"], "log level of berthd"),
   grpc: table({
     address: str("/run/berth/berth.sock", "unix socket the CRI API is served on", absolute),
+    server: oneOf(
+      "berth",
+      ["berth", "grpc-js"],
+      "gRPC server on the socket: berth's own HTTP/2 server (a fraction of the CPU per call), or grpc-js over Node's http2",
+    ),
     socket_mode: str("0660", "permission bits of the socket", (v) => (/^0?[0-7]{3}$/.test(v) ? undefined : 'must be octal such as "0660"')),
     max_recv_message_size: int(16 * 1024 * 1024, "largest request accepted, bytes", 1024),
     max_send_message_size: int(16 * 1024 * 1024, "largest response sent, bytes", 1024),

@@ -40,6 +40,7 @@ export interface Config {
   log_level: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
   grpc: {
     address: string;
+    server: "berth" | "grpc-js";
     socket_mode: string;
     max_recv_message_size: number;
     max_send_message_size: number;

@@ -3,6 +3,7 @@ import { ImageServiceService, RuntimeServiceService } from "../../api/gen/cri/v1
 import { UnimplementedError } from "../errdefs/index.js";
 import { logger } from "../log/index.js";
 import { AnyAuthorityListener } from "./h2-authority/index.js";
+import { H2GrpcServer } from "./h2grpc/server.js";
 import { InflightTracker, ReadinessGate, serverStream, unary, type InstrumentOptions, type StreamImpl, type UnaryImpl } from "./instrument.js";
 import { messageTypesOf, methodName } from "./messages.js";
 import { EncodedMessage } from "./encoded.js";
@@ -57,34 +58,50 @@ function withEncodedResponses(definition: ServiceDefinition): ServiceDefinition 
 
 /** The CRI v1 gRPC server: RuntimeService and ImageService on one unix socket. */
 export class CriServer {
-  readonly #server: Server;
+  /** grpc.server = "grpc-js": grpc-js over Node's http2, fed through AnyAuthorityListener. */
+  readonly #grpcjs: Server | undefined;
+  /** grpc.server = "berth" (default): berth's own HTTP/2 gRPC server (h2grpc). */
+  readonly #h2: H2GrpcServer | undefined;
   readonly #gate = new ReadinessGate();
   readonly #inflight = new InflightTracker();
   #listener: AnyAuthorityListener | undefined;
 
   constructor(deps: CriDeps) {
-    this.#server = new Server({
-      "grpc.max_receive_message_length": deps.config.grpc.max_recv_message_size,
-      "grpc.max_send_message_length": deps.config.grpc.max_send_message_size,
-      // Channelz (grpc's introspection service, which berth does not serve) otherwise keeps
-      // per-call counters and timestamps on every stream of the hot path.
-      "grpc.enable_channelz": 0,
-    });
     const ungated = new Set(["Version", "Status", "RuntimeConfig"]);
     const common = { gate: this.#gate, inflight: this.#inflight, ungated };
-    this.#server.addService(withEncodedResponses(RuntimeServiceService), implement(RuntimeServiceService, runtimeHandlers(deps) as Record<string, unknown>, { ...common, service: "runtime" }));
-    this.#server.addService(withEncodedResponses(ImageServiceService), implement(ImageServiceService, imageHandlers(deps) as Record<string, unknown>, { ...common, service: "image" }));
+    const services: Array<[ServiceDefinition, UntypedServiceImplementation]> = [
+      [withEncodedResponses(RuntimeServiceService), implement(RuntimeServiceService, runtimeHandlers(deps) as Record<string, unknown>, { ...common, service: "runtime" })],
+      [withEncodedResponses(ImageServiceService), implement(ImageServiceService, imageHandlers(deps) as Record<string, unknown>, { ...common, service: "image" })],
+    ];
+    const { grpc } = deps.config;
+    if (grpc.server === "grpc-js") {
+      this.#grpcjs = new Server({
+        "grpc.max_receive_message_length": grpc.max_recv_message_size,
+        "grpc.max_send_message_length": grpc.max_send_message_size,
+        // Channelz (grpc's introspection service, which berth does not serve) otherwise keeps
+        // per-call counters and timestamps on every stream of the hot path.
+        "grpc.enable_channelz": 0,
+      });
+      for (const [def, impl] of services) this.#grpcjs.addService(def, impl);
+    } else {
+      this.#h2 = new H2GrpcServer({ maxRecvMessage: grpc.max_recv_message_size, maxSendMessage: grpc.max_send_message_size });
+      for (const [def, impl] of services) this.#h2.addService(def as never, impl);
+    }
   }
 
   /**
-   * Serves on a unix socket (the path must not exist). berth owns the listener and
-   * hands each connection to grpc-js through a filter that replaces an :authority
-   * the server's HTTP/2 layer would refuse (clients send the socket path), so
-   * every client that containerd and CRI-O serve is served too.
+   * Serves on a unix socket (the path must not exist). Every client that containerd and
+   * CRI-O serve is served, including those that send the socket path as :authority:
+   * berth's own server takes any authority; with grpc-js, berth owns the listener and
+   * hands each connection to grpc-js through a filter that replaces such an authority.
    */
   async listen(socketPath: string): Promise<void> {
+    if (this.#h2) {
+      await this.#h2.listen(socketPath);
+      return;
+    }
     if (this.#listener) throw new Error(`the CRI server already listens`);
-    const injector = this.#server.createConnectionInjector(ServerCredentials.createInsecure());
+    const injector = (this.#grpcjs as Server).createConnectionInjector(ServerCredentials.createInsecure());
     this.#listener = await AnyAuthorityListener.listen(socketPath, injector);
   }
 
@@ -95,7 +112,7 @@ export class CriServer {
 
   /** Stops accepting calls, waits up to graceMs for in-flight ones, then cuts the rest. */
   async shutdown(graceMs: number): Promise<void> {
-    const server = this.#server;
+    const server = this.#h2 ?? (this.#grpcjs as Server);
     this.#listener?.stopAccepting();
     const drained = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     const inflight = this.#inflight.count;
