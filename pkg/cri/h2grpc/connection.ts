@@ -57,6 +57,10 @@ const OUR_CONN_WINDOW = 16 << 20;
 const MAX_HEADER_BLOCK = 1 << 20;
 /** Frames above this many octets in one write are written one by one instead of concatenated. */
 const CONCAT_LIMIT = 64 * 1024;
+/** Messages up to this size are copied behind their 5-octet prefix (one DATA frame instead of two). */
+const SMALL_MESSAGE = 16 * 1024;
+/** setTimeout's longest delay: a longer one fires at once (Node clamps it to 1 ms). */
+const MAX_TIMER_MS = 0x7fff_ffff;
 
 class ConnectionError extends Error {
   constructor(
@@ -240,7 +244,13 @@ export class H2GrpcConnection {
         return;
       case FRAME.GOAWAY:
         if (id !== 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, "GOAWAY on a stream");
-        // The client opens nothing more; its open calls finish normally.
+        if (payload.length < 8) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, "GOAWAY shorter than 8 octets");
+        // NO_ERROR: the client opens nothing more and its open calls finish normally. An error
+        // code: the client gave up on the connection; its calls are cancelled.
+        if (payload.readUInt32BE(4) !== H2_ERROR.NO_ERROR) {
+          this.#socket.destroy();
+          this.#onClose();
+        }
         return;
       case FRAME.WINDOW_UPDATE:
         return this.#onWindowUpdate(id, payload);
@@ -407,10 +417,7 @@ export class H2GrpcConnection {
     if (method !== "POST") return this.#httpError(s, 405);
     if (!contentType.startsWith("application/grpc")) return this.#httpError(s, 415);
     if (!route) return this.finishStream(s, CODE.UNIMPLEMENTED, `The server does not implement the method ${path}`);
-    if (ms !== undefined) {
-      s.timer = setTimeout(() => this.#deadlinePassed(s), ms);
-      s.timer.unref();
-    }
+    if (ms !== undefined) this.#armDeadline(s);
     if (s.remoteClosed) this.#requestComplete(s);
   }
 
@@ -474,6 +481,9 @@ export class H2GrpcConnection {
         else if (s.encoding === "deflate") msg = inflateSync(msg, { maxOutputLength: this.#opts.maxRecvMessage });
         else return this.finishStream(s, s.encoding === "identity" ? CODE.INTERNAL : CODE.UNIMPLEMENTED, `compressed message with grpc-encoding "${s.encoding}"`);
       } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
+          return this.finishStream(s, CODE.RESOURCE_EXHAUSTED, `Received message larger than max (decompressed above ${this.#opts.maxRecvMessage})`);
+        }
         return this.finishStream(s, CODE.INTERNAL, `cannot decompress the request (${s.encoding}): ${(err as Error).message}`);
       }
     } else if (compressed !== 0) {
@@ -511,6 +521,13 @@ export class H2GrpcConnection {
     if (this.sendMessage(s, bytes)) this.finishStream(s, 0, "");
   }
 
+  /** Deadlines beyond MAX_TIMER_MS (grpc-js sends 30 days as "2592000S") are waited for in steps. */
+  #armDeadline(s: Stream): void {
+    const left = s.deadline - Date.now();
+    s.timer = setTimeout(() => (left > MAX_TIMER_MS ? this.#armDeadline(s) : this.#deadlinePassed(s)), Math.max(0, Math.min(left, MAX_TIMER_MS)));
+    s.timer.unref();
+  }
+
   #deadlinePassed(s: Stream): void {
     s.timer = undefined;
     if (s.localClosed) return;
@@ -531,11 +548,19 @@ export class H2GrpcConnection {
       s.headersSent = true;
       this.#write(frame(FRAME.HEADERS, FLAG.END_HEADERS, s.id, RESPONSE_HEADERS));
     }
-    const prefix = Buffer.allocUnsafe(5);
-    prefix[0] = 0;
-    prefix.writeUInt32BE(bytes.length, 1);
-    s.queue.push(prefix);
-    if (bytes.length > 0) s.queue.push(bytes);
+    if (bytes.length <= SMALL_MESSAGE) {
+      // Prefix and message in one buffer, so that they go out as one DATA frame.
+      const msg = Buffer.allocUnsafe(5 + bytes.length);
+      msg[0] = 0;
+      msg.writeUInt32BE(bytes.length, 1);
+      bytes.copy(msg, 5);
+      s.queue.push(msg);
+    } else {
+      const prefix = Buffer.allocUnsafe(5);
+      prefix[0] = 0;
+      prefix.writeUInt32BE(bytes.length, 1);
+      s.queue.push(prefix, bytes);
+    }
     s.queuedBytes += 5 + bytes.length;
     this.#pump(s);
     this.#scheduleFlush();
@@ -548,9 +573,9 @@ export class H2GrpcConnection {
     if (s.call) s.call.ended = true;
     if (!s.headersSent) {
       s.headersSent = true;
-      s.trailers = frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, s.id, statusBlock(code, message, true));
+      s.trailers = this.#headersFrames(s.id, FLAG.END_STREAM, statusBlock(code, message, true));
     } else {
-      s.trailers = frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, s.id, code === 0 && !message ? OK_TRAILERS : statusBlock(code, message, false));
+      s.trailers = this.#headersFrames(s.id, FLAG.END_STREAM, code === 0 && !message ? OK_TRAILERS : statusBlock(code, message, false));
     }
     this.#pump(s);
     this.#scheduleFlush();
@@ -558,8 +583,23 @@ export class H2GrpcConnection {
 
   #httpError(s: Stream, status: number): void {
     s.headersSent = true;
-    s.trailers = frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, s.id, httpStatusBlock(status));
+    s.trailers = this.#headersFrames(s.id, FLAG.END_STREAM, httpStatusBlock(status));
     this.#pump(s);
+  }
+
+  /**
+   * A header block as HEADERS plus, when it is larger than the peer's SETTINGS_MAX_FRAME_SIZE
+   * (a long grpc-message), CONTINUATION frames (RFC 9113 §4.2, §6.10); one buffer, so that
+   * nothing can be written between them.
+   */
+  #headersFrames(id: number, flags: number, block: Buffer): Buffer {
+    const max = this.#peerMaxFrame;
+    if (block.length <= max) return frame(FRAME.HEADERS, flags | FLAG.END_HEADERS, id, block);
+    const frames = [frame(FRAME.HEADERS, flags & ~FLAG.END_HEADERS, id, block.subarray(0, max))];
+    for (let at = max; at < block.length; at += max) {
+      frames.push(frame(FRAME.CONTINUATION, at + max >= block.length ? FLAG.END_HEADERS : 0, id, block.subarray(at, at + max)));
+    }
+    return Buffer.concat(frames);
   }
 
   /** Writes what flow control allows of a stream's queue, then its trailers once the queue is empty. */
@@ -587,7 +627,12 @@ export class H2GrpcConnection {
       s.queuedBytes -= n;
     }
     this.#blocked.delete(s);
-    if (s.call instanceof ServerStreamCall) s.call.drained();
+    if (s.call instanceof ServerStreamCall) {
+      s.call.drained();
+      // A 'drain' listener may have written and ended re-entrantly: that pump() already sent
+      // what the windows allowed, and the trailers must wait behind what it queued.
+      if (this.#closed || s.localClosed || s.queue.length > 0) return;
+    }
     if (s.trailers) {
       this.#write(s.trailers);
       s.trailers = undefined;
