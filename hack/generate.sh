@@ -59,6 +59,15 @@ out="$(cd "$out" && pwd)"
 case "$out" in
   / | "$root" | "$root/api" | "$HOME") die "refusing to empty $out" ;;
 esac
+# grpc-js is loaded lazily: the client constructor comes from api/grpc-lazy.ts, and
+# Client is only a type (berthd constructs no client and never loads grpc-js).
+for f in "$tmp"/cri/v1/api.ts; do
+  [[ -f "$f" ]] || continue
+  grep -q '^  makeGenericClientConstructor,$' "$f" || die "$f: the grpc-js import changed shape; update the rewrite in hack/generate.sh"
+  # Every name left in the grpc-js import is a type: one `import type` (an `import {}` of
+  # inline type specifiers would still load the module).
+  perl -0pi -e 's/^import \{\n((?:  [^\n]*,\n)+)\} from "\@grpc\/grpc-js";\n/my $n = $1; $n =~ s{^  makeGenericClientConstructor,\n}{}m; $n =~ s{^  type }{  }mg; "import type {\n$n} from \"\@grpc\/grpc-js\";\nimport { makeGenericClientConstructor } from \"..\/..\/..\/grpc-lazy.js\";\n"/me' "$f"
+done
 find "$out" -mindepth 1 -delete
 cp -R "$tmp/." "$out/"
 echo "generate: ${#protos[@]} proto file(s) -> ${out#"$root/"}" >&2

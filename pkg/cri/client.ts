@@ -1,4 +1,9 @@
-import { credentials, Metadata, type CallOptions, type ClientReadableStream, type ClientUnaryCall, type ServiceError } from "@grpc/grpc-js";
+import { createRequire } from "node:module";
+import type * as GrpcJs from "@grpc/grpc-js";
+import type { Metadata, CallOptions, ClientReadableStream, ClientUnaryCall, ServiceError } from "@grpc/grpc-js";
+/** grpc-js, loaded when the first client is made (berthd imports this module but makes no client). */
+const grpcjs = (): typeof GrpcJs => createRequire(import.meta.url)("@grpc/grpc-js") as typeof GrpcJs;
+
 import { ImageServiceClient, ImageServiceService, RuntimeServiceClient, RuntimeServiceService, type DeepPartial } from "../../api/gen/cri/v1/api.js";
 import { messageTypesOf, methodName } from "./messages.js";
 
@@ -27,11 +32,11 @@ function promisify<D extends Record<string, { path: string; responseStream: bool
       return ms > 0 ? { deadline: Date.now() + ms } : {};
     };
     if (def.responseStream) {
-      out[key] = (req?: unknown, opts?: CallOpts) => fn(types.request.fromPartial(req ?? {}), new Metadata(), options(opts));
+      out[key] = (req?: unknown, opts?: CallOpts) => fn(types.request.fromPartial(req ?? {}), new (grpcjs().Metadata)(), options(opts));
     } else {
       out[key] = (req?: unknown, opts?: CallOpts) =>
         new Promise((resolve, reject) => {
-          fn(types.request.fromPartial(req ?? {}), new Metadata(), options(opts), (err: ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res)));
+          fn(types.request.fromPartial(req ?? {}), new (grpcjs().Metadata)(), options(opts), (err: ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res)));
         });
     }
   }
@@ -52,8 +57,8 @@ export class CriClient {
     const target = socketPath.startsWith("unix:") ? socketPath : `unix://${socketPath}`;
     const channelOpts: Record<string, number | string> = { "grpc.max_receive_message_length": 64 * 1024 * 1024, "grpc.max_send_message_length": 64 * 1024 * 1024 };
     if (opts.authority !== undefined) channelOpts["grpc.default_authority"] = opts.authority;
-    const rt = new RuntimeServiceClient(target, credentials.createInsecure(), channelOpts);
-    const im = new ImageServiceClient(target, credentials.createInsecure(), channelOpts);
+    const rt = new RuntimeServiceClient(target, grpcjs().credentials.createInsecure(), channelOpts);
+    const im = new ImageServiceClient(target, grpcjs().credentials.createInsecure(), channelOpts);
     const timeout = opts.defaultTimeoutMs ?? 0;
     this.runtime = promisify(rt as unknown as Record<string, unknown>, RuntimeServiceService, timeout) as unknown as RuntimeApi;
     this.image = promisify(im as unknown as Record<string, unknown>, ImageServiceService, timeout) as unknown as ImageApi;

@@ -1,4 +1,5 @@
-import { status as GrpcStatus, Metadata, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type ServiceError } from "@grpc/grpc-js";
+import type { ServerUnaryCall, ServerWritableStream, sendUnaryData, ServiceError } from "@grpc/grpc-js";
+import { GrpcStatus } from "./grpc-status.js";
 import { randomUUID } from "node:crypto";
 import { errorKind, errorMessage, UnavailableError, type ErrorKind } from "../errdefs/index.js";
 import { logger, rootLogger, withLogFields } from "../log/index.js";
@@ -49,7 +50,8 @@ export const MAX_STATUS_MESSAGE = 2048;
 export function toServiceError(err: unknown): Partial<ServiceError> {
   let details = errorMessage(err);
   if (details.length > MAX_STATUS_MESSAGE) details = `${details.slice(0, MAX_STATUS_MESSAGE)}… (${details.length - MAX_STATUS_MESSAGE} more characters)`;
-  return { code: grpcCodeOf(err), details, metadata: new Metadata() };
+  const code: number = grpcCodeOf(err);
+  return { code, details };
 }
 
 /** Daemon-wide readiness: calls that arrive before start-up recovery finished wait for it (bounded). */

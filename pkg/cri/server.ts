@@ -1,4 +1,6 @@
-import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import { createRequire } from "node:module";
+import type * as GrpcJs from "@grpc/grpc-js";
+import type { Server, ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { ImageServiceService, RuntimeServiceService } from "../../api/gen/cri/v1/api.js";
 import { UnimplementedError } from "../errdefs/index.js";
 import { logger } from "../log/index.js";
@@ -75,7 +77,9 @@ export class CriServer {
     ];
     const { grpc } = deps.config;
     if (grpc.server === "grpc-js") {
-      this.#grpcjs = new Server({
+      // Loaded only here: with berth's own server, berthd never loads grpc-js (6 MB of heap).
+      const grpcjs = createRequire(import.meta.url)("@grpc/grpc-js") as typeof GrpcJs;
+      this.#grpcjs = new grpcjs.Server({
         "grpc.max_receive_message_length": grpc.max_recv_message_size,
         "grpc.max_send_message_length": grpc.max_send_message_size,
         // Channelz (grpc's introspection service, which berth does not serve) otherwise keeps
@@ -101,6 +105,7 @@ export class CriServer {
       return;
     }
     if (this.#listener) throw new Error(`the CRI server already listens`);
+    const { ServerCredentials } = createRequire(import.meta.url)("@grpc/grpc-js") as typeof GrpcJs;
     const injector = (this.#grpcjs as Server).createConnectionInjector(ServerCredentials.createInsecure());
     this.#listener = await AnyAuthorityListener.listen(socketPath, injector);
   }

@@ -1,9 +1,9 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Counter, Histogram, Gauge } from "prom-client";
+import { Counter, Histogram, Gauge } from "./prom.js";
 import { registry } from "./registry.js";
 
-export { Counter, Histogram, Gauge } from "prom-client";
+export { Counter, Histogram, Gauge } from "./prom.js";
 export { registry } from "./registry.js";
 export * from "./sli.js";
 

@@ -1,5 +1,5 @@
-import { Registry, collectDefaultMetrics } from "prom-client";
+import { Registry, collectDefaultMetrics } from "./prom.js";
 
 /** The one metrics registry of the daemon. Components register their metrics here. */
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: "berth_" });
+collectDefaultMetrics(registry, "berth_");

@@ -8,7 +8,7 @@
  * pod, container or image names. docs/slis.md documents every series.
  */
 import { statfs } from "node:fs/promises";
-import { Counter, Gauge, Histogram } from "prom-client";
+import { Counter, Gauge, Histogram } from "./prom.js";
 import { errorKind, errorMessage } from "../errdefs/index.js";
 import { logger } from "../log/index.js";
 import { registry } from "./registry.js";
