@@ -6,6 +6,7 @@
 import type { Socket } from "node:net";
 import { gunzipSync, inflateSync } from "node:zlib";
 import { HpackDecoder } from "../h2-authority/hpack.js";
+import { GrpcStatus } from "../grpc-status.js";
 import { ServerCall, ServerStreamCall, type CallStream } from "./call.js";
 import {
   CLIENT_PREFACE,
@@ -28,8 +29,6 @@ import {
   u32,
 } from "./wire.js";
 
-/** gRPC status codes used by the transport itself. */
-const CODE = { CANCELLED: 1, UNKNOWN: 2, DEADLINE_EXCEEDED: 4, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13 } as const;
 
 export interface Route {
   path: string;
@@ -416,7 +415,7 @@ export class H2GrpcConnection {
     if (endStream) s.remoteClosed = true;
     if (method !== "POST") return this.#httpError(s, 405);
     if (!contentType.startsWith("application/grpc")) return this.#httpError(s, 415);
-    if (!route) return this.finishStream(s, CODE.UNIMPLEMENTED, `The server does not implement the method ${path}`);
+    if (!route) return this.finishStream(s, GrpcStatus.UNIMPLEMENTED, `The server does not implement the method ${path}`);
     if (ms !== undefined) this.#armDeadline(s);
     if (s.remoteClosed) this.#requestComplete(s);
   }
@@ -447,7 +446,7 @@ export class H2GrpcConnection {
       s.chunks.push(data);
       s.received += data.length;
       if (s.received > this.#opts.maxRecvMessage + 5) {
-        return this.finishStream(s, CODE.RESOURCE_EXHAUSTED, `Received message larger than max (${s.received - 5} vs. ${this.#opts.maxRecvMessage})`);
+        return this.finishStream(s, GrpcStatus.RESOURCE_EXHAUSTED, `Received message larger than max (${s.received - 5} vs. ${this.#opts.maxRecvMessage})`);
       }
     }
     if (end) {
@@ -469,31 +468,31 @@ export class H2GrpcConnection {
     const route = s.route;
     const body = s.chunks.length === 1 ? (s.chunks[0] as Buffer) : Buffer.concat(s.chunks, s.received);
     s.chunks = [];
-    if (body.length < 5) return this.finishStream(s, body.length === 0 ? CODE.UNIMPLEMENTED : CODE.INTERNAL, body.length === 0 ? "No message received for a unary or server-streaming call" : "truncated gRPC message");
+    if (body.length < 5) return this.finishStream(s, body.length === 0 ? GrpcStatus.UNIMPLEMENTED : GrpcStatus.INTERNAL, body.length === 0 ? "No message received for a unary or server-streaming call" : "truncated gRPC message");
     const compressed = body[0] as number;
     const len = body.readUInt32BE(1);
-    if (len > this.#opts.maxRecvMessage) return this.finishStream(s, CODE.RESOURCE_EXHAUSTED, `Received message larger than max (${len} vs. ${this.#opts.maxRecvMessage})`);
-    if (body.length !== 5 + len) return this.finishStream(s, CODE.INTERNAL, body.length < 5 + len ? "truncated gRPC message" : "more than one request message for a unary or server-streaming call");
+    if (len > this.#opts.maxRecvMessage) return this.finishStream(s, GrpcStatus.RESOURCE_EXHAUSTED, `Received message larger than max (${len} vs. ${this.#opts.maxRecvMessage})`);
+    if (body.length !== 5 + len) return this.finishStream(s, GrpcStatus.INTERNAL, body.length < 5 + len ? "truncated gRPC message" : "more than one request message for a unary or server-streaming call");
     let msg = body.subarray(5);
     if (compressed === 1) {
       try {
         if (s.encoding === "gzip") msg = gunzipSync(msg, { maxOutputLength: this.#opts.maxRecvMessage });
         else if (s.encoding === "deflate") msg = inflateSync(msg, { maxOutputLength: this.#opts.maxRecvMessage });
-        else return this.finishStream(s, s.encoding === "identity" ? CODE.INTERNAL : CODE.UNIMPLEMENTED, `compressed message with grpc-encoding "${s.encoding}"`);
+        else return this.finishStream(s, s.encoding === "identity" ? GrpcStatus.INTERNAL : GrpcStatus.UNIMPLEMENTED, `compressed message with grpc-encoding "${s.encoding}"`);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
-          return this.finishStream(s, CODE.RESOURCE_EXHAUSTED, `Received message larger than max (decompressed above ${this.#opts.maxRecvMessage})`);
+          return this.finishStream(s, GrpcStatus.RESOURCE_EXHAUSTED, `Received message larger than max (decompressed above ${this.#opts.maxRecvMessage})`);
         }
-        return this.finishStream(s, CODE.INTERNAL, `cannot decompress the request (${s.encoding}): ${(err as Error).message}`);
+        return this.finishStream(s, GrpcStatus.INTERNAL, `cannot decompress the request (${s.encoding}): ${(err as Error).message}`);
       }
     } else if (compressed !== 0) {
-      return this.finishStream(s, CODE.INTERNAL, `invalid compressed flag ${compressed}`);
+      return this.finishStream(s, GrpcStatus.INTERNAL, `invalid compressed flag ${compressed}`);
     }
     let request: unknown;
     try {
       request = route.deserialize(msg);
     } catch (err) {
-      return this.finishStream(s, CODE.INTERNAL, `Error deserializing request: ${(err as Error).message}`);
+      return this.finishStream(s, GrpcStatus.INTERNAL, `Error deserializing request: ${(err as Error).message}`);
     }
     if (route.serverStream) {
       const call = new ServerStreamCall(request, s.deadline, s, route.serialize);
@@ -510,13 +509,13 @@ export class H2GrpcConnection {
     if (s.localClosed) return;
     if (err) {
       const e = err as { code?: number; details?: string; message?: string };
-      return this.finishStream(s, typeof e.code === "number" ? e.code : CODE.UNKNOWN, e.details ?? e.message ?? "");
+      return this.finishStream(s, typeof e.code === "number" ? e.code : GrpcStatus.UNKNOWN, e.details ?? e.message ?? "");
     }
     let bytes: Buffer;
     try {
       bytes = (s.route as Route).serialize(value);
     } catch (e) {
-      return this.finishStream(s, CODE.INTERNAL, `Error serializing response: ${(e as Error).message}`);
+      return this.finishStream(s, GrpcStatus.INTERNAL, `Error serializing response: ${(e as Error).message}`);
     }
     if (this.sendMessage(s, bytes)) this.finishStream(s, 0, "");
   }
@@ -532,7 +531,7 @@ export class H2GrpcConnection {
     s.timer = undefined;
     if (s.localClosed) return;
     s.call?.markCancelled();
-    this.finishStream(s, CODE.DEADLINE_EXCEEDED, "Deadline exceeded");
+    this.finishStream(s, GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded");
   }
 
   // ---- writing ----
@@ -541,7 +540,7 @@ export class H2GrpcConnection {
   sendMessage(s: Stream, bytes: Buffer): boolean {
     if (s.localClosed || s.trailers || this.#closed) return false;
     if (bytes.length > this.#opts.maxSendMessage) {
-      this.finishStream(s, CODE.RESOURCE_EXHAUSTED, `Sent message larger than max (${bytes.length} vs. ${this.#opts.maxSendMessage})`);
+      this.finishStream(s, GrpcStatus.RESOURCE_EXHAUSTED, `Sent message larger than max (${bytes.length} vs. ${this.#opts.maxSendMessage})`);
       return false;
     }
     if (!s.headersSent) {

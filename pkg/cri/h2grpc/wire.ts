@@ -40,7 +40,7 @@ export const SETTING = {
   MAX_HEADER_LIST_SIZE: 6,
 } as const;
 
-export const CLIENT_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+export { PREFACE as CLIENT_PREFACE } from "../h2-authority/sniff.js";
 /** The protocol's defaults before SETTINGS say otherwise. */
 export const DEFAULT_WINDOW = 65_535;
 export const DEFAULT_MAX_FRAME = 16_384;
