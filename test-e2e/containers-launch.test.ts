@@ -183,6 +183,27 @@ test("the runtime state of an exited container is deleted at exit, so removal on
   }
 });
 
+test("berthd runs with 2 malloc arenas (MALLOC_ARENA_MAX from its re-exec); conmon does not inherit the setting", { skip: process.env["MALLOC_ARENA_MAX"] !== undefined ? "MALLOC_ARENA_MAX is set for the test run" : false }, async () => {
+  const env = await startEnv(reg, images);
+  const bb = images["busybox:latest"].ref;
+  const environ = (pid: number): string[] => readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+  try {
+    assert.ok(environ(env.d.process.pid as number).includes("MALLOC_ARENA_MAX=2"), "berthd was started with the cap");
+    const pod = await runPod(env, "arenas");
+    const id = await createCtr(env, pod, ctrConfig("sleeper", bb, { command: ["sleep", "60"] }));
+    await env.d.client.runtime.startContainer({ containerId: id });
+    const conmon = processesOf(id).filter((p) => readFileSync(`/proc/${p}/comm`, "utf8").trim() === "conmon");
+    assert.equal(conmon.length, 1, "one conmon for the container");
+    const vars = environ(conmon[0] as number);
+    assert.ok(vars.some((v) => v.startsWith("PATH=")), "conmon's environment was read");
+    assert.ok(!vars.some((v) => v.startsWith("MALLOC_ARENA_MAX=") || v.startsWith("BERTH_REEXEC_ADDED_ENV=")), `conmon's environment: ${vars.join(" ")}`);
+    await env.d.client.runtime.stopPodSandbox({ podSandboxId: pod.id });
+    await env.d.client.runtime.removePodSandbox({ podSandboxId: pod.id });
+  } finally {
+    await stopEnv(env);
+  }
+});
+
 test("kill -9 of berthd in the middle of StartContainer: the restart cleans the launch; the container is CREATED again, starts, and is removed cleanly", async () => {
   const base = mkdtempSync(join(tmpdir(), "berth-slowconmon-"));
   const slow = join(base, "slow-conmon.sh");

@@ -15,7 +15,7 @@ import { cgroupDriverOf, runtimeStatsSource } from "../../pkg/cri/index.js";
 import { StatsCollector } from "../../pkg/stats/index.js";
 import { containerEventBus } from "../../pkg/events/index.js";
 import { StreamingServer } from "../../pkg/streaming/index.js";
-import { InstanceLock, detectCgroups, limitMallocArenas, mallocTrim, lowerOtherThreads, raiseThreadPriority, schedulingGroup, threadNice, threadSliceUs } from "../../pkg/sys/index.js";
+import { InstanceLock, detectCgroups, fixMallocThresholds, mallocTrim, lowerOtherThreads, raiseThreadPriority, schedulingGroup, threadNice, threadSliceUs } from "../../pkg/sys/index.js";
 import { runtimeVersion } from "../../pkg/version/index.js";
 
 /**
@@ -24,7 +24,9 @@ import { runtimeVersion } from "../../pkg/version/index.js";
  * stayed after the pull (512 MB image after 30 pods: PSS 69 MB 45 s later, 40 MB idle);
  * capped, the pull's memory goes back (40 MB).
  */
-const MALLOC_ARENAS = 2;
+/** Free memory an arena keeps at its top before it is trimmed, and the size from which blocks get their own mapping (see fixMallocThresholds). */
+const MALLOC_TRIM_THRESHOLD = 512 * 1024;
+const MALLOC_MMAP_THRESHOLD = 256 * 1024;
 
 /** True when something accepts connections on the unix socket. */
 function socketAnswers(path: string): Promise<boolean> {
@@ -58,8 +60,8 @@ export class Daemon {
     const cfg = this.config;
     const log = rootLogger();
     log.info({ version: runtimeVersion(), config: cfg }, "berthd starting");
-    // before any worker thread allocates (see limitMallocArenas)
-    if (!limitMallocArenas(MALLOC_ARENAS)) log.debug("malloc arenas not capped (MALLOC_ARENA_MAX set, or not glibc)");
+    // (the number of malloc arenas is capped when node starts: cmd/berthd/main.ts)
+    if (!fixMallocThresholds(MALLOC_TRIM_THRESHOLD, MALLOC_MMAP_THRESHOLD)) log.debug("malloc thresholds left dynamic (set in the environment, or not glibc)");
     mkdirSync(cfg.root, { recursive: true, mode: 0o711 });
     mkdirSync(cfg.state, { recursive: true, mode: 0o711 });
     this.#lock = await InstanceLock.acquire(cfg.root);

@@ -9,7 +9,7 @@ export { cgroupDirs, joinCgroup, cgroupPids, removeCgroup } from "./cgroupfs.js"
 export { readMountInfo, isMountPoint, mountsUnder, mountOf, mount, bindMount, makePrivate, unmountAll, type MountInfo } from "./mount.js";
 export { spawnDetached, childPids, namespaceOf, processAlive, whenSpawned } from "./spawn.js";
 export { mountSyscall, umountSyscall, umountSyscallAsync, SyscallError, MS_BIND, MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_NOEXEC, MNT_DETACH } from "./syscalls.js";
-export { mknod, makedev, lsetxattr, lgetxattr, llistxattr, syncfs, mallocTrim, limitMallocArenas, S_IFIFO, S_IFCHR, S_IFBLK, MS_RDONLY, MS_REMOUNT } from "./fs-syscalls.js";
+export { mknod, makedev, lsetxattr, lgetxattr, llistxattr, syncfs, mallocTrim, fixMallocThresholds, S_IFIFO, S_IFCHR, S_IFBLK, MS_RDONLY, MS_REMOUNT } from "./fs-syscalls.js";
 export { connectSeqpacket } from "./seqpacket.js";
 export { fastSpawn, type FastChild, type FastSpawnOptions, type StdioSpec, type ExitStatus } from "./fast-spawn.js";
 export { unshareSyscall, setnsSyscall, sethostnameSyscall, interfaceUp, interfaceIsUp, nsSyscallsAvailable, CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWIPC } from "./ns-syscalls.js";

@@ -17,17 +17,18 @@ interface Koffi {
 
 /**
  * execve(2)s process.execPath with `flags` before node's own options, the same script and
- * arguments and the same environment. Returns only when it fails (SyscallError). Node marks
+ * arguments and the same environment, plus `env` (settings read when a process starts,
+ * such as glibc's MALLOC_ARENA_MAX). Returns only when it fails (SyscallError). Node marks
  * stdin, stdout and stderr close-on-exec at start; they are inherited again here.
  */
-export function reexecNodeWith(flags: readonly string[]): never {
+export function reexecNodeWith(flags: readonly string[], env: Readonly<Record<string, string>> = {}): never {
   const koffi = createRequire(import.meta.url)("koffi") as Koffi;
   const libc = koffi.load("libc.so.6");
   const fcntl = libc.func("int fcntl(int fd, int cmd, ...)");
   const execve = libc.func("int execve(const char *path, const char **argv, const char **envp)");
   for (const fd of [0, 1, 2]) fcntl(fd, F_SETFD, "int", 0);
   const argv = [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)];
-  const envp = Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ""}`);
+  const envp = Object.entries({ ...process.env, ...env }).map(([k, v]) => `${k}=${v ?? ""}`);
   execve(process.execPath, [...argv, null], [...envp, null]);
   throw new SyscallError("execve", koffi.errno(), process.execPath);
 }
