@@ -1,6 +1,6 @@
 // CRI read-path latency, berth side by side with Debian's containerd.
 //
-//   node dist/hack/bench/api-latency.js [--pods 0,50,100] [-n 400] [--no-containerd]
+//   node dist/hack/bench/api-latency.js [--pods 0,50,100] [-n 400] [--no-containerd] [--berth-toml 'TOML']
 //
 // Same set-up as lifecycle (side-by-side.ts): local registry, one CNI bridge network,
 // berthd from dist/, containerd 1.6 with the local registry as its mirror, both running
@@ -113,7 +113,8 @@ async function main(): Promise<void> {
   let berth: Figures;
   let ctrd: Figures | undefined;
   try {
-    const d = await env.startBerth();
+    // --berth-toml: config added to berthd's (A/B of a key on one build), "\n" for newlines
+    const d = await env.startBerth(arg("--berth-toml", "").replaceAll("\\n", "\n"));
     const targets = [berthTarget(env, d)];
     const c = flag("--no-containerd") ? undefined : await env.startContainerd();
     try {
