@@ -4,18 +4,10 @@ import { FALLBACK_AUTHORITY, isValidAuthority, normaliseAuthority } from "./auth
 import { ClientFrameFilter, FrameFilterError } from "./frame-filter.js";
 import { encodeHeaderBlock, HpackDecoder } from "./hpack.js";
 import { HpackError, huffmanEncode } from "./huffman.js";
+import { CLIENT_PREFACE, rawFrame } from "./test-frames.js";
 
-const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 const SOCKET = "/run/berth/berth.sock";
 
-function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return Buffer.concat([h, payload]);
-}
 
 /** A string literal, Huffman-coded like nghttp2 and grpc-go do. */
 const hstr = (s: string): Buffer => {
@@ -38,9 +30,9 @@ interface Frame {
 
 /** Parses a complete server-bound byte stream (after the preface). */
 function parseFrames(bytes: Buffer): Frame[] {
-  assert.deepEqual(bytes.subarray(0, PREFACE.length), PREFACE);
+  assert.deepEqual(bytes.subarray(0, CLIENT_PREFACE.length), CLIENT_PREFACE);
   const out: Frame[] = [];
-  let pos = PREFACE.length;
+  let pos = CLIENT_PREFACE.length;
   while (pos < bytes.length) {
     const length = bytes.readUIntBE(pos, 3);
     out.push({ type: bytes[pos + 3]!, flags: bytes[pos + 4]!, stream: bytes.readUInt32BE(pos + 5), payload: bytes.subarray(pos + 9, pos + 9 + length) });
@@ -52,8 +44,8 @@ function parseFrames(bytes: Buffer): Frame[] {
 
 /** A client connection: settings, a padded+prioritised HEADERS split over two CONTINUATIONs, data, and two more requests using the dynamic table. */
 function clientStream(): { bytes: Buffer; passFrames: Buffer[] } {
-  const settings = frame(0x4, 0, 0, Buffer.from("000300000064", "hex"));
-  const windowUpdate = frame(0x8, 0, 0, Buffer.from("00100000", "hex"));
+  const settings = rawFrame(0x4, 0, 0, Buffer.from("000300000064", "hex"));
+  const windowUpdate = rawFrame(0x8, 0, 0, Buffer.from("00100000", "hex"));
   // Request 1 (stream 1): :method POST, :scheme http, :path, :authority = socket path, content-type, te.
   const block1 = Buffer.concat([
     indexed(3), // :method POST
@@ -67,19 +59,19 @@ function clientStream(): { bytes: Buffer; passFrames: Buffer[] } {
   const pad = 7;
   const priority = Buffer.from("8000000310", "hex"); // exclusive, depends on stream 3, weight 16
   const first = Buffer.concat([Buffer.from([pad]), priority, block1.subarray(0, 10), Buffer.alloc(pad)]);
-  const headers1 = frame(0x1, 0x8 | 0x20, 1, first);
-  const cont1 = frame(0x9, 0, 1, block1.subarray(10, 20));
-  const cont2 = frame(0x9, 0x4, 1, block1.subarray(20));
-  const data1 = frame(0x0, 0x1, 1, Buffer.from("0000000000", "hex"));
+  const headers1 = rawFrame(0x1, 0x8 | 0x20, 1, first);
+  const cont1 = rawFrame(0x9, 0, 1, block1.subarray(10, 20));
+  const cont2 = rawFrame(0x9, 0x4, 1, block1.subarray(20));
+  const data1 = rawFrame(0x0, 0x1, 1, Buffer.from("0000000000", "hex"));
   // Request 2 (stream 3): everything from the dynamic table, END_STREAM on HEADERS.
-  const headers2 = frame(0x1, 0x4 | 0x1, 3, Buffer.concat([indexed(3), indexed(6), indexed(65), indexed(64), indexed(63), indexed(62)]));
+  const headers2 = rawFrame(0x1, 0x4 | 0x1, 3, Buffer.concat([indexed(3), indexed(6), indexed(65), indexed(64), indexed(63), indexed(62)]));
   // Request 3 (stream 5): a valid %-encoded authority, a size update that empties the table first.
   const block3 = Buffer.concat([Buffer.from([0x20, 0x3f, 0xe1, 0x1f]), indexed(3), indexed(6), indexedLiteral(4, "/runtime.v1.ImageService/ListImages"), indexedLiteral(1, "%2Frun%2Fberth%2Fberth.sock")]);
-  const headers3 = frame(0x1, 0x4, 5, block3);
-  const data3 = frame(0x0, 0x1, 5, Buffer.alloc(300, 7));
-  const ping = frame(0x6, 0, 0, Buffer.alloc(8, 1));
+  const headers3 = rawFrame(0x1, 0x4, 5, block3);
+  const data3 = rawFrame(0x0, 0x1, 5, Buffer.alloc(300, 7));
+  const ping = rawFrame(0x6, 0, 0, Buffer.alloc(8, 1));
   return {
-    bytes: Buffer.concat([PREFACE, settings, windowUpdate, headers1, cont1, cont2, data1, headers2, headers3, data3, ping]),
+    bytes: Buffer.concat([CLIENT_PREFACE, settings, windowUpdate, headers1, cont1, cont2, data1, headers2, headers3, data3, ping]),
     passFrames: [settings, windowUpdate, data1, data3, ping],
   };
 }
@@ -101,7 +93,7 @@ function checkOutput(out: Buffer, passFrames: Buffer[]): void {
   assert.deepEqual(lists[2], [[":method", "POST"], [":scheme", "http"], [":path", "/runtime.v1.ImageService/ListImages"], [":authority", "%2Frun%2Fberth%2Fberth.sock"]]);
   assert.equal(server.tableSize, 0, "the server's dynamic table is never used");
   const others = frames.filter((f) => f.type !== 0x1 && f.type !== 0x9);
-  assert.deepEqual(others.map((f) => frame(f.type, f.flags, f.stream, f.payload)), passFrames, "other frames byte for byte, in order");
+  assert.deepEqual(others.map((f) => rawFrame(f.type, f.flags, f.stream, f.payload)), passFrames, "other frames byte for byte, in order");
   assert.deepEqual(frames.map((f) => f.stream), [0, 0, 1, 1, 3, 5, 5, 0], "frame order kept");
 }
 
@@ -135,11 +127,11 @@ test("filter: the same output whatever the read boundaries (every split point, a
 
 test("filter: a read of only non-header frames is forwarded as the same buffer (no copy)", () => {
   const f = new ClientFrameFilter();
-  f.push(PREFACE);
-  const data = Buffer.concat([frame(0x0, 0, 1, Buffer.alloc(1000, 1)), frame(0x8, 0, 1, Buffer.from("00001000", "hex"))]);
+  f.push(CLIENT_PREFACE);
+  const data = Buffer.concat([rawFrame(0x0, 0, 1, Buffer.alloc(1000, 1)), rawFrame(0x8, 0, 1, Buffer.from("00001000", "hex"))]);
   assert.equal(f.push(data), data);
   // A DATA payload split over reads streams through as it comes.
-  const big = frame(0x0, 0, 1, Buffer.alloc(20000, 2));
+  const big = rawFrame(0x0, 0, 1, Buffer.alloc(20000, 2));
   assert.equal(f.push(big.subarray(0, 5000)).length, 5000);
   assert.equal(f.push(big.subarray(5000)).length, big.length - 5000);
 });
@@ -147,7 +139,7 @@ test("filter: a read of only non-header frames is forwarded as the same buffer (
 test("filter: a large block is re-framed as HEADERS + CONTINUATION of at most 16384 octets", () => {
   const values = Array.from({ length: 6 }, (_, i) => String.fromCharCode(97 + i).repeat(8000));
   const block = Buffer.concat([indexed(3), indexedLiteral(1, SOCKET), encodeHeaderBlock(values.map((v, i) => ({ name: `x-big${i}`, value: v, neverIndex: false })))]);
-  const input = Buffer.concat([PREFACE, frame(0x1, 0x20, 7, Buffer.concat([Buffer.from("0000000000", "hex"), block.subarray(0, 16000)])), frame(0x9, 0x4, 7, block.subarray(16000))]);
+  const input = Buffer.concat([CLIENT_PREFACE, rawFrame(0x1, 0x20, 7, Buffer.concat([Buffer.from("0000000000", "hex"), block.subarray(0, 16000)])), rawFrame(0x9, 0x4, 7, block.subarray(16000))]);
   const frames = parseFrames(new ClientFrameFilter().push(input));
   assert.ok(frames.length >= 3);
   assert.deepEqual(frames.map((f) => f.type), [0x1, ...Array(frames.length - 1).fill(0x9)]);
@@ -161,21 +153,21 @@ test("filter: a large block is re-framed as HEADERS + CONTINUATION of at most 16
 test("filter: framing errors around header blocks and malformed HPACK are refused", () => {
   const block = Buffer.concat([indexed(3), indexedLiteral(1, SOCKET)]);
   const cases: [Buffer[], new (message: string) => Error, string][] = [
-    [[frame(0x1, 0, 1, block.subarray(0, 2)), frame(0x0, 0, 1, Buffer.alloc(1))], FrameFilterError, "DATA inside a header block"],
-    [[frame(0x1, 0, 1, block.subarray(0, 2)), frame(0x1, 0x4, 3, block)], FrameFilterError, "HEADERS inside a header block"],
-    [[frame(0x1, 0, 1, block.subarray(0, 2)), frame(0x9, 0x4, 3, block.subarray(2))], FrameFilterError, "CONTINUATION of another stream"],
-    [[frame(0x9, 0x4, 1, block)], FrameFilterError, "CONTINUATION without HEADERS"],
-    [[frame(0x1, 0x4 | 0x8, 1, Buffer.concat([Buffer.from([200]), block]))], FrameFilterError, "padding longer than the frame"],
-    [[frame(0x1, 0x4 | 0x8, 1, Buffer.alloc(0))], FrameFilterError, "PADDED without pad length"],
-    [[frame(0x1, 0x4, 1, Buffer.from([0x80]))], HpackError, "HPACK index 0"],
-    [[frame(0x1, 0x4, 1, Buffer.from([0xbe]))], HpackError, "HPACK dynamic index that does not exist"],
+    [[rawFrame(0x1, 0, 1, block.subarray(0, 2)), rawFrame(0x0, 0, 1, Buffer.alloc(1))], FrameFilterError, "DATA inside a header block"],
+    [[rawFrame(0x1, 0, 1, block.subarray(0, 2)), rawFrame(0x1, 0x4, 3, block)], FrameFilterError, "HEADERS inside a header block"],
+    [[rawFrame(0x1, 0, 1, block.subarray(0, 2)), rawFrame(0x9, 0x4, 3, block.subarray(2))], FrameFilterError, "CONTINUATION of another stream"],
+    [[rawFrame(0x9, 0x4, 1, block)], FrameFilterError, "CONTINUATION without HEADERS"],
+    [[rawFrame(0x1, 0x4 | 0x8, 1, Buffer.concat([Buffer.from([200]), block]))], FrameFilterError, "padding longer than the frame"],
+    [[rawFrame(0x1, 0x4 | 0x8, 1, Buffer.alloc(0))], FrameFilterError, "PADDED without pad length"],
+    [[rawFrame(0x1, 0x4, 1, Buffer.from([0x80]))], HpackError, "HPACK index 0"],
+    [[rawFrame(0x1, 0x4, 1, Buffer.from([0xbe]))], HpackError, "HPACK dynamic index that does not exist"],
   ];
   for (const [frames, cls, why] of cases) {
     const f = new ClientFrameFilter();
-    assert.throws(() => f.push(Buffer.concat([PREFACE, ...frames])), cls, why);
+    assert.throws(() => f.push(Buffer.concat([CLIENT_PREFACE, ...frames])), cls, why);
   }
   const big = new ClientFrameFilter({ maxHeaderBlockSize: 100 });
-  assert.throws(() => big.push(Buffer.concat([PREFACE, frame(0x1, 0, 1, Buffer.alloc(60)), frame(0x9, 0x4, 1, Buffer.alloc(60))])), FrameFilterError, "block over the limit");
+  assert.throws(() => big.push(Buffer.concat([CLIENT_PREFACE, rawFrame(0x1, 0, 1, Buffer.alloc(60)), rawFrame(0x9, 0x4, 1, Buffer.alloc(60))])), FrameFilterError, "block over the limit");
 });
 
 test("filter: a client that does not send the HTTP/2 preface is passed through untouched", () => {

@@ -7,23 +7,16 @@
 // read holds only such bytes.
 
 import { isValidAuthority, normaliseAuthority } from "./authority.js";
+import { FLAG, FRAME } from "./frames.js";
 import { encodeHeaderBlock, HpackDecoder, type DecoderOptions } from "./hpack.js";
+import { PREFACE } from "./sniff.js";
 
 /** A client broke HTTP/2 framing around a header block: the connection must be closed. */
 export class FrameFilterError extends Error {
   override readonly name = "FrameFilterError";
 }
 
-const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 const FRAME_HEADER_LENGTH = 9;
-const TYPE_HEADERS = 0x1;
-const TYPE_SETTINGS = 0x4;
-const TYPE_CONTINUATION = 0x9;
-const FLAG_ACK = 0x1;
-const FLAG_END_STREAM = 0x1;
-const FLAG_END_HEADERS = 0x4;
-const FLAG_PADDED = 0x8;
-const FLAG_PRIORITY = 0x20;
 const PRIORITY_LENGTH = 5;
 /** SETTINGS_MAX_FRAME_SIZE's initial value: every HTTP/2 peer accepts frames this large. */
 const MAX_FRAME_PAYLOAD = 16384;
@@ -132,17 +125,17 @@ export class ClientFrameFilter {
       }
       const length = header.readUIntBE(0, 3);
       const type = header[3] as number;
-      if (this.#fragments.length > 0 && type !== TYPE_CONTINUATION) {
+      if (this.#fragments.length > 0 && type !== FRAME.CONTINUATION) {
         throw new FrameFilterError(`frame of type ${type} inside the header block of stream ${this.#blockStream}`);
       }
-      if (this.#dropAck && type === TYPE_SETTINGS && length === 0 && (header[4] as number) & FLAG_ACK && (header.readUInt32BE(5) & 0x7fffffff) === 0) {
+      if (this.#dropAck && type === FRAME.SETTINGS && length === 0 && (header[4] as number) & FLAG.ACK && (header.readUInt32BE(5) & 0x7fffffff) === 0) {
         // Cut out of the forwarded run (a header read in pieces was never in it).
         this.#dropAck = false;
         flush(frameStart);
         run = pos;
         continue;
       }
-      if (type !== TYPE_HEADERS && type !== TYPE_CONTINUATION) {
+      if (type !== FRAME.HEADERS && type !== FRAME.CONTINUATION) {
         // A header read in pieces is not part of the forwarded run of this read.
         if (copied) out.push(header);
         this.#passRemaining = length;
@@ -174,13 +167,13 @@ export class ClientFrameFilter {
   #onHeaderFrame(payload: Buffer, out: Buffer[]): void {
     let start = 0;
     let end = payload.length;
-    if (this.#type === TYPE_HEADERS) {
-      if (this.#flags & FLAG_PADDED) {
+    if (this.#type === FRAME.HEADERS) {
+      if (this.#flags & FLAG.PADDED) {
         if (payload.length < 1) throw new FrameFilterError(`HEADERS of stream ${this.#stream}: PADDED without a pad length`);
         end -= payload[0] as number;
         start = 1;
       }
-      if (this.#flags & FLAG_PRIORITY) {
+      if (this.#flags & FLAG.PRIORITY) {
         this.#priority = Buffer.from(payload.subarray(start, start + PRIORITY_LENGTH));
         start += PRIORITY_LENGTH;
       } else {
@@ -188,7 +181,7 @@ export class ClientFrameFilter {
       }
       if (end < start) throw new FrameFilterError(`HEADERS of stream ${this.#stream}: padding and priority exceed the frame`);
       this.#blockStream = this.#stream;
-      this.#blockFlags = this.#flags & (FLAG_END_STREAM | FLAG_PRIORITY);
+      this.#blockFlags = this.#flags & (FLAG.END_STREAM | FLAG.PRIORITY);
     } else if (this.#fragments.length === 0) {
       throw new FrameFilterError(`CONTINUATION of stream ${this.#stream} without a HEADERS frame before it`);
     } else if (this.#stream !== this.#blockStream) {
@@ -196,7 +189,7 @@ export class ClientFrameFilter {
     }
     this.#fragments.push(payload.subarray(start, end));
     this.#blockSize += end - start;
-    if ((this.#flags & FLAG_END_HEADERS) === 0) return;
+    if ((this.#flags & FLAG.END_HEADERS) === 0) return;
     const block = this.#fragments.length === 1 ? (this.#fragments[0] as Buffer) : Buffer.concat(this.#fragments);
     this.#fragments = [];
     this.#blockSize = 0;
@@ -213,7 +206,7 @@ export class ClientFrameFilter {
       }
     }
     const encoded = encodeHeaderBlock(fields);
-    const priority = this.#blockFlags & FLAG_PRIORITY ? this.#priority : undefined;
+    const priority = this.#blockFlags & FLAG.PRIORITY ? this.#priority : undefined;
     const firstCapacity = MAX_FRAME_PAYLOAD - (priority ? PRIORITY_LENGTH : 0);
     const continuations = encoded.length > firstCapacity ? Math.ceil((encoded.length - firstCapacity) / MAX_FRAME_PAYLOAD) : 0;
     const total = (1 + continuations) * FRAME_HEADER_LENGTH + (priority ? PRIORITY_LENGTH : 0) + encoded.length;
@@ -227,12 +220,12 @@ export class ClientFrameFilter {
       frames.writeUInt32BE(this.#blockStream, pos + 5);
       pos += FRAME_HEADER_LENGTH;
     };
-    writeHeader(taken + (priority ? PRIORITY_LENGTH : 0), TYPE_HEADERS, this.#blockFlags | (continuations === 0 ? FLAG_END_HEADERS : 0));
+    writeHeader(taken + (priority ? PRIORITY_LENGTH : 0), FRAME.HEADERS, this.#blockFlags | (continuations === 0 ? FLAG.END_HEADERS : 0));
     if (priority) pos += priority.copy(frames, pos);
     pos += encoded.copy(frames, pos, 0, taken);
     for (let i = 0; i < continuations; i++) {
       const n = Math.min(MAX_FRAME_PAYLOAD, encoded.length - taken);
-      writeHeader(n, TYPE_CONTINUATION, i === continuations - 1 ? FLAG_END_HEADERS : 0);
+      writeHeader(n, FRAME.CONTINUATION, i === continuations - 1 ? FLAG.END_HEADERS : 0);
       pos += encoded.copy(frames, pos, taken, taken + n);
       taken += n;
     }

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { once } from "node:events";
 import { credentials, makeGenericClientConstructor, Server, ServerCredentials, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type ServiceDefinition } from "@grpc/grpc-js";
 import { AnyAuthorityListener } from "./listener.js";
+import { grpcFrame } from "./test-frames.js";
 
 const id = (b: Buffer): Buffer => b;
 const method = (path: string, responseStream: boolean) => ({ path, requestStream: false, responseStream, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id });
@@ -36,11 +37,6 @@ async function start(): Promise<Fixture> {
   return { path, server, listener, done: () => (server.forceShutdown(), listener.stopAccepting(), rmSync(dir, { recursive: true, force: true })) };
 }
 
-function grpcFrame(msg: Buffer): Buffer {
-  const prefix = Buffer.alloc(5);
-  prefix.writeUInt32BE(msg.length, 1);
-  return Buffer.concat([prefix, msg]);
-}
 
 /** Resolves on 'close' (events.once would reject on a preceding 'error'). */
 const closed = (e: NodeJS.EventEmitter): Promise<void> => new Promise((resolve) => e.once("close", () => resolve()));

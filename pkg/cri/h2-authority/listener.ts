@@ -4,10 +4,11 @@
 // A client whose first call carries an acceptable :authority gets the raw socket
 // (see sniff.ts): no JavaScript stream on its reads.
 
-import { createServer, type Server as NetServer, type Socket } from "node:net";
+import type { Server as NetServer, Socket } from "node:net";
 import { Duplex } from "node:stream";
 import { logger } from "../../log/index.js";
 import { ClientFrameFilter, type FrameFilterOptions } from "./frame-filter.js";
+import { listenUnix } from "./listen-unix.js";
 import { ConnectionSniffer, EMPTY_SETTINGS } from "./sniff.js";
 
 /** How long a connection may stay without its first call before it is served through the filter. */
@@ -89,27 +90,17 @@ class FilteredConnection extends Duplex {
 
 /** Accepts connections on a unix socket and hands each, filtered, to a gRPC connection injector. */
 export class AnyAuthorityListener {
-  readonly #server: NetServer;
+  #server: NetServer | undefined;
   readonly #sockets = new Set<Socket>();
   #accepting = true;
 
-  private constructor(server: NetServer) {
-    this.#server = server;
-  }
+  private constructor() {}
 
   /** Listens on `path` (which must not exist) and serves every connection through `injector`. */
-  static listen(path: string, injector: ConnectionInjector, opts: ListenerOptions = {}): Promise<AnyAuthorityListener> {
-    const server = createServer();
-    const listener = new AnyAuthorityListener(server);
-    server.on("connection", (raw) => listener.#accept(raw, injector, opts));
-    return new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(path, () => {
-        server.off("error", reject);
-        server.on("error", (err) => logger().warn({ err, socket: path }, "CRI socket listener error"));
-        resolve(listener);
-      });
-    });
+  static async listen(path: string, injector: ConnectionInjector, opts: ListenerOptions = {}): Promise<AnyAuthorityListener> {
+    const listener = new AnyAuthorityListener();
+    listener.#server = await listenUnix(path, (raw) => listener.#accept(raw, injector, opts));
+    return listener;
   }
 
   #accept(raw: Socket, injector: ConnectionInjector, opts: ListenerOptions): void {
@@ -173,7 +164,7 @@ export class AnyAuthorityListener {
   stopAccepting(): void {
     if (!this.#accepting) return;
     this.#accepting = false;
-    this.#server.close();
+    this.#server?.close();
   }
 
   /** Cuts every connection still open. */

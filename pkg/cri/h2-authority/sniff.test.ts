@@ -3,22 +3,15 @@ import assert from "node:assert/strict";
 import { ClientFrameFilter } from "./frame-filter.js";
 import { encodeHeaderBlock } from "./hpack.js";
 import { ConnectionSniffer, PREFACE, type SniffOutcome } from "./sniff.js";
+import { rawFrame } from "./test-frames.js";
 
 const SOCKET = "/run/berth/berth.sock";
 
-function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return Buffer.concat([h, payload]);
-}
 
-const settings = frame(0x4, 0, 0, Buffer.from("000300000064", "hex"));
-const windowUpdate = frame(0x8, 0, 0, Buffer.from("00100000", "hex"));
-const ack = frame(0x4, 0x1, 0, Buffer.alloc(0));
-const data = frame(0x0, 0x1, 1, Buffer.from("0000000000", "hex"));
+const settings = rawFrame(0x4, 0, 0, Buffer.from("000300000064", "hex"));
+const windowUpdate = rawFrame(0x8, 0, 0, Buffer.from("00100000", "hex"));
+const ack = rawFrame(0x4, 0x1, 0, Buffer.alloc(0));
+const data = rawFrame(0x0, 0x1, 1, Buffer.from("0000000000", "hex"));
 
 function block(authority: string): Buffer {
   return encodeHeaderBlock([
@@ -35,7 +28,7 @@ function headers(authority: string): Buffer {
   const b = block(authority);
   const half = b.length >> 1;
   const first = Buffer.concat([Buffer.from([3]), Buffer.from("0000000010", "hex"), b.subarray(0, half), Buffer.alloc(3)]);
-  return Buffer.concat([frame(0x1, 0x8 | 0x20, 1, first), frame(0x9, 0x4, 1, b.subarray(half))]);
+  return Buffer.concat([rawFrame(0x1, 0x8 | 0x20, 1, first), rawFrame(0x9, 0x4, 1, b.subarray(half))]);
 }
 
 /** Feeds `parts` read by read; returns the outcome and how many octets had been read then. */
@@ -102,7 +95,7 @@ test("sniff: not HTTP/2, undecodable blocks, a connection without its first call
   const http1 = Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   assert.deepEqual(feed([http1]).outcome, { kind: "raw", octets: http1 });
   // An index into an empty dynamic table: the filter closes the connection with a reason.
-  const bad = Buffer.concat([PREFACE, ack, frame(0x1, 0x5, 1, Buffer.from("be", "hex"))]);
+  const bad = Buffer.concat([PREFACE, ack, rawFrame(0x1, 0x5, 1, Buffer.from("be", "hex"))]);
   assert.equal(feed([bad]).outcome.kind, "filter");
   // No call yet, or no ACK yet: read more.
   assert.equal(feed([Buffer.concat([PREFACE, settings, ack])]).outcome.kind, "more");

@@ -10,6 +10,7 @@ import { credentials, makeGenericClientConstructor, Metadata, type CallOptions, 
 import { encodeHeaderBlock, HpackDecoder } from "../h2-authority/hpack.js";
 import type { ServerCall, ServerStreamCall } from "./call.js";
 import { H2GrpcServer } from "./server.js";
+import { CLIENT_PREFACE, grpcFrame, rawFrame } from "../h2-authority/test-frames.js";
 
 // ---- service definitions and handlers ----
 
@@ -205,11 +206,6 @@ function h2(path: string, settings?: http2.Settings): http2.ClientHttp2Session {
   return s;
 }
 
-function grpcFrame(msg: Buffer): Buffer {
-  const prefix = Buffer.alloc(5);
-  prefix.writeUInt32BE(msg.length, 1);
-  return Buffer.concat([prefix, msg]);
-}
 
 interface H2Result {
   headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader;
@@ -255,20 +251,11 @@ function messagesOf(body: Buffer): Buffer[] {
 
 // ---- raw HTTP/2 client ----
 
-const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 const T = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
 const END_STREAM = 0x1;
 const ACK = 0x1;
 const END_HEADERS = 0x4;
 
-function rawFrame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return Buffer.concat([h, payload]);
-}
 
 const u32 = (v: number): Buffer => {
   const b = Buffer.alloc(4);
@@ -377,7 +364,7 @@ class RawClient {
 }
 
 /** Opens a raw connection that has sent the preface and an empty SETTINGS. */
-const rawReady = (path: string, extra: Buffer[] = []): Promise<RawClient> => RawClient.open(path, Buffer.concat([PREFACE, settings(), ...extra]));
+const rawReady = (path: string, extra: Buffer[] = []): Promise<RawClient> => RawClient.open(path, Buffer.concat([CLIENT_PREFACE, settings(), ...extra]));
 
 const H2 = { PROTOCOL_ERROR: 1, FRAME_SIZE_ERROR: 6, COMPRESSION_ERROR: 9 } as const;
 
@@ -711,7 +698,7 @@ it("raw: a bad preface gets GOAWAY and the connection is closed", async () => {
     const c = await RawClient.open(f.path, Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
     assert.equal(await c.goaway(), H2.PROTOCOL_ERROR);
     // A preface that goes wrong only after a correct start, split across writes.
-    const d = await RawClient.open(f.path, PREFACE.subarray(0, 10));
+    const d = await RawClient.open(f.path, CLIENT_PREFACE.subarray(0, 10));
     await sleep(20);
     d.write(Buffer.from("XXXXXXXXXXXXXXXXXXXXXXXXXXXXX"));
     assert.equal(await d.goaway(), H2.PROTOCOL_ERROR);
@@ -814,9 +801,9 @@ it("raw: a garbage HPACK block is COMPRESSION_ERROR", async () => {
 it("raw: a frame before the client's SETTINGS is PROTOCOL_ERROR", async () => {
   const f = await start();
   try {
-    const c = await RawClient.open(f.path, Buffer.concat([PREFACE, rawFrame(T.PING, 0, 0, Buffer.alloc(8))]));
+    const c = await RawClient.open(f.path, Buffer.concat([CLIENT_PREFACE, rawFrame(T.PING, 0, 0, Buffer.alloc(8))]));
     assert.equal(await c.goaway(), H2.PROTOCOL_ERROR);
-    const d = await RawClient.open(f.path, Buffer.concat([PREFACE, rawFrame(T.HEADERS, END_HEADERS | END_STREAM, 1, requestBlock("/t.T/Echo"))]));
+    const d = await RawClient.open(f.path, Buffer.concat([CLIENT_PREFACE, rawFrame(T.HEADERS, END_HEADERS | END_STREAM, 1, requestBlock("/t.T/Echo"))]));
     assert.equal(await d.goaway(), H2.PROTOCOL_ERROR);
   } finally {
     f.done();
@@ -830,7 +817,7 @@ it("raw: end() after 'drain' while the stream window is closed sends the trailer
     const c = await RawClient.open(
       f.path,
       Buffer.concat([
-        PREFACE,
+        CLIENT_PREFACE,
         settings([[4, 0]]),
         rawFrame(T.WINDOW_UPDATE, 0, 0, u32(4 * MB)),
         rawFrame(T.HEADERS, END_HEADERS, 1, requestBlock("/t.T/DrainEnd")),

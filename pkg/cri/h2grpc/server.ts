@@ -4,8 +4,9 @@
 // accepts any :authority (crictl and older kubelets send the socket path) and answers
 // a call with a fraction of the CPU (issue 9: ~35 µs against ~165 µs per empty call).
 
-import { createServer, type Server as NetServer, type Socket } from "node:net";
+import type { Server as NetServer, Socket } from "node:net";
 import { logger } from "../../log/index.js";
+import { listenUnix } from "../h2-authority/listen-unix.js";
 import { H2GrpcConnection, type Route } from "./connection.js";
 
 export interface H2GrpcServerOptions {
@@ -54,18 +55,8 @@ export class H2GrpcServer {
   }
 
   /** Listens on a unix socket path (which must not exist). */
-  listen(path: string): Promise<void> {
-    const server = createServer({ noDelay: true });
-    this.#net = server;
-    server.on("connection", (socket) => this.serve(socket));
-    return new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(path, () => {
-        server.off("error", reject);
-        server.on("error", (err) => logger().warn({ err, socket: path }, "CRI socket listener error"));
-        resolve();
-      });
-    });
+  async listen(path: string): Promise<void> {
+    this.#net = await listenUnix(path, (socket) => this.serve(socket));
   }
 
   /** Serves one accepted connection. */
