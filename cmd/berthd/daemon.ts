@@ -15,7 +15,7 @@ import { cgroupDriverOf, runtimeStatsSource } from "../../pkg/cri/index.js";
 import { StatsCollector } from "../../pkg/stats/index.js";
 import { containerEventBus } from "../../pkg/events/index.js";
 import { StreamingServer } from "../../pkg/streaming/index.js";
-import { InstanceLock, detectCgroups, fixMallocThresholds, mallocTrim, lowerOtherThreads, raiseThreadPriority, schedulingGroup, threadNice, threadSliceUs } from "../../pkg/sys/index.js";
+import { IdleCompactor, InstanceLock, detectCgroups, fixMallocThresholds, mallocTrim, lowerOtherThreads, raiseThreadPriority, schedulingGroup, threadNice, threadSliceUs } from "../../pkg/sys/index.js";
 import { runtimeVersion } from "../../pkg/version/index.js";
 
 /**
@@ -27,6 +27,8 @@ import { runtimeVersion } from "../../pkg/version/index.js";
 /** Free memory an arena keeps at its top before it is trimmed, and the size from which blocks get their own mapping (see fixMallocThresholds). */
 const MALLOC_TRIM_THRESHOLD = 512 * 1024;
 const MALLOC_MMAP_THRESHOLD = 256 * 1024;
+/** Quiet time after the last pod/container/image change before memory is given back (IdleCompactor). */
+const COMPACT_AFTER_MS = 30_000;
 
 /** True when something accepts connections on the unix socket. */
 function socketAnswers(path: string): Promise<boolean> {
@@ -52,6 +54,7 @@ export class Daemon {
   #stats: StatsCollector | undefined;
   #events: { closeAll(): void } | undefined;
   #slo: SloEngine | undefined;
+  readonly #compactor = new IdleCompactor(COMPACT_AFTER_MS);
   readonly #lifetime = new AbortController();
 
   constructor(readonly config: Config) {}
@@ -118,6 +121,7 @@ export class Daemon {
       stats: this.#stats,
       events,
       ...(this.#streaming ? { streaming: this.#streaming } : {}),
+      onWorkDone: () => this.#compactor.touch(),
     });
     await this.#cri.listen(socket);
     chmodSync(socket, parseInt(cfg.grpc.socket_mode, 8));
@@ -170,6 +174,7 @@ export class Daemon {
 
   async stop(): Promise<void> {
     this.#lifetime.abort(new Error("berthd is shutting down"));
+    this.#compactor.stop();
     this.#events?.closeAll();
     const grace = this.config.grpc.shutdown_grace_seconds * 1000;
     if (this.#cri) await this.#cri.shutdown(grace);

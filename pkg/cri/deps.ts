@@ -24,4 +24,6 @@ export interface CriDeps {
   events: EventBus<ContainerEvent<Sandbox, Container>>;
   /** Exec/Attach/PortForward URLs; absent when streaming.address is empty. */
   streaming?: StreamingServer;
+  /** Called when a call that changes something (not a polled read) ends: the daemon's idle memory compaction. */
+  onWorkDone?: () => void;
 }

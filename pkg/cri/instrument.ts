@@ -123,6 +123,8 @@ export interface InstrumentOptions {
   inflight: InflightTracker;
   /** Methods that answer before recovery finished (Version, Status). */
   ungated?: ReadonlySet<string>;
+  /** Called when a call that is not a polled read (a pod/container/image change, an exec) ends. */
+  onWorkDone?: () => void;
 }
 
 /** Methods whose calls are logged at debug level: the kubelet polls them constantly. */
@@ -223,6 +225,7 @@ async function instrumented<T>(opts: InstrumentOptions, method: string, req: unk
     rpcLatency.observe({ service: opts.service, method }, seconds);
     rpcInflight.dec({ service: opts.service });
     opts.inflight.leave();
+    if (!quiet) opts.onWorkDone?.();
     const durationMs = Math.round(seconds * 1000 * 10) / 10;
     if (outcome.ok) {
       if (quiet) logger().debug({ durationMs }, "call done");

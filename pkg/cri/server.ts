@@ -70,7 +70,7 @@ export class CriServer {
 
   constructor(deps: CriDeps) {
     const ungated = new Set(["Version", "Status", "RuntimeConfig"]);
-    const common = { gate: this.#gate, inflight: this.#inflight, ungated };
+    const common = { gate: this.#gate, inflight: this.#inflight, ungated, ...(deps.onWorkDone ? { onWorkDone: deps.onWorkDone } : {}) };
     const services: Array<[ServiceDefinition, UntypedServiceImplementation]> = [
       [withEncodedResponses(RuntimeServiceService), implement(RuntimeServiceService, runtimeHandlers(deps) as Record<string, unknown>, { ...common, service: "runtime" })],
       [withEncodedResponses(ImageServiceService), implement(ImageServiceService, imageHandlers(deps) as Record<string, unknown>, { ...common, service: "image" })],

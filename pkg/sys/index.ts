@@ -15,3 +15,4 @@ export { fastSpawn, type FastChild, type FastSpawnOptions, type StdioSpec, type 
 export { unshareSyscall, setnsSyscall, sethostnameSyscall, interfaceUp, interfaceIsUp, nsSyscallsAvailable, CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWIPC } from "./ns-syscalls.js";
 export { lowerOtherThreads, lowerThreadPriority, raiseThreadPriority, schedulingGroup, threadNice, threadSliceUs } from "./sched.js";
 export { reexecNodeWith } from "./reexec.js";
+export { IdleCompactor } from "./idle-compact.js";
