@@ -1,6 +1,6 @@
 // CRI read-path latency, berth side by side with Debian's containerd.
 //
-//   node dist/hack/bench/api-latency.js [--pods 0,50,100] [-n 400] [--no-containerd] [--berth-toml 'TOML']
+//   node dist/hack/bench/api-latency.js [--pods 0,50,100] [-n 400] [--no-containerd] [--berth-toml 'TOML'] [--berthd OTHER/dist/cmd/berthd/main.js]
 //
 // Same set-up as lifecycle (side-by-side.ts): local registry, one CNI bridge network,
 // berthd from dist/, containerd 1.6 with the local registry as its mirror, both running
@@ -114,7 +114,9 @@ async function main(): Promise<void> {
   let ctrd: Figures | undefined;
   try {
     // --berth-toml: config added to berthd's (A/B of a key on one build), "\n" for newlines
-    const d = await env.startBerth(arg("--berth-toml", "").replaceAll("\\n", "\n"));
+    // --berthd: another build's dist/cmd/berthd/main.js (A/B of two builds, one run each)
+    const other = arg("--berthd", "");
+    const d = await env.startBerth(arg("--berth-toml", "").replaceAll("\\n", "\n"), [], other ? { berthd: other } : {});
     const targets = [berthTarget(env, d)];
     const c = flag("--no-containerd") ? undefined : await env.startContainerd();
     try {

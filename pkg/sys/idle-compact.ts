@@ -1,6 +1,6 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { logger } from "../log/index.js";
+import { logger, rootLogger } from "../log/index.js";
 import { mallocTrim } from "./fs-syscalls.js";
 
 type GcFn = (opts?: { type?: "major" | "minor"; execution?: "sync" | "async" }) => Promise<void> | void;
@@ -57,7 +57,8 @@ export class IdleCompactor {
     }
     await mallocTrim();
     this.runs++;
-    logger().debug({ rssBeforeBytes: before, rssAfterBytes: process.memoryUsage.rss(), gc: this.#gc !== undefined }, "gave memory back after work");
+    // the root logger: the timer was armed inside some call, whose fields would be attached otherwise
+    rootLogger().debug({ rssBeforeBytes: before, rssAfterBytes: process.memoryUsage.rss(), gc: this.#gc !== undefined }, "gave memory back after work");
   }
 
   stop(): void {
