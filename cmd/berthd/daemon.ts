@@ -18,16 +18,14 @@ import { StreamingServer } from "../../pkg/streaming/index.js";
 import { IdleCompactor, InstanceLock, detectCgroups, fixMallocThresholds, mallocTrim, lowerOtherThreads, raiseThreadPriority, schedulingGroup, threadNice, threadSliceUs } from "../../pkg/sys/index.js";
 import { runtimeVersion } from "../../pkg/version/index.js";
 
-/**
- * glibc malloc arenas berthd's threads share: the main one and one for the rest. With
- * glibc's default (8 per CPU) a pull's worker threads left one arena holding 28 MB that
- * stayed after the pull (512 MB image after 30 pods: PSS 69 MB 45 s later, 40 MB idle);
- * capped, the pull's memory goes back (40 MB).
- */
 /** Free memory an arena keeps at its top before it is trimmed, and the size from which blocks get their own mapping (see fixMallocThresholds). */
 const MALLOC_TRIM_THRESHOLD = 512 * 1024;
 const MALLOC_MMAP_THRESHOLD = 256 * 1024;
-/** Quiet time after the last pod/container/image change before memory is given back (IdleCompactor). */
+/**
+ * Quiet time after the last pod/container/image change before memory is given back
+ * (IdleCompactor). Longer than a pull's worker threads stay idle (downloads 5 s, layer
+ * applies 10 s), so that their arenas are free by then.
+ */
 const COMPACT_AFTER_MS = 30_000;
 
 /** True when something accepts connections on the unix socket. */

@@ -10,7 +10,6 @@ import { logger } from "../log/index.js";
 import { Counter, Gauge, recordPullFailure, recordPullLayer, recordPullSuccess, recordUnpackFailure, registry } from "../metrics/index.js";
 import type { MetadataStore } from "../store/index.js";
 import { Semaphore, SingleFlight } from "../sync/index.js";
-import { mallocTrim } from "../sys/index.js";
 import { Agents } from "./http.js";
 import { ImageStore, type ImageRecord, type LayerRecord } from "./image-store.js";
 import { nodePlatform, parseConfig, parseManifest, selectPlatform, type ImageConfig, type ImageManifest, type Platform } from "./manifest.js";
@@ -65,8 +64,6 @@ export interface PullOptions {
   onProgress?: (p: PullProgress) => void;
 }
 
-/** Quiet time after the last pull before freed worker memory is trimmed (the layer-apply workers idle out after 30 s). */
-const TRIM_AFTER_MS = 35_000;
 
 const pullBytes = new Counter({ name: "berth_image_pull_bytes_total", help: "Bytes downloaded from registries", registers: [registry] });
 const pullCacheHits = new Counter({ name: "berth_image_pull_cache_hits_total", help: "Pulls answered from local content without downloading layers", registers: [registry] });
@@ -115,7 +112,6 @@ export class ImageService {
   readonly #progress = new Map<string, PullProgress>();
   /** Image ids whose last pull downloaded nothing (the pull latency's cache label). */
   readonly #cacheHits = new Set<string>();
-  #trimTimer: NodeJS.Timeout | undefined;
   readonly #progressDir: string | undefined;
 
   constructor(opts: ImageServiceOptions) {
@@ -383,23 +379,7 @@ export class ImageService {
         else this.#inflightChains.set(c, n);
       }
       releaseLater(lease);
-      this.#trimLater();
     }
-  }
-
-  /**
-   * Once no pull has run for TRIM_AFTER_MS (the worker threads of the last one have
-   * exited by then), the memory their malloc arenas kept is given back to the kernel.
-   */
-  #trimLater(): void {
-    if (this.#trimTimer) clearTimeout(this.#trimTimer);
-    this.#trimTimer = setTimeout(() => {
-      this.#trimTimer = undefined;
-      if (this.#progress.size > 0) return; // a running pull re-arms this when it ends
-      const before = process.memoryUsage.rss();
-      void mallocTrim().then(() => logger().debug({ rssBeforeBytes: before, rssAfterBytes: process.memoryUsage.rss() }, "returned freed heap memory after pulls"));
-    }, TRIM_AFTER_MS);
-    this.#trimTimer.unref();
   }
 
   // ---- remove and GC ----
@@ -475,7 +455,6 @@ export class ImageService {
 
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
-    if (this.#trimTimer) clearTimeout(this.#trimTimer);
     this.#timer = undefined;
     await this.#gcChain;
     this.#agents.destroy();
