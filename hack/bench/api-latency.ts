@@ -13,7 +13,7 @@
 
 import { setTimeout as sleep } from "node:timers/promises";
 import { CriClient } from "../../pkg/cri/index.js";
-import { arg, benchEnv, berthTarget, containerdTarget, flag, pct, printTable, removePods, startPods, type Row, type RunningPod, type Target } from "./side-by-side.js";
+import { arg, benchEnv, cpuNs, berthTarget, containerdTarget, flag, pct, printTable, removePods, startPods, type Row, type RunningPod, type Target } from "./side-by-side.js";
 
 const CALLS = ["ListContainers", "ListPodSandbox", "ContainerStatus", "PodSandboxStatus", "ListImages", "ImageStatus"] as const;
 type Call = (typeof CALLS)[number];
@@ -45,6 +45,9 @@ interface Side {
   client: CriClient;
   pods: RunningPod[];
   times: Record<Call, number[]>;
+  /** Server CPU (all threads) spent during the recorded rounds at this level, ns, and the calls made. */
+  cpuNs: number;
+  calls: number;
   fig: Figures;
 }
 
@@ -52,15 +55,20 @@ const emptyTimes = (): Record<Call, number[]> => Object.fromEntries(CALLS.map((c
 
 /** `rounds` calls of each kind, interleaved, on one side. */
 async function round(s: Side, from: number, count: number, record: boolean): Promise<void> {
+  const cpu0 = record && s.t.pid ? cpuNs(s.t.pid) : 0;
   for (let i = from; i < from + count; i++) {
     for (const c of CALLS) {
       const fn = callOf(s.client, s.t, c, s.pods, i);
       if (!fn) continue;
       const t0 = performance.now();
       await fn();
-      if (record) s.times[c].push(performance.now() - t0);
+      if (record) {
+        s.times[c].push(performance.now() - t0);
+        s.calls++;
+      }
     }
   }
+  if (record && s.t.pid) s.cpuNs += cpuNs(s.t.pid) - cpu0;
 }
 
 /**
@@ -72,7 +80,7 @@ async function round(s: Side, from: number, count: number, record: boolean): Pro
 async function measure(targets: Target[], levels: number[], n: number, warmupMs: number): Promise<Figures[]> {
   const ROUNDS = 10;
   const run = `${process.pid}-${Date.now().toString(36)}`;
-  const sides: Side[] = targets.map((t) => ({ t, client: new CriClient(t.socket, { defaultTimeoutMs: 180_000 }), pods: [], times: emptyTimes(), fig: new Map() }));
+  const sides: Side[] = targets.map((t) => ({ t, client: new CriClient(t.socket, { defaultTimeoutMs: 180_000 }), pods: [], times: emptyTimes(), cpuNs: 0, calls: 0, fig: new Map() }));
   try {
     for (const s of sides) await s.client.image.pullImage({ image: { image: s.t.image } });
     for (const level of levels) {
@@ -82,7 +90,7 @@ async function measure(targets: Target[], levels: number[], n: number, warmupMs:
       // second for as long as it runs: the figures are its steady state, not its first minute.
       const warmUntil = performance.now() + warmupMs;
       for (let i = 0; performance.now() < warmUntil || i < 50; i += 10) for (const s of sides) await round(s, i, 10, false);
-      for (const s of sides) s.times = emptyTimes();
+      for (const s of sides) Object.assign(s, { times: emptyTimes(), cpuNs: 0, calls: 0 });
       const per = Math.max(1, Math.ceil(n / ROUNDS));
       for (let r = 0; r < ROUNDS; r++) for (const s of r % 2 === 0 ? sides : [...sides].reverse()) await round(s, r * per, per, true);
       for (const s of sides) {
@@ -93,6 +101,9 @@ async function measure(targets: Target[], levels: number[], n: number, warmupMs:
           s.fig.set(`${level} pods ${c} p99`, pct(times, 99));
           s.fig.set(`${level} pods ${c} max`, Math.max(...times));
         }
+        // The daemon's own CPU per call (every thread), all kinds together: what the server
+        // side of a call costs, apart from the client and the wire.
+        if (s.calls > 0 && s.cpuNs > 0) s.fig.set(`${level} pods server CPU per call`, s.cpuNs / s.calls / 1000);
       }
       console.log(`  ${level} pods measured (${targets.map((t) => t.name).join(", ")})`);
     }
@@ -130,7 +141,7 @@ async function main(): Promise<void> {
   } finally {
     await env.close();
   }
-  const rows: Row[] = [...berth.keys()].map((k) => ({ figure: k, unit: "ms", berth: berth.get(k), containerd: ctrd?.get(k), goal: k.endsWith(" p50") ? "<= 1.0" : "" }));
+  const rows: Row[] = [...berth.keys()].map((k) => ({ figure: k, unit: k.endsWith("per call") ? "µs" : "ms", berth: berth.get(k), containerd: ctrd?.get(k), goal: k.endsWith(" p50") ? "<= 1.0" : "" }));
   printTable(`CRI read latency over one connection (${n} calls each; berth | containerd | ratio | goal)`, rows);
 }
 

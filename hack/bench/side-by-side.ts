@@ -45,6 +45,27 @@ export function rssBytes(pid: number): number {
 }
 
 /**
+ * CPU time a process has run, all its threads, in nanoseconds (the first field of each
+ * /proc/PID/task/TID/schedstat; exact, where /proc/PID/stat counts 10 ms ticks).
+ * 0 if it is gone.
+ */
+export function cpuNs(pid: number): number {
+  let total = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      } catch {
+        // thread exited between the listing and the read
+      }
+    }
+  } catch {
+    return 0;
+  }
+  return total;
+}
+
+/**
  * A process's PSS (or another smaps_rollup field: "Pss_Anon" leaves out the shared text of
  * the executable, whose share depends on how many other processes run the same binary;
  * every node process on the machine shares berthd's).
@@ -182,7 +203,7 @@ export async function removePods(client: CriClient, pods: readonly RunningPod[],
 
 export interface Row {
   figure: string;
-  unit: "ms" | "s" | "MB" | "";
+  unit: "ms" | "µs" | "s" | "MB" | "";
   berth: number | undefined;
   containerd: number | undefined;
   /** The issue's goal for the ratio berth/containerd (or an absolute goal), as text. */
@@ -191,7 +212,7 @@ export interface Row {
 
 function fmt(v: number | undefined, unit: Row["unit"]): string {
   if (v === undefined || !Number.isFinite(v)) return "-";
-  return `${v.toFixed(unit === "ms" ? 2 : unit === "" ? 0 : 2)}${unit ? ` ${unit}` : ""}`;
+  return `${v.toFixed(unit === "µs" || unit === "" ? 0 : 2)}${unit ? ` ${unit}` : ""}`;
 }
 
 /** Prints rows as `figure | berth | containerd | ratio | goal`. */

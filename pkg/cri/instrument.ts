@@ -1,6 +1,5 @@
 import type { ServerUnaryCall, ServerWritableStream, sendUnaryData, ServiceError } from "@grpc/grpc-js";
 import { GrpcStatus } from "./grpc-status.js";
-import { randomUUID } from "node:crypto";
 import { errorKind, errorMessage, UnavailableError, type ErrorKind } from "../errdefs/index.js";
 import { logger, rootLogger, withLogFields } from "../log/index.js";
 import { rpcErrors, rpcInflight, rpcLatency, rpcRequests } from "../metrics/index.js";
@@ -202,21 +201,44 @@ function identify(req: unknown): Record<string, unknown> {
   return fields;
 }
 
-async function instrumented<T>(opts: InstrumentOptions, method: string, req: unknown, cs: CallSignal, body: (ctx: CallContext) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; err: unknown }> {
-  const reqId = randomUUID().slice(0, 8);
+type Outcome<T> = { ok: true; value: T } | { ok: false; err: unknown };
+
+/**
+ * Request ids: 8 hex digits, a random start per process and then a counter, unique for
+ * 2^32 calls of one daemon (a crypto.randomUUID per call cost more than the call's metrics).
+ */
+let nextReqId = (Math.random() * 0x1_0000_0000) >>> 0;
+function newReqId(): string {
+  nextReqId = (nextReqId + 1) >>> 0;
+  return nextReqId.toString(16).padStart(8, "0");
+}
+
+/**
+ * Runs a call: readiness gate, request id, request-scoped logger. `respond` sends the
+ * outcome to the client first; metrics and the "call done" line come after it, off the
+ * path the client waits on.
+ */
+async function instrumented<T>(opts: InstrumentOptions, method: string, req: unknown, cs: CallSignal, body: (ctx: CallContext) => Promise<T>, respond: (outcome: Outcome<T>) => void): Promise<void> {
+  const reqId = newReqId();
   const started = performance.now();
   opts.inflight.enter();
   rpcInflight.inc({ service: opts.service });
   const quiet = QUIET.has(method);
   const fields = (): Record<string, unknown> => ({ rpc: method, reqId, ...identify(req) });
-  const run = async (): Promise<{ ok: true; value: T } | { ok: false; err: unknown }> => {
-    let outcome: { ok: true; value: T } | { ok: false; err: unknown };
+  const run = async (): Promise<void> => {
+    let outcome: Outcome<T>;
     try {
       if (!opts.gate.isOpen && !opts.ungated?.has(method)) await opts.gate.wait(cs.signal);
       const ctx = new Context(cs, reqId, method);
       outcome = { ok: true, value: await body(ctx) };
     } catch (err) {
       outcome = { ok: false, err };
+    }
+    try {
+      respond(outcome);
+    } catch (err) {
+      // The connection's writer does not throw; if it ever does, the call is still accounted for.
+      logger().error({ err }, "sending the response failed");
     }
     const seconds = (performance.now() - started) / 1000;
     const code = outcome.ok ? GrpcStatus.OK : grpcCodeOf(outcome.err);
@@ -236,7 +258,6 @@ async function instrumented<T>(opts: InstrumentOptions, method: string, req: unk
       const log = quietScope ? logger().child(fields()) : logger();
       log[level]({ durationMs, code: codeName, err: outcome.err }, "call failed");
     }
-    return outcome;
   };
   // The polled reads (answered from memory, logging nothing of their own) skip the request-scoped
   // child logger unless their debug lines are wanted: building it costs more than the read.
@@ -248,7 +269,7 @@ async function instrumented<T>(opts: InstrumentOptions, method: string, req: unk
 export function unary<Req, Res>(opts: InstrumentOptions, method: string, impl: UnaryImpl<Req, Res>) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
     const cs = new CallSignal(call);
-    void instrumented(opts, method, call.request, cs, (ctx) => impl(call.request, ctx)).then((outcome) => {
+    void instrumented(opts, method, call.request, cs, (ctx) => impl(call.request, ctx), (outcome) => {
       cs.done();
       if (outcome.ok) callback(null, outcome.value);
       else callback(toServiceError(outcome.err));
@@ -274,7 +295,7 @@ export function serverStream<Req, Res>(opts: InstrumentOptions, method: string, 
         call.on("close", done);
         signal.addEventListener("abort", done, { once: true });
       });
-    void instrumented(opts, method, call.request, cs, (ctx) => impl(call.request, (msg) => call.write(msg), ctx, drained)).then((outcome) => {
+    void instrumented(opts, method, call.request, cs, (ctx) => impl(call.request, (msg) => call.write(msg), ctx, drained), (outcome) => {
       cs.done();
       if (outcome.ok) call.end();
       else if (!call.cancelled) call.emit("error", toServiceError(outcome.err));

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { test } from "node:test";
-import { logger, setRootLogger, withLogFields } from "./index.js";
+import { logScopesOpen, logger, setRootLogger, withLogFields } from "./index.js";
 
 test("nested request scopes do not write a field twice", async () => {
   const lines: string[] = [];
@@ -24,4 +24,37 @@ test("nested request scopes do not write a field twice", async () => {
     { rpc: "CreateContainer", podSandboxId: "p1", containerId: "c1" },
   );
   setRootLogger({ level: "silent" });
+});
+
+test("request storage is on while a scope is open and off once the last one ended", async () => {
+  const root = setRootLogger({ level: "silent" });
+  let inOuterAfterInner: unknown;
+  let lateTask: Promise<unknown> | undefined;
+  await withLogFields({ rpc: "RunPodSandbox" }, async () => {
+    await withLogFields({ podSandboxId: "p1" }, async () => {
+      await new Promise((r) => setImmediate(r));
+      // A task the call leaves running: it logs after every scope has ended.
+      lateTask = new Promise((r) => setTimeout(() => r(logger()), 20));
+    });
+    assert.equal(logScopesOpen(), 1);
+    await new Promise((r) => setImmediate(r));
+    inOuterAfterInner = logger();
+  });
+  // The outer scope kept its logger after the inner one ended.
+  assert.notEqual(inOuterAfterInner, root);
+  assert.equal(logScopesOpen(), 0);
+  // The storage is off: the late task sees the root logger, not the call's.
+  assert.equal(await lateTask, root);
+  // A scope that throws synchronously is closed too.
+  assert.throws(() =>
+    withLogFields({ rpc: "X" }, () => {
+      throw new Error("boom");
+    }),
+  );
+  assert.equal(logScopesOpen(), 0);
+  // And a new scope switches it on again.
+  await withLogFields({ rpc: "ListImages" }, async () => {
+    await new Promise((r) => setImmediate(r));
+    assert.notEqual(logger(), root);
+  });
 });

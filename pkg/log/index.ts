@@ -59,8 +59,43 @@ export function withLogFields<T>(fields: Record<string, unknown>, fn: () => T): 
   const bound = boundFields.get(parent) ?? {};
   const fresh: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(fields)) if (bound[k] !== v) fresh[k] = v;
-  if (Object.keys(fresh).length === 0) return requestLogger.run(parent, fn);
-  const child = parent.child(fresh);
-  boundFields.set(child, { ...bound, ...fresh });
-  return requestLogger.run(child, fn);
+  let store = parent;
+  if (Object.keys(fresh).length > 0) {
+    store = parent.child(fresh);
+    boundFields.set(store, { ...bound, ...fresh });
+  }
+  return scoped(store, fn);
+}
+
+/**
+ * Scopes open now (withLogFields calls whose fn has not finished). The storage is switched
+ * off when the last one ends: while it is on, Node runs an async hook for every promise the
+ * process makes, and the polled reads served between pod changes (which open no scope) would
+ * pay for it on each await. run() switches it on again. A task a call left running that logs
+ * after every scope ended writes through the root logger, without the call's fields.
+ */
+let openScopes = 0;
+
+function scopeEnded(): void {
+  openScopes--;
+  if (openScopes === 0) requestLogger.disable();
+}
+
+function scoped<T>(store: Logger, fn: () => T): T {
+  openScopes++;
+  let result: T;
+  try {
+    result = requestLogger.run(store, fn);
+  } catch (err) {
+    scopeEnded();
+    throw err;
+  }
+  if (result instanceof Promise) result.then(scopeEnded, scopeEnded);
+  else scopeEnded();
+  return result;
+}
+
+/** Whether request-scoped storage is on (tests). */
+export function logScopesOpen(): number {
+  return openScopes;
 }

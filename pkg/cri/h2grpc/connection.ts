@@ -505,8 +505,18 @@ export class H2GrpcConnection {
     }
   }
 
+  /**
+   * A unary call's answer, written at once (not on the next microtask): the whole response
+   * is queued, and the bookkeeping that follows the call (metrics, logs) then runs after the
+   * client already has it.
+   */
   #unaryDone(s: Stream, err: unknown, value: unknown): void {
     if (s.localClosed) return;
+    this.#unaryAnswer(s, err, value);
+    this.#flush();
+  }
+
+  #unaryAnswer(s: Stream, err: unknown, value: unknown): void {
     if (err) {
       const e = err as { code?: number; details?: string; message?: string };
       return this.finishStream(s, typeof e.code === "number" ? e.code : GrpcStatus.UNKNOWN, e.details ?? e.message ?? "");
