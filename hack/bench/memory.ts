@@ -1,6 +1,6 @@
 // Daemon memory, berth side by side with Debian's containerd.
 //
-//   node dist/hack/bench/memory.js [--pods 50,100] [--big-mb 512] [--big-layers 4] [--settle 60] [--no-containerd] [--berthd OTHER/dist/cmd/berthd/main.js]
+//   node dist/hack/bench/memory.js [--pods 50,100] [--big-mb 512] [--big-layers 4] [--settle 60] [--no-containerd] [--berthd OTHER/dist/cmd/berthd/main.js] [--breakdown]
 //
 // Same set-up as lifecycle (side-by-side.ts). For each runtime: the daemon's PSS
 // (/proc/PID/smaps_rollup, median of 5 samples 1 s apart) right after start-up,
@@ -16,7 +16,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { CriClient } from "../../pkg/cri/index.js";
 import { pushFromLayout } from "../images/index.js";
-import { arg, benchEnv, berthTarget, buildBig, containerdTarget, flag, median, monitorPids, printTable, pssBytes, removePods, startPods, type Row, type RunningPod, type Target } from "./side-by-side.js";
+import { arg, benchEnv, pssByMapping, berthTarget, buildBig, containerdTarget, flag, median, monitorPids, printTable, pssBytes, removePods, startPods, type Row, type RunningPod, type Target } from "./side-by-side.js";
 
 type Figures = Map<string, number>;
 
@@ -32,11 +32,30 @@ async function settled(pid: number, samples = 5): Promise<{ pss: number; anon: n
   return { pss: median(xs) / 1e6, anon: median(anon) / 1e6 };
 }
 
+/**
+ * --breakdown: where the PSS is (by mapping) and, for berthd, V8's heap spaces (used MB,
+ * from its /metrics), printed at the points the goal compares.
+ */
+async function breakdown(t: Target, when: string, metricsUrl: string | undefined): Promise<void> {
+  if (!flag("--breakdown") || !t.pid) return;
+  const parts = [...pssByMapping(t.pid)].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(1)}`);
+  console.log(`  [${t.name}] ${when}: PSS by mapping (MB): ${parts.join(", ")}`);
+  if (!metricsUrl) return;
+  try {
+    const text = await (await fetch(metricsUrl)).text();
+    const spaces = [...text.matchAll(/^\w*nodejs_heap_space_size_used_bytes\{space="(\w+)"\} (\S+)$/gm)].map((m) => `${m[1]} ${(Number(m[2]) / 1e6).toFixed(2)}`);
+    const ext = /^\w*nodejs_external_memory_bytes (\S+)$/m.exec(text);
+    console.log(`  [${t.name}] ${when}: V8 used (MB): ${spaces.join(", ")}${ext ? `; external ${(Number(ext[1]) / 1e6).toFixed(2)}` : ""}`);
+  } catch (err) {
+    console.log(`  [${t.name}] ${when}: no heap figures (${String(err)})`);
+  }
+}
+
 async function settledPss(pid: number): Promise<number> {
   return (await settled(pid)).pss;
 }
 
-async function measure(t: Target, levels: number[], big: string | undefined, settleS: number): Promise<Figures> {
+async function measure(t: Target, levels: number[], big: string | undefined, settleS: number, metricsUrl?: string): Promise<Figures> {
   const fig: Figures = new Map();
   // Without the executable's shared text (see pssBytes): printed after the PSS figures.
   const anonFig: Figures = new Map();
@@ -49,6 +68,7 @@ async function measure(t: Target, levels: number[], big: string | undefined, set
     const idle = await settled(pid);
     fig.set("daemon PSS idle (fresh start)", idle.pss);
     anonFig.set("daemon anonymous PSS idle (fresh start)", idle.anon);
+    await breakdown(t, "idle", metricsUrl);
     await client.image.pullImage({ image: { image: t.image } });
     fig.set("daemon PSS right after a small pull", pssBytes(pid) / 1e6);
     // Pull workers idle out (berth: 30 s for layer-apply workers): the per-pod figures start from the settled daemon.
@@ -81,12 +101,16 @@ async function measure(t: Target, levels: number[], big: string | undefined, set
     if (big) {
       await sleep(5000);
       fig.set("daemon PSS before the big pull (pods removed)", await settledPss(pid));
+      await breakdown(t, "before the big pull", metricsUrl);
       const t0 = performance.now();
       await client.image.pullImage({ image: { image: big } });
       console.log(`  [${t.name}] big image pulled in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       fig.set("daemon PSS right after the big pull", pssBytes(pid) / 1e6);
       await sleep(settleS * 1000);
-      fig.set(`daemon PSS ${settleS} s after the big pull`, await settledPss(pid));
+      const afterBig = await settled(pid);
+      fig.set(`daemon PSS ${settleS} s after the big pull`, afterBig.pss);
+      anonFig.set(`daemon anonymous PSS ${settleS} s after the big pull`, afterBig.anon);
+      await breakdown(t, `${settleS} s after the big pull`, metricsUrl);
     }
   } finally {
     await removePods(client, pods).catch((err: unknown) => console.error(`[${t.name}] removing pods: ${String(err)}`));
@@ -119,9 +143,10 @@ async function main(): Promise<void> {
       big = `${env.reg.host}/big:latest`;
     }
     const other = arg("--berthd", "");
-    const d = await env.startBerth("", [], other ? { berthd: other } : {});
+    // --breakdown reads berthd's /metrics, whose address berthd logs at info level.
+    const d = await env.startBerth("", [], { ...(other ? { berthd: other } : {}), ...(flag("--breakdown") ? { logLevel: "info" } : {}) });
     console.log(`berthd pid ${d.process.pid}`);
-    berth = await measure(berthTarget(env, d), levels, big, settle);
+    berth = await measure(berthTarget(env, d), levels, big, settle, flag("--breakdown") ? d.metricsUrl() : undefined);
     await d.stop();
     if (!flag("--no-containerd")) {
       const c = await env.startContainerd();
@@ -144,8 +169,7 @@ async function main(): Promise<void> {
   printTable("daemon memory (PSS, MB; median of 5 samples where settled)", rows);
   // The goal for the big pull is against the daemon's own idle figure, not containerd's.
   const after = `daemon PSS ${settle} s after the big pull`;
-  const rel = (f: Figures | undefined, base: string): string => {
-    const a = f?.get(after);
+  const rel = (f: Figures | undefined, base: string, a = f?.get(after)): string => {
     const b = f?.get(base);
     return a !== undefined && b !== undefined && b > 0 ? (a / b).toFixed(2) : "-";
   };
@@ -153,6 +177,10 @@ async function main(): Promise<void> {
     console.log(`\n== ${after}, relative to the same daemon's own PSS (berth | containerd | goal)`);
     console.log(`  ${"/ PSS idle (fresh start)".padEnd(44)} ${rel(berth, "daemon PSS idle (fresh start)").padStart(12)} ${rel(ctrd, "daemon PSS idle (fresh start)").padStart(12)}  within 10% of idle (<= 1.10)`);
     console.log(`  ${"/ PSS before the big pull (pods removed)".padEnd(44)} ${rel(berth, "daemon PSS before the big pull (pods removed)").padStart(12)} ${rel(ctrd, "daemon PSS before the big pull (pods removed)").padStart(12)}`);
+    // Without the executable's text, whose share of PSS moves with the other node processes running.
+    const anonAfter = `daemon anonymous PSS ${settle} s after the big pull`;
+    const idleAnon = "daemon anonymous PSS idle (fresh start)";
+    console.log(`  ${"anonymous: / anonymous PSS idle".padEnd(44)} ${rel(berth, idleAnon, berth.get(anonAfter)).padStart(12)} ${rel(ctrd, idleAnon, ctrd?.get(anonAfter)).padStart(12)}`);
   }
 }
 

@@ -6,7 +6,7 @@
 // process memory from /proc, monitor processes, and the comparison table.
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -63,6 +63,45 @@ export function cpuNs(pid: number): number {
     return 0;
   }
   return total;
+}
+
+/**
+ * A process's PSS split by kind of mapping (MB): the executable's text, shared libraries,
+ * anonymous executable mappings (JIT code), glibc's main heap, 64 MiB thread-arena regions,
+ * other anonymous memory (V8's heap pages, thread stacks, large malloc blocks), the rest.
+ */
+export function pssByMapping(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let key = "";
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, "utf8");
+  } catch {
+    return out;
+  }
+  const exe = (() => {
+    try {
+      return readlinkSync(`/proc/${pid}/exe`);
+    } catch {
+      return "";
+    }
+  })();
+  for (const line of text.split("\n")) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (m) {
+      const size = parseInt(m[2] as string, 16) - parseInt(m[1] as string, 16);
+      const perms = m[3] as string;
+      const name = (m[4] as string).trim();
+      if (name === "") key = perms.includes("x") ? "anonymous executable (JIT code)" : size >= 64 * 1024 * 1024 - 4096 || size === 128 * 1024 * 1024 ? "anonymous 64 MiB regions (malloc thread arenas)" : "anonymous other (V8 heap, stacks, large blocks)";
+      else if (name === "[heap]") key = "[heap] (malloc main arena)";
+      else if (name === exe) key = "executable";
+      else if (name.includes(".so")) key = "shared libraries";
+      else key = "other";
+      continue;
+    }
+    if (line.startsWith("Pss:")) out.set(key, (out.get(key) ?? 0) + Number(line.split(/\s+/)[1]) / 1024);
+  }
+  return out;
 }
 
 /**
