@@ -2,7 +2,7 @@ import type { ServerUnaryCall, ServerWritableStream, sendUnaryData, ServiceError
 import { GrpcStatus } from "./grpc-status.js";
 import { errorKind, errorMessage, UnavailableError, type ErrorKind } from "../errdefs/index.js";
 import { logger, rootLogger, withLogFields } from "../log/index.js";
-import { rpcErrors, rpcInflight, rpcLatency, rpcRequests } from "../metrics/index.js";
+import { rpcErrors, rpcInflightCount, rpcLatency, rpcRequests } from "../metrics/index.js";
 
 /** What a handler gets besides its request: a signal for the call's deadline and cancellation. */
 export interface CallContext {
@@ -201,6 +201,9 @@ function identify(req: unknown): Record<string, unknown> {
   return fields;
 }
 
+/** gRPC status names by code, for the metrics' code label (GrpcStatus[code] is a keyed lookup on the enum object). */
+const CODE_NAMES: readonly string[] = Array.from({ length: 17 }, (_, c) => GrpcStatus[c] ?? String(c));
+
 type Outcome<T> = { ok: true; value: T } | { ok: false; err: unknown };
 
 /**
@@ -222,7 +225,7 @@ async function instrumented<T>(opts: InstrumentOptions, method: string, req: unk
   const reqId = newReqId();
   const started = performance.now();
   opts.inflight.enter();
-  rpcInflight.inc({ service: opts.service });
+  rpcInflightCount[opts.service] = (rpcInflightCount[opts.service] ?? 0) + 1;
   const quiet = QUIET.has(method);
   const fields = (): Record<string, unknown> => ({ rpc: method, reqId, ...identify(req) });
   const run = async (): Promise<void> => {
@@ -242,10 +245,10 @@ async function instrumented<T>(opts: InstrumentOptions, method: string, req: unk
     }
     const seconds = (performance.now() - started) / 1000;
     const code = outcome.ok ? GrpcStatus.OK : grpcCodeOf(outcome.err);
-    const codeName = GrpcStatus[code] ?? String(code);
+    const codeName = CODE_NAMES[code] ?? String(code);
     rpcRequests.inc({ service: opts.service, method, code: codeName });
     rpcLatency.observe({ service: opts.service, method }, seconds);
-    rpcInflight.dec({ service: opts.service });
+    rpcInflightCount[opts.service] = (rpcInflightCount[opts.service] ?? 1) - 1;
     opts.inflight.leave();
     if (!quiet) opts.onWorkDone?.();
     const durationMs = Math.round(seconds * 1000 * 10) / 10;

@@ -76,7 +76,15 @@ interface Index {
   byId: Map<string, ImageRecord>;
   /** "repo:tag" and "repo@digest" → image id. */
   byName: Map<string, string>;
+  /**
+   * What find() answered for a string (an image id, or null for none), for as long as this
+   * index lives: ImageStatus and CreateContainer name the same few images over and over, and
+   * parsing the reference was most of an ImageStatus call. Bounded: cleared at FOUND_CACHE_MAX.
+   */
+  found: Map<string, string | null>;
 }
+
+const FOUND_CACHE_MAX = 1024;
 
 /**
  * Image records and names in SQLite (the source of truth), read through an
@@ -122,7 +130,7 @@ export class ImageStore {
         createdAt: row.created_at,
       };
     });
-    this.#index = { list, byId: new Map(list.map((r) => [r.id, r])), byName };
+    this.#index = { list, byId: new Map(list.map((r) => [r.id, r])), byName, found: new Map() };
     return this.#index;
   }
 
@@ -145,11 +153,20 @@ export class ImageStore {
    * name@digest (tag or manifest/index digest), or a unique short id prefix.
    */
   find(refOrId: string): ImageRecord | undefined {
+    const index = this.#load();
+    const known = index.found.get(refOrId);
+    if (known !== undefined) return known === null ? undefined : index.byId.get(known);
+    const rec = this.#find(refOrId, index);
+    if (index.found.size >= FOUND_CACHE_MAX) index.found.clear();
+    index.found.set(refOrId, rec ? rec.id : null);
+    return rec;
+  }
+
+  #find(refOrId: string, index: Index): ImageRecord | undefined {
     const s = refOrId.trim();
     if (s === "") return undefined;
     if (isDigest(s)) return this.byId(s);
     if (/^[a-f0-9]{64}$/.test(s)) return this.byId(`sha256:${s}`);
-    const index = this.#load();
     let byName: ImageRecord | undefined;
     try {
       const ref = parseReference(s);

@@ -32,11 +32,20 @@ export const rpcLatency = new Histogram({
   registers: [registry],
 });
 
+/**
+ * CRI calls being served now, by service: counted in a plain object on each call and read
+ * into the gauge when /metrics is scraped (a labelled inc/dec hashes its labels twice a call).
+ */
+export const rpcInflightCount: Record<string, number> = Object.create(null) as Record<string, number>;
+
 export const rpcInflight = new Gauge({
   name: "berth_cri_requests_in_flight",
   help: "CRI calls being served now",
   labelNames: ["service"] as const,
   registers: [registry],
+  collect() {
+    for (const service of Object.keys(rpcInflightCount)) this.set({ service }, rpcInflightCount[service] ?? 0);
+  },
 });
 
 /** Extra JSON documents served next to /metrics (e.g. /slo), keyed by path. */

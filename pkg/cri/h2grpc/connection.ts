@@ -85,7 +85,6 @@ class Stream implements CallStream {
   queuedBytes = 0;
   trailers: Buffer | undefined;
   call: ServerCall<unknown> | undefined;
-  timer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly conn: H2GrpcConnection,
@@ -126,6 +125,14 @@ export class H2GrpcConnection {
   #out: Buffer[] = [];
   #outBytes = 0;
   #flushScheduled = false;
+  /**
+   * One timer per connection for the calls' deadlines, set for the earliest one. It is not
+   * cancelled when that call ends (most end in microseconds, and a timer per call was a
+   * measurable share of a List call): when it fires it ends the overdue calls, if any, and
+   * is set again for the earliest deadline left.
+   */
+  #deadlineTimer: NodeJS.Timeout | undefined;
+  #deadlineAt = Infinity;
   #closed = false;
   /** GOAWAY sent: no new streams; the socket ends when the last one does. */
   #draining = false;
@@ -530,15 +537,34 @@ export class H2GrpcConnection {
     if (this.sendMessage(s, bytes)) this.finishStream(s, 0, "");
   }
 
-  /** Deadlines beyond MAX_TIMER_MS (grpc-js sends 30 days as "2592000S") are waited for in steps. */
+  /** Makes sure the connection's deadline timer fires by this stream's deadline. */
   #armDeadline(s: Stream): void {
-    const left = s.deadline - Date.now();
-    s.timer = setTimeout(() => (left > MAX_TIMER_MS ? this.#armDeadline(s) : this.#deadlinePassed(s)), Math.max(0, Math.min(left, MAX_TIMER_MS)));
-    s.timer.unref();
+    if (s.deadline < this.#deadlineAt) this.#setDeadlineTimer(s.deadline);
+  }
+
+  /** Deadlines beyond MAX_TIMER_MS (grpc-js sends 30 days as "2592000S") are waited for in steps. */
+  #setDeadlineTimer(at: number): void {
+    if (this.#deadlineTimer) clearTimeout(this.#deadlineTimer);
+    this.#deadlineAt = at;
+    this.#deadlineTimer = setTimeout(() => this.#deadlinesDue(), Math.max(0, Math.min(at - Date.now(), MAX_TIMER_MS)));
+    this.#deadlineTimer.unref();
+  }
+
+  #deadlinesDue(): void {
+    this.#deadlineTimer = undefined;
+    this.#deadlineAt = Infinity;
+    if (this.#closed) return;
+    const now = Date.now();
+    let next = Infinity;
+    for (const s of [...this.#streams.values()]) {
+      if (s.localClosed || s.deadline === Infinity) continue;
+      if (s.deadline <= now) this.#deadlinePassed(s);
+      else if (s.deadline < next) next = s.deadline;
+    }
+    if (next < Infinity && !this.#closed) this.#setDeadlineTimer(next);
   }
 
   #deadlinePassed(s: Stream): void {
-    s.timer = undefined;
     if (s.localClosed) return;
     s.call?.markCancelled();
     this.finishStream(s, GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded");
@@ -656,7 +682,6 @@ export class H2GrpcConnection {
     if (this.#streams.get(s.id) !== s) return;
     this.#streams.delete(s.id);
     this.#blocked.delete(s);
-    if (s.timer) clearTimeout(s.timer);
     s.queue = [];
     s.queuedBytes = 0;
     s.chunks = [];
@@ -723,6 +748,8 @@ export class H2GrpcConnection {
   #onClose(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#deadlineTimer) clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = undefined;
     for (const s of [...this.#streams.values()]) {
       s.localClosed = true;
       this.#closeStream(s, true);

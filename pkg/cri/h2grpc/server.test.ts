@@ -499,6 +499,35 @@ it("grpc-js: a deadline shorter than a slow handler is DEADLINE_EXCEEDED and the
   }
 });
 
+it("grpc-js: deadlines of calls on one connection each fire on time, in whatever order they were set", async () => {
+  const f = await start();
+  const c = client(f);
+  try {
+    // A call with a long deadline that answers at once, then slow calls whose deadlines come
+    // before it, after it, and before each other (the connection keeps one timer for them all).
+    assert.equal((await unary(c, "Echo", Buffer.from("a"), { deadline: Date.now() + 60_000 })).toString(), "a");
+    const t0 = Date.now();
+    const late = startUnary(c, "Slow", Buffer.from("x"), { deadline: t0 + 900 });
+    const early = startUnary(c, "Slow", Buffer.from("y"), { deadline: t0 + 300 });
+    const ended = (p: Promise<unknown>): Promise<number> =>
+      p.then(
+        () => -1,
+        (err: { code?: number }) => {
+          assert.equal(err.code, 4);
+          return Date.now() - t0;
+        },
+      );
+    const [lateMs, earlyMs] = await Promise.all([ended(late.result), ended(early.result)]);
+    assert.ok(earlyMs >= 250 && earlyMs < 800, `the 300 ms deadline ended its call after ${earlyMs} ms`);
+    assert.ok(lateMs >= 850 && lateMs < 1600, `the 900 ms deadline ended its call after ${lateMs} ms`);
+    // The connection still serves calls, with and without deadlines.
+    assert.equal((await unary(c, "Echo", Buffer.from("b"), { deadline: Date.now() + 5000 })).toString(), "b");
+  } finally {
+    c.close();
+    f.done();
+  }
+});
+
 it("grpc-js: a call without a deadline has getDeadline() Infinity; one of 30 days does not expire at once", async () => {
   let seen: number[] = [];
   const f = await start({
