@@ -169,3 +169,23 @@ test("encoder: literals without indexing that a fresh decoder reads back and tha
   const secret = block.indexOf("secret", 0, "latin1");
   assert.deepEqual(block.subarray(secret - 3, secret), hex("1f 08 06"), "authorization (index 23) never indexed: 0x1f then 23-15=8, value length 6");
 });
+
+test("decoder: Huffman strings seen before decode the same, and a bad one is still refused after good ones", () => {
+  const d = new HpackDecoder();
+  // Literal without indexing, :path (static 4) as name, Huffman value; three times, as node's http2 sends it.
+  const path = "/runtime.v1.RuntimeService/ListContainers";
+  const coded = huffmanEncode(path);
+  const block = Buffer.concat([Buffer.from([0x04, 0x80 | coded.length]), coded]);
+  for (let i = 0; i < 3; i++) assert.deepEqual(pairs(d.decode(block)), [[":path", path]]);
+  // Another value of the same length, differing in its octets.
+  const other = huffmanEncode("/runtime.v1.RuntimeService/ListPodSandbox");
+  assert.deepEqual(pairs(d.decode(Buffer.concat([Buffer.from([0x04, 0x80 | other.length]), other]))), [[":path", "/runtime.v1.RuntimeService/ListPodSandbox"]]);
+  // Padding of zeros is invalid Huffman, on a decoder that has decoded valid strings.
+  assert.throws(() => d.decode(Buffer.from([0x04, 0x81, 0x18])), HpackError);
+  // More distinct strings than are remembered: all decode.
+  for (let i = 0; i < 600; i++) {
+    const v = `/svc/M${i}`;
+    const c = huffmanEncode(v);
+    assert.deepEqual(pairs(d.decode(Buffer.concat([Buffer.from([0x04, 0x80 | c.length]), c]))), [[":path", v]]);
+  }
+});

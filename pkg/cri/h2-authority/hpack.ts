@@ -41,6 +41,9 @@ const STATIC_NAME_INDEX: ReadonlyMap<string, number> = (() => {
 /** Per-entry overhead of the dynamic table size (RFC 7541 §4.1). */
 const ENTRY_OVERHEAD = 32;
 const EMPTY = Buffer.alloc(0);
+/** Huffman-coded strings up to this many octets are remembered, up to this many per decoder. */
+const HUFFMAN_MEMO_LENGTH = 64;
+const HUFFMAN_MEMO_ENTRIES = 256;
 /** Integers above this are refused (no legitimate index, length or size comes close). */
 const MAX_INT = 0x7fffffff;
 
@@ -62,6 +65,12 @@ export class HpackDecoder {
   #buf: Buffer = EMPTY;
   #pos = 0;
   #end = 0;
+  /**
+   * Short Huffman-coded strings decoded on this connection, by their coded octets: a client
+   * codes the same values again on every call (node's http2 sends :path as a literal each
+   * time), and a lookup costs a fraction of decoding bit by bit.
+   */
+  readonly #huffmanMemo = new Map<string, string>();
 
   constructor(opts: DecoderOptions = {}) {
     this.#settingsLimit = opts.maxTableSize ?? 4096;
@@ -170,7 +179,16 @@ export class HpackDecoder {
     const start = this.#pos;
     if (length > this.#end - start) throw new HpackError("string literal runs past the end of the block");
     this.#pos += length;
-    return huffman ? huffmanDecode(this.#buf, start, start + length) : this.#buf.toString("latin1", start, start + length);
+    if (!huffman) return this.#buf.toString("latin1", start, start + length);
+    if (length > HUFFMAN_MEMO_LENGTH) return huffmanDecode(this.#buf, start, start + length);
+    const coded = this.#buf.toString("latin1", start, start + length);
+    let text = this.#huffmanMemo.get(coded);
+    if (text === undefined) {
+      text = huffmanDecode(this.#buf, start, start + length);
+      if (this.#huffmanMemo.size >= HUFFMAN_MEMO_ENTRIES) this.#huffmanMemo.clear();
+      this.#huffmanMemo.set(coded, text);
+    }
+    return text;
   }
 }
 
