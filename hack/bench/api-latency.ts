@@ -1,6 +1,6 @@
 // CRI read-path latency, berth side by side with Debian's containerd.
 //
-//   node dist/hack/bench/api-latency.js [--pods 0,50,100] [-n 400] [--no-containerd] [--berth-toml 'TOML'] [--berthd OTHER/dist/cmd/berthd/main.js]
+//   node dist/hack/bench/api-latency.js [--pods 0,50,100] [-n 400] [--no-containerd] [--berth-toml 'TOML'] [--berthd OTHER/dist/cmd/berthd/main.js] [--go]
 //
 // Same set-up as lifecycle (side-by-side.ts): local registry, one CNI bridge network,
 // berthd from dist/, containerd 1.6 with the local registry as its mirror, both running
@@ -9,9 +9,17 @@
 // and ImageStatus are called -n times each, interleaved, sequentially, over one
 // long-lived gRPC connection per runtime (one client, never crictl), in 10 rounds that
 // alternate between the runtimes. Status calls pick pods round robin. Printed: p50/p99/max per call and pod count, and the ratio berth/containerd.
+// --go: the calls are made by the Go client of test-e2e/interop/cri (grpc-go from Debian, the
+// kubelet's dialer; one process and connection per round and runtime, 20 untimed calls of
+// each kind first) instead of this process's client.
 // Figures only; nothing is asserted. The machine should be quiet.
 
+import { execFile } from "node:child_process";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
+import { REPO_ROOT } from "../../test-e2e/harness/daemon.js";
+import { descriptorSet, goBuild } from "../../test-e2e/harness/go-build.js";
 import { CriClient } from "../../pkg/cri/index.js";
 import { arg, benchEnv, cpuNs, berthTarget, containerdTarget, flag, pct, printTable, removePods, startPods, type Row, type RunningPod, type Target } from "./side-by-side.js";
 
@@ -53,8 +61,46 @@ interface Side {
 
 const emptyTimes = (): Record<Call, number[]> => Object.fromEntries(CALLS.map((c) => [c, []])) as unknown as Record<Call, number[]>;
 
+/** The Go client (binary, descriptor set) when --go is given. */
+let goClient: { bin: string; descriptors: string } | undefined;
+
+const GO_METHOD: Record<Call, string> = {
+  ListContainers: "RuntimeService/ListContainers",
+  ListPodSandbox: "RuntimeService/ListPodSandbox",
+  ContainerStatus: "RuntimeService/ContainerStatus",
+  PodSandboxStatus: "RuntimeService/PodSandboxStatus",
+  ListImages: "ImageService/ListImages",
+  ImageStatus: "ImageService/ImageStatus",
+};
+
+/** One round by the Go client: `count` calls of each kind, interleaved, on one new connection. */
+async function goRound(s: Side, from: number, count: number, record: boolean): Promise<void> {
+  const go = goClient as { bin: string; descriptors: string };
+  const pod = s.pods[from % Math.max(1, s.pods.length)];
+  const kinds = CALLS.filter((c) => pod || (c !== "ContainerStatus" && c !== "PodSandboxStatus"));
+  const req = (c: Call): unknown =>
+    c === "ContainerStatus" ? { containerId: pod?.containerId } : c === "PodSandboxStatus" ? { podSandboxId: pod?.podSandboxId } : c === "ImageStatus" ? { image: { image: s.t.image } } : {};
+  const calls = JSON.stringify(kinds.map((c) => ({ method: GO_METHOD[c], req: req(c) })));
+  const cpu0 = record && s.t.pid ? cpuNs(s.t.pid) : 0;
+  const { stdout } = await promisify(execFile)(go.bin, ["-mode", "bench", "-descriptors", go.descriptors, "-endpoint", `unix://${s.t.socket}`, "-calls", calls, "-n", String(count), "-warmup", "20", "-interleave", "-raw"], { maxBuffer: 64 * 1024 * 1024 });
+  if (!record) return;
+  if (s.t.pid) s.cpuNs += cpuNs(s.t.pid) - cpu0;
+  const results = stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { method: string; samples_us: number[] });
+  for (const c of kinds) {
+    const r = results.find((x) => x.method === GO_METHOD[c]);
+    if (!r) throw new Error(`the Go client printed nothing for ${c}`);
+    s.times[c].push(...r.samples_us.map((us) => us / 1000));
+    // the 20 untimed calls of each kind are in the CPU time too
+    s.calls += r.samples_us.length + 20;
+  }
+}
+
 /** `rounds` calls of each kind, interleaved, on one side. */
 async function round(s: Side, from: number, count: number, record: boolean): Promise<void> {
+  if (goClient) return goRound(s, from, count, record);
   const cpu0 = record && s.t.pid ? cpuNs(s.t.pid) : 0;
   for (let i = from; i < from + count; i++) {
     for (const c of CALLS) {
@@ -120,6 +166,7 @@ async function main(): Promise<void> {
   const levels = arg("--pods", "0,50,100").split(",").map(Number);
   const n = Number(arg("-n", "400"));
   const warmupMs = Number(arg("--warmup-s", "5")) * 1000;
+  if (flag("--go")) goClient = { bin: await goBuild(join(REPO_ROOT, "test-e2e", "interop", "cri")), descriptors: await descriptorSet(join(REPO_ROOT, "api"), "cri/v1/api.proto") };
   const env = await benchEnv();
   let berth: Figures;
   let ctrd: Figures | undefined;
@@ -142,7 +189,7 @@ async function main(): Promise<void> {
     await env.close();
   }
   const rows: Row[] = [...berth.keys()].map((k) => ({ figure: k, unit: k.endsWith("per call") ? "µs" : "ms", berth: berth.get(k), containerd: ctrd?.get(k), goal: k.endsWith(" p50") ? "<= 1.0" : "" }));
-  printTable(`CRI read latency over one connection (${n} calls each; berth | containerd | ratio | goal)`, rows);
+  printTable(`CRI read latency over one connection, ${goClient ? "Go client (grpc-go)" : "node client (grpc-js)"} (${n} calls each; berth | containerd | ratio | goal)`, rows);
 }
 
 void main().catch((err: unknown) => {

@@ -4,7 +4,7 @@
 // (protoc --include_imports --descriptor_set_out) through dynamicpb.
 //
 //	cri-interop -endpoint unix:///run/berth/berth.sock -descriptors api.pb -image REF -log-dir DIR
-//	cri-interop -mode bench -endpoint ... -descriptors api.pb [-n 1000]
+//	cri-interop -mode bench -endpoint ... -descriptors api.pb [-n 1000] [-calls JSON] [-warmup 200] [-interleave] [-raw]
 //	cri-interop -mode capture -descriptors api.pb -dir DIR
 //	cri-interop -mode reconnect -endpoint ... -descriptors api.pb
 //
@@ -34,6 +34,10 @@ func main() {
 	image := flag.String("image", "", "check: image reference to pull, run and remove")
 	logDir := flag.String("log-dir", "", "check: the pod's log directory")
 	n := flag.Int("n", 1000, "bench: calls per method")
+	calls := flag.String("calls", `[{"method":"RuntimeService/Version","req":{"version":"v1"}},{"method":"RuntimeService/ListContainers","req":{}}]`, "bench: JSON array of {method, req} to time")
+	warmup := flag.Int("warmup", 200, "bench: untimed calls per method first")
+	interleave := flag.Bool("interleave", false, "bench: one call of each method in turn, n rounds (else n calls of one method, then the next)")
+	raw := flag.Bool("raw", false, "bench: print every latency (samples_us) too")
 	dir := flag.String("dir", "", "capture: directory for the listening socket")
 	flag.Parse()
 
@@ -86,13 +90,28 @@ func main() {
 			os.Exit(1)
 		}
 	case "bench":
-		for _, m := range []struct{ method, req string }{
-			{"RuntimeService/Version", `{"version":"v1"}`},
-			{"RuntimeService/ListContainers", `{}`},
-		} {
-			r, err := bench(c, m.method, m.req, *n)
-			if err != nil {
-				die("bench %s: %v", m.method, err)
+		var list []struct {
+			Method string          `json:"method"`
+			Req    json.RawMessage `json:"req"`
+		}
+		if err := json.Unmarshal([]byte(*calls), &list); err != nil {
+			die("-calls: %v", err)
+		}
+		methods := make([]benchMethod, len(list))
+		for i, m := range list {
+			req := string(m.Req)
+			if req == "" {
+				req = "{}"
+			}
+			methods[i] = benchMethod{method: m.Method, req: req}
+		}
+		results, err := bench(c, methods, *n, *warmup, *interleave)
+		if err != nil {
+			die("bench: %v", err)
+		}
+		for _, r := range results {
+			if !*raw {
+				r.SamplesUs = nil
 			}
 			_ = json.NewEncoder(os.Stdout).Encode(r)
 		}
@@ -105,37 +124,73 @@ func main() {
 	}
 }
 
+type benchMethod struct{ method, req string }
+
 type benchResult struct {
-	Method string  `json:"method"`
-	Calls  int     `json:"calls"`
-	P50us  float64 `json:"p50_us"`
-	P90us  float64 `json:"p90_us"`
-	P99us  float64 `json:"p99_us"`
-	MeanUs float64 `json:"mean_us"`
+	Method    string    `json:"method"`
+	Calls     int       `json:"calls"`
+	P50us     float64   `json:"p50_us"`
+	P90us     float64   `json:"p90_us"`
+	P99us     float64   `json:"p99_us"`
+	MeanUs    float64   `json:"mean_us"`
+	SamplesUs []float64 `json:"samples_us,omitempty"`
 }
 
-// bench times n sequential calls on the one connection, after a warm-up.
-func bench(c *criClient, method, req string, n int) (benchResult, error) {
+// bench times n sequential calls of each method on the one connection, after
+// a warm-up: method by method, or one of each in turn (interleave).
+func bench(c *criClient, methods []benchMethod, n, warmup int, interleave bool) ([]benchResult, error) {
 	ctx := context.Background()
-	for i := 0; i < 200; i++ {
-		if _, err := c.call(ctx, method, req); err != nil {
-			return benchResult{}, err
+	for _, m := range methods {
+		for i := 0; i < warmup; i++ {
+			if _, err := c.call(ctx, m.method, m.req); err != nil {
+				return nil, fmt.Errorf("%s: %v", m.method, err)
+			}
 		}
 	}
-	lat := make([]time.Duration, n)
-	var total time.Duration
-	for i := range lat {
+	lat := make([][]time.Duration, len(methods))
+	for k := range lat {
+		lat[k] = make([]time.Duration, 0, n)
+	}
+	one := func(k int) error {
 		t0 := time.Now()
-		if _, err := c.call(ctx, method, req); err != nil {
-			return benchResult{}, err
+		if _, err := c.call(ctx, methods[k].method, methods[k].req); err != nil {
+			return fmt.Errorf("%s: %v", methods[k].method, err)
 		}
-		lat[i] = time.Since(t0)
-		total += lat[i]
+		lat[k] = append(lat[k], time.Since(t0))
+		return nil
 	}
-	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
-	us := func(d time.Duration) float64 { return float64(d.Microseconds()) }
-	pct := func(p float64) float64 { return us(lat[int(p*float64(n-1))]) }
-	return benchResult{Method: method, Calls: n, P50us: pct(0.5), P90us: pct(0.9), P99us: pct(0.99), MeanUs: us(total) / float64(n)}, nil
+	if interleave {
+		for i := 0; i < n; i++ {
+			for k := range methods {
+				if err := one(k); err != nil {
+					return nil, err
+				}
+			}
+		}
+	} else {
+		for k := range methods {
+			for i := 0; i < n; i++ {
+				if err := one(k); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	out := make([]benchResult, len(methods))
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
+	for k, m := range methods {
+		samples := make([]float64, len(lat[k]))
+		var total time.Duration
+		for i, d := range lat[k] {
+			samples[i] = us(d)
+			total += d
+		}
+		sorted := append([]time.Duration(nil), lat[k]...)
+		sort.Slice(sorted, func(a, b int) bool { return sorted[a] < sorted[b] })
+		pct := func(p float64) float64 { return us(sorted[int(p*float64(n-1))]) }
+		out[k] = benchResult{Method: m.method, Calls: n, P50us: pct(0.5), P90us: pct(0.9), P99us: pct(0.99), MeanUs: us(total) / float64(n), SamplesUs: samples}
+	}
+	return out, nil
 }
 
 // reconnect polls Version every 100 ms the way the kubelet's status loop uses
