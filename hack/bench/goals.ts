@@ -2,7 +2,7 @@
 // memory, lifecycle, pull; each starts its own berthd and Debian containerd on the same
 // local registry and CNI network) and then prints every figure that has a goal, in one
 // table: the run the issue's "done when" asks for. Each benchmark's full output is
-// printed as it runs. Options are passed through with --api/--memory/--lifecycle/--pull
+// printed as it runs. Options are passed through with --api/--api-go/--memory/--lifecycle/--pull
 // (e.g. --lifecycle "-n 30 -c 1"); the machine should be otherwise idle.
 import { spawn } from "node:child_process";
 import { loadavg } from "node:os";
@@ -12,8 +12,10 @@ import { arg } from "./side-by-side.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
-const BENCHES: Array<{ name: string; file: string; defaults: string }> = [
+const BENCHES: Array<{ name: string; file: string; defaults: string; key?: string }> = [
   { name: "api-latency", file: "api-latency.js", defaults: "--pods 0,50,100 -n 400" },
+  // The same calls made by a Go client (grpc-go, as the kubelet and crictl are).
+  { name: "api-latency-go", file: "api-latency.js", defaults: "--go --pods 0,50,100 -n 400", key: "api-go" },
   { name: "memory", file: "memory.js", defaults: "--pods 50,100 --settle 60" },
   { name: "lifecycle", file: "lifecycle.js", defaults: "-n 20 -c 1,4" },
   { name: "pull", file: "pull.js", defaults: "--runs 3 --settle 60" },
@@ -40,7 +42,7 @@ async function main(): Promise<void> {
   console.log(`issue 9 benchmarks, ${started.toISOString()}, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
   for (const b of BENCHES) {
     if (only && !only.split(",").includes(b.name)) continue;
-    const extra = arg(`--${b.name.split("-")[0]}`, b.defaults).split(" ").filter(Boolean);
+    const extra = arg(`--${b.key ?? b.name.split("-")[0]}`, b.defaults).split(" ").filter(Boolean);
     console.log(`\n######## ${b.name} ${extra.join(" ")}  (load average ${loadavg()[0]?.toFixed(2)})`);
     const { code, out } = await runBench(b.file, extra);
     if (code !== 0) rows.push(`  ${b.name}: exited with ${code}`);
