@@ -55,6 +55,8 @@ interface Side {
   times: Record<Call, number[]>;
   /** Server CPU (all threads) spent during the recorded rounds at this level, ns, and the calls made. */
   cpuNs: number;
+  /** This process's CPU (the client's) over the same calls, µs. */
+  clientCpuUs: number;
   calls: number;
   fig: Figures;
 }
@@ -102,6 +104,7 @@ async function goRound(s: Side, from: number, count: number, record: boolean): P
 async function round(s: Side, from: number, count: number, record: boolean): Promise<void> {
   if (goClient) return goRound(s, from, count, record);
   const cpu0 = record && s.t.pid ? cpuNs(s.t.pid) : 0;
+  const client0 = process.cpuUsage();
   for (let i = from; i < from + count; i++) {
     for (const c of CALLS) {
       const fn = callOf(s.client, s.t, c, s.pods, i);
@@ -115,6 +118,10 @@ async function round(s: Side, from: number, count: number, record: boolean): Pro
     }
   }
   if (record && s.t.pid) s.cpuNs += cpuNs(s.t.pid) - cpu0;
+  if (record) {
+    const d = process.cpuUsage(client0);
+    s.clientCpuUs += d.user + d.system;
+  }
 }
 
 /**
@@ -126,7 +133,7 @@ async function round(s: Side, from: number, count: number, record: boolean): Pro
 async function measure(targets: Target[], levels: number[], n: number, warmupMs: number): Promise<Figures[]> {
   const ROUNDS = 10;
   const run = `${process.pid}-${Date.now().toString(36)}`;
-  const sides: Side[] = targets.map((t) => ({ t, client: new CriClient(t.socket, { defaultTimeoutMs: 180_000 }), pods: [], times: emptyTimes(), cpuNs: 0, calls: 0, fig: new Map() }));
+  const sides: Side[] = targets.map((t) => ({ t, client: new CriClient(t.socket, { defaultTimeoutMs: 180_000 }), pods: [], times: emptyTimes(), cpuNs: 0, clientCpuUs: 0, calls: 0, fig: new Map() }));
   try {
     for (const s of sides) await s.client.image.pullImage({ image: { image: s.t.image } });
     for (const level of levels) {
@@ -136,7 +143,7 @@ async function measure(targets: Target[], levels: number[], n: number, warmupMs:
       // second for as long as it runs: the figures are its steady state, not its first minute.
       const warmUntil = performance.now() + warmupMs;
       for (let i = 0; performance.now() < warmUntil || i < 50; i += 10) for (const s of sides) await round(s, i, 10, false);
-      for (const s of sides) Object.assign(s, { times: emptyTimes(), cpuNs: 0, calls: 0 });
+      for (const s of sides) Object.assign(s, { times: emptyTimes(), cpuNs: 0, clientCpuUs: 0, calls: 0 });
       const per = Math.max(1, Math.ceil(n / ROUNDS));
       for (let r = 0; r < ROUNDS; r++) for (const s of r % 2 === 0 ? sides : [...sides].reverse()) await round(s, r * per, per, true);
       for (const s of sides) {
@@ -150,6 +157,8 @@ async function measure(targets: Target[], levels: number[], n: number, warmupMs:
         // The daemon's own CPU per call (every thread), all kinds together: what the server
         // side of a call costs, apart from the client and the wire.
         if (s.calls > 0 && s.cpuNs > 0) s.fig.set(`${level} pods server CPU per call`, s.cpuNs / s.calls / 1000);
+        // The bench's own CPU per call (the grpc-js client): what each server's answers cost the client.
+        if (s.calls > 0 && s.clientCpuUs > 0) s.fig.set(`${level} pods client CPU per call`, s.clientCpuUs / s.calls);
       }
       console.log(`  ${level} pods measured (${targets.map((t) => t.name).join(", ")})`);
     }
