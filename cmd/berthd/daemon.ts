@@ -140,11 +140,16 @@ export class Daemon {
     this.#stats.start();
     // Collect what a crash may have left (partial ingests, unreferenced blobs and snapshots).
     // Then give back what start-up freed in malloc's arenas (module sources read, recovery,
-    // the store's first queries): about 2 MB of an idle daemon's PSS, for a few ms of a pool thread.
+    // the store's first queries): about 2 MB of an idle daemon's PSS, for a few ms of a pool
+    // thread. Start-up is work like any other: the compactor runs after it too (the code that
+    // only start-up runs, the heap its module loading grew).
     void this.#images
       .gc()
       .catch((err: unknown) => log.warn({ err }, "start-up image garbage collection failed"))
-      .finally(() => void mallocTrim());
+      .finally(() => {
+        void mallocTrim();
+        this.#compactor.touch();
+      });
     this.#cri.ready();
     log.info({ socket }, "berthd ready: serving CRI v1");
   }
