@@ -35,17 +35,8 @@ const DEFAULT_METRICS = [
   "gc",
 ] as const;
 
-/**
- * Sampling interval of the event-loop delay histogram (nodejs_eventloop_lag_*), ms. It is a
- * timer that fires whether or not there is work: at prom-client's usual 10 ms an idle berthd
- * woke 100 times a second (0.5 % of a CPU, measured over 5 s); at 100 ms it wakes 10 times.
- * A stall of 100 ms or more is always sampled; shorter ones still show in the CRI call
- * latency histogram.
- */
-const EVENT_LOOP_SAMPLE_MS = 100;
-
 export function collectDefaultMetrics(registry: Prom.Registry, prefix: string): void {
-  const config = { prefix, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS };
+  const config = { prefix, eventLoopMonitoringPrecision: 10 };
   for (const name of DEFAULT_METRICS) (require(`prom-client/lib/metrics/${name}`) as DefaultMetric)(registry, config);
   // From zero: the process's CPU time since it started, as the metric's name says.
   let last = { user: 0, system: 0 };
