@@ -102,9 +102,16 @@ export function logLines(text: string, stream: "stdout" | "stderr"): string[] {
   return out;
 }
 
-/** Asserts nothing is left by removed pods/containers: mounts, bundles, pod dirs, IPs. */
-export function residue(env: Env): string[] {
+/**
+ * What removed pods/containers left: mounts, bundles, pod dirs, IPs, and removed bundles
+ * that are still not deleted (berthd deletes those in the background: waited for up to 5 s).
+ */
+export async function residue(env: Env): Promise<string[]> {
   const problems: string[] = [];
+  const trash = join(env.d.dirs.state, "containers.removed");
+  const pending = (): string[] => (existsSync(trash) ? readdirSync(trash) : []);
+  for (let i = 0; i < 100 && pending().length > 0; i++) await sleep(50);
+  if (pending().length) problems.push(`removed bundles not deleted: ${pending().join(", ")}`);
   const mounts = mountsUnder(env.d.dirs.base);
   if (mounts.length) problems.push(`mounts: ${mounts.join(", ")}`);
   for (const sub of ["containers", "sandboxes"]) {

@@ -55,7 +55,7 @@ for (const how of ["kill -9", "SIGTERM"] as const) {
       await env.d.client.runtime.stopPodSandbox({ podSandboxId: pod.id });
       assert.equal((await st(long))?.state, ContainerState.CONTAINER_EXITED);
       await env.d.client.runtime.removePodSandbox({ podSandboxId: pod.id });
-      assert.deepEqual(residue(env), []);
+      assert.deepEqual(await residue(env), []);
     } finally {
       await stopEnv(env);
     }
@@ -92,7 +92,7 @@ test("kill -9 of a container's conmon: reported exited with a clear reason; the 
     assert.ok(stat === "" || stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z"), `the unmonitored container process is gone (${stat.slice(0, 80)})`);
     await env.d.client.runtime.stopPodSandbox({ podSandboxId: pod.id });
     await env.d.client.runtime.removePodSandbox({ podSandboxId: pod.id });
-    assert.deepEqual(residue(env), []);
+    assert.deepEqual(await residue(env), []);
   } finally {
     await stopEnv(env);
   }

@@ -260,5 +260,5 @@ test("invalid requests get the right code and leave no residue", async () => {
   assert.equal((await env.d.client.runtime.listContainers({})).containers.filter((c) => c.podSandboxId === pod.id).length, 0);
   await env.d.client.runtime.stopPodSandbox({ podSandboxId: pod.id });
   await env.d.client.runtime.removePodSandbox({ podSandboxId: pod.id });
-  if ((await env.d.client.runtime.listPodSandbox({})).items.length === 0) assert.deepEqual(residue(env), []);
+  if ((await env.d.client.runtime.listPodSandbox({})).items.length === 0) assert.deepEqual(await residue(env), []);
 });

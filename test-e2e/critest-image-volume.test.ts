@@ -142,7 +142,7 @@ test("image volume subPath: only that directory is mounted; a missing subPath is
   } finally {
     await removePod(p);
   }
-  assert.deepEqual(residue(env), []);
+  assert.deepEqual(await residue(env), []);
 });
 
 test("image volume of an unknown image is NotFound", async () => {

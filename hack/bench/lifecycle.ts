@@ -212,15 +212,22 @@ function medianFigures(all: Figures[]): Figures {
   return out;
 }
 
-/** The `phasesMs` of every "sandbox ready" line berthd logged (builds that log them). */
+/** Log lines that carry `phasesMs`, and the call they time. */
+const PHASE_LINES: ReadonlyArray<[string, string]> = [
+  ['"sandbox ready"', "RunPodSandbox"],
+  ['"container removed"', "RemoveContainer"],
+];
+
+/** The `phasesMs` of every "sandbox ready" and "container removed" line berthd logged (builds that log them). */
 function collectPhases(output: string, into: Map<string, Map<string, number[]>>, label: string): void {
   const m = into.get(label) ?? new Map<string, number[]>();
   into.set(label, m);
   for (const line of output.split("\n")) {
-    if (!line.includes('"sandbox ready"')) continue;
+    const kind = PHASE_LINES.find(([text]) => line.includes(text))?.[1];
+    if (!kind) continue;
     try {
       const ph = (JSON.parse(line) as { phasesMs?: Record<string, number> }).phasesMs;
-      for (const [k, v] of Object.entries(ph ?? {})) m.set(k, [...(m.get(k) ?? []), v]);
+      for (const [k, v] of Object.entries(ph ?? {})) m.set(`${kind} ${k}`, [...(m.get(`${kind} ${k}`) ?? []), v]);
     } catch {
       // not a JSON log line
     }
@@ -229,8 +236,8 @@ function collectPhases(output: string, into: Map<string, Map<string, number[]>>,
 
 function printPhases(label: string, m: Map<string, number[]> | undefined): void {
   if (!m || m.size === 0) return;
-  console.log(`  RunPodSandbox phases in berthd (${label}, every pod, ms): p50 / p90 (n)`);
-  for (const [k, v] of m) console.log(`    ${k.padEnd(20)} ${pct(v, 50).toFixed(1).padStart(7)} / ${pct(v, 90).toFixed(1).padStart(7)}  (${v.length})`);
+  console.log(`  phases in berthd (${label}, every call, ms): p50 / p90 (n)`);
+  for (const [k, v] of m) console.log(`    ${k.padEnd(36)} ${pct(v, 50).toFixed(1).padStart(7)} / ${pct(v, 90).toFixed(1).padStart(7)}  (${v.length})`);
 }
 
 void main().catch((err: unknown) => {

@@ -602,7 +602,37 @@ describe("remove and gc", () => {
     await e.snap.remove(b);
     await e.snap.remove(a);
     assert.deepEqual(e.snap.list(), []);
+    // The directories were moved aside at once and are deleted in the background.
+    assert.ok(snapshotDirs(e).every((d) => d.startsWith("removed-")), snapshotDirs(e).join(" "));
+    await e.snap.trashEmptied();
     assert.deepEqual(snapshotDirs(e), []);
+  });
+
+  test("remove: a new snapshot that gets the removed one's id keeps its directory; trash left by a crash goes at open", async () => {
+    const e = await env();
+    const big = await applyEntries(
+      e,
+      Array.from({ length: 300 }, (_, i) => ({ type: "file" as const, path: `d${i % 10}/f${i}`, content: `${i}` })),
+    );
+    const id = e.snap.list().find((x) => x.key === big)?.id;
+    await e.snap.remove(big);
+    // Applied again at once: its directory must survive the deletion of the old one.
+    const again = await applyEntries(e, [{ type: "file", path: "new", content: "new" }]);
+    const newId = e.snap.list().find((x) => x.key === again)?.id;
+    await e.snap.trashEmptied();
+    assert.equal(readFileSync(join(e.root, String(newId), "fs", "new"), "utf8"), "new", `old id ${id}, new id ${newId}`);
+    // A trash entry a crash left behind, with files in it.
+    mkdirSync(join(e.root, "removed-77-deadbeef", "fs", "x"), { recursive: true });
+    writeFileSync(join(e.root, "removed-77-deadbeef", "fs", "x", "y"), "y");
+    e.snap.close();
+    const reopened = await Snapshotter.open({ root: e.root, store: e.store, sync: false });
+    try {
+      await reopened.trashEmptied();
+      assert.deepEqual(snapshotDirs(e), [String(newId)]);
+      assert.ok(reopened.has(again));
+    } finally {
+      reopened.close();
+    }
   });
 
   test("gc removes what is not kept, keeps ancestors of kept and of active snapshots", async () => {
@@ -618,6 +648,7 @@ describe("remove and gc", () => {
     assert.deepEqual(new Set(removed), new Set([img2, img2b, lone]));
     for (const k of [base, img1, used]) assert.ok(e.snap.has(k), `${k} kept`);
     for (const k of [img2, img2b, lone]) assert.equal(e.snap.has(k), false);
+    await e.snap.trashEmptied();
     assert.equal(snapshotDirs(e).length, e.snap.list().length);
     assert.deepEqual((await e.snap.gc(new Set([img1]))).removed, []);
   });

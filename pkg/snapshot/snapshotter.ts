@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
-import { lstat, mkdir, readdir, rm } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { lstat, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import {
   AlreadyExistsError,
@@ -137,6 +138,9 @@ function waitWithSignal<T>(p: Promise<T>, signal: AbortSignal | undefined): Prom
  * directory without a row is garbage, and an apply is a row in state
  * "extracting" until one transaction flips it to "committed".
  */
+/** Names under the root of removed snapshots' directories not yet deleted. */
+const TRASH_PREFIX = "removed-";
+
 export class Snapshotter {
   readonly #root: string;
   readonly #store: MetadataStore;
@@ -146,6 +150,9 @@ export class Snapshotter {
   readonly #indexOff: boolean;
   readonly #workers: ApplyWorkerPool;
   #closed = false;
+
+  /** Background deletions of removed snapshots' directories (see #removeDir). */
+  readonly #trash = new Set<Promise<void>>();
 
   private constructor(opts: SnapshotterOptions) {
     if (!opts.root.startsWith("/")) throw new InvalidArgumentError(`snapshot root ${JSON.stringify(opts.root)} must be an absolute path`);
@@ -204,6 +211,10 @@ export class Snapshotter {
     }
     const removed: string[] = [];
     for (const name of await readdir(this.#root)) {
+      if (name.startsWith(TRASH_PREFIX)) {
+        this.#emptyTrash(`${this.#root}/${name}`);
+        continue;
+      }
       if (!/^[0-9]+$/.test(name) || known.has(name)) continue;
       await rm(`${this.#root}/${name}`, { recursive: true, force: true });
       removed.push(name);
@@ -434,12 +445,40 @@ export class Snapshotter {
     await this.#removeDir(row.id);
   }
 
+  /**
+   * A removed snapshot's directory is renamed out of the way at once and deleted in the
+   * background: deleting a container's upper dir took 1.6-2.5 ms of each RemoveContainer,
+   * and an image layer's tree far longer. The rename keeps the id's path free for a new
+   * snapshot that gets the same id; a crash leaves a trash entry that open() deletes.
+   */
   async #removeDir(id: number): Promise<void> {
+    const dir = this.#dir(id);
+    const trash = `${this.#root}/${TRASH_PREFIX}${id}-${randomBytes(4).toString("hex")}`;
     try {
-      await rm(this.#dir(id), { recursive: true, force: true });
+      await rename(dir, trash);
     } catch (err) {
-      logger().warn({ err, snapshotId: id }, "cannot remove snapshot directory; startup cleanup will");
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      try {
+        await rm(dir, { recursive: true, force: true });
+      } catch (err2) {
+        logger().warn({ err: err2, snapshotId: id }, "cannot remove snapshot directory; startup cleanup will");
+      }
+      return;
     }
+    this.#emptyTrash(trash);
+  }
+
+  /** Deletes a trash entry in the background; `trashEmptied()` waits for every one started. */
+  #emptyTrash(path: string): void {
+    const done = rm(path, { recursive: true, force: true })
+      .catch((err: unknown) => logger().warn({ err, path }, "cannot delete a removed snapshot's directory; startup cleanup will"))
+      .finally(() => this.#trash.delete(done));
+    this.#trash.add(done);
+  }
+
+  /** Resolves once the directories of removed snapshots are deleted (tests, shutdown). */
+  async trashEmptied(): Promise<void> {
+    while (this.#trash.size > 0) await Promise.all([...this.#trash]);
   }
 
   list(): SnapshotInfo[] {
