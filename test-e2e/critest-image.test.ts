@@ -87,7 +87,15 @@ test("public image with digest should be pulled and removed", async () => {
 });
 
 test("public image should timeout if requested (DEADLINE_EXCEEDED)", async () => {
-  await pushAs("entrypoint:latest", "test-image-timeout", "test");
+  // An image of its own: the client's 1 ms deadline passes first, but the daemon may still
+  // finish the pull (its content is local) before the cancel reaches it, as containerd may;
+  // with the content of an image later tests pull, that tag would show up on their image.
+  const layoutDir = join(work, "timeout-image");
+  const layout = await OciLayout.open(layoutDir);
+  const built = await buildImage(layout, { layers: [{ entries: skeletonEntries() }], config: { Env: ["BERTH_TEST=timeout"], Cmd: ["sh"] } });
+  layout.tag(built.manifest, "test-image-timeout");
+  await layout.save();
+  await pushFromLayout(layoutDir, "test-image-timeout", reg.host, "test-image-timeout", "test");
   await assert.rejects(im().pullImage({ image: { image: `${reg.host}/test-image-timeout:test` } }, { timeoutMs: 1 }), (err: ServiceError) => err.code === Grpc.DEADLINE_EXCEEDED);
 });
 
