@@ -13,9 +13,9 @@ import { arg } from "./side-by-side.js";
 const HERE = dirname(fileURLToPath(import.meta.url));
 
 const BENCHES: Array<{ name: string; file: string; defaults: string; key?: string }> = [
-  { name: "api-latency", file: "api-latency.js", defaults: "--pods 0,50,100 -n 400" },
+  { name: "api-latency", file: "api-latency.js", defaults: "--pods 0,50,100 -n 1500" },
   // The same calls made by a Go client (grpc-go, as the kubelet and crictl are).
-  { name: "api-latency-go", file: "api-latency.js", defaults: "--go --pods 0,50,100 -n 400", key: "api-go" },
+  { name: "api-latency-go", file: "api-latency.js", defaults: "--go --pods 0,50,100 -n 1500", key: "api-go" },
   { name: "memory", file: "memory.js", defaults: "--pods 50,100 --settle 60" },
   { name: "lifecycle", file: "lifecycle.js", defaults: "-n 20 -c 1,4" },
   { name: "pull", file: "pull.js", defaults: "--runs 3 --settle 60" },
