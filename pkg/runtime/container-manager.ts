@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, rmdirSync, watch, type FSWatcher } from "node:fs";
 import { dirname, join, posix } from "node:path";
-import { rename, rm, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import type { Config } from "../config/index.js";
 import { DeadlineExceededError, errorKind, errorMessage, errorOfKind, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errdefs/index.js";
 import { logger, withLogFields } from "../log/index.js";
@@ -28,7 +28,7 @@ import {
 } from "../shim/index.js";
 import type { MetadataStore } from "../store/index.js";
 import { CleanupStack, KeyedMutex, NameRegistrar, Semaphore, SingleFlight } from "../sync/index.js";
-import { detectCgroups, oomScoreAdjFloor, type CgroupInfo } from "../sys/index.js";
+import { detectCgroups, oomScoreAdjFloor, Trash, type CgroupInfo } from "../sys/index.js";
 import type { Container, ContainerCreateRequest, ContainerImages, RootfsProvider } from "./container.js";
 import { ContainerStore } from "./container-store.js";
 import { stringifyWithBigint } from "./json.js";
@@ -103,8 +103,12 @@ export class ContainerManager {
   readonly #creates = new SingleFlight<Container>();
   readonly #locks = new KeyedMutex(120_000);
   readonly #root: string;
-  /** Background deletions of removed bundles (see #discardBundle). */
-  readonly #trashing = new Set<Promise<void>>();
+  /**
+   * Where removed containers' bundles wait to be deleted: renamed there at once and deleted
+   * in the background (deleting a bundle's files one by one through the thread pool was a
+   * millisecond or more of each RemoveContainer). Emptied at start-up after a crash.
+   */
+  readonly #trash: Trash;
   readonly #exitDir: string;
   readonly #cgroups: CgroupInfo;
   /** Containers in StartContainer's runtime start, with whether an exit was seen meanwhile. */
@@ -121,6 +125,7 @@ export class ContainerManager {
   constructor(private readonly opts: ContainerManagerOptions) {
     this.#db = new ContainerStore(opts.store);
     this.#root = join(opts.config.state, "containers");
+    this.#trash = new Trash(`${this.#root}.removed`, "container bundle");
     this.#exitDir = join(opts.config.state, "exits");
     this.#cgroups = detectCgroups();
     opts.sandboxes.setContainerHooks({
@@ -787,7 +792,7 @@ export class ContainerManager {
     const took = (p: Promise<unknown> | undefined): Promise<number> => Promise.resolve(p).then(() => Math.round((performance.now() - t0) * 10) / 10);
     const [runtime, rootfsMs] = await Promise.all([took(this.#deleteRuntimeNow(c)), took(Promise.all([rootfs?.release(c.snapshotKey, join(c.bundle, "rootfs")), this.#releaseImageVolumes(c)]))]);
     const t1 = performance.now();
-    await this.#discardBundle(c);
+    await this.#trash.discard(c.bundle);
     rmSync(join(this.#exitDir, c.id), { force: true });
     this.#db.delete(c.id);
     this.#byId.delete(c.id);
@@ -796,39 +801,9 @@ export class ContainerManager {
     return { runtimeDelete: runtime, rootfs: rootfsMs, files: Math.round((performance.now() - t1) * 10) / 10 };
   }
 
-  /**
-   * Where removed containers' bundles wait to be deleted: renamed there at once and deleted
-   * in the background (deleting a bundle's files one by one through the thread pool was a
-   * millisecond or more of each RemoveContainer). Emptied at start-up after a crash.
-   */
-  get #trash(): string {
-    return `${this.#root}.removed`;
-  }
-
-  /** Moves a removed container's bundle (its mounts released) out of the way and deletes it in the background. */
-  async #discardBundle(c: Pick<Container, "id" | "bundle">): Promise<void> {
-    const to = join(this.#trash, `${c.id}-${randomBytes(4).toString("hex")}`);
-    try {
-      await rename(c.bundle, to);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT" && !existsSync(c.bundle)) return;
-      // No trash directory (recover() has not run) or another file system: deleted in place.
-      await rm(c.bundle, { recursive: true, force: true });
-      return;
-    }
-    this.#deleteTrash(to);
-  }
-
-  #deleteTrash(path: string): void {
-    const done = rm(path, { recursive: true, force: true })
-      .catch((err: unknown) => logger().warn({ err, path }, "cannot delete a removed container's bundle; start-up will"))
-      .finally(() => this.#trashing.delete(done));
-    this.#trashing.add(done);
-  }
-
   /** Resolves once removed containers' bundles are deleted (tests, shutdown). */
-  async bundlesDeleted(): Promise<void> {
-    while (this.#trashing.size > 0) await Promise.all([...this.#trashing]);
+  bundlesDeleted(): Promise<void> {
+    return this.#trash.emptied();
   }
 
   /** The runtime state of an exited container is gone when this resolves (a delete in flight is awaited, not repeated). */
@@ -952,8 +927,8 @@ export class ContainerManager {
     mkdirSync(this.#root, { recursive: true, mode: 0o700 });
     mkdirSync(this.#exitDir, { recursive: true });
     // Bundles of containers removed before a crash, not yet deleted.
-    mkdirSync(this.#trash, { recursive: true, mode: 0o700 });
-    for (const name of readdirSync(this.#trash)) this.#deleteTrash(join(this.#trash, name));
+    mkdirSync(this.#trash.dir, { recursive: true, mode: 0o700 });
+    await this.#trash.emptyAll();
     // Watch before loading: an exit between a container's first refresh and the watch is not missed.
     this.start_();
     for (const c of this.#db.all()) {

@@ -63,8 +63,16 @@ function fsOf(e: Env, chainId: string): string {
   return join(e.root, String(info.id), "fs");
 }
 
+/** The snapshot directories under the root (not the trash of removed ones, see trashOf). */
 function snapshotDirs(e: Env): string[] {
-  return readdirSync(e.root).sort();
+  return readdirSync(e.root)
+    .filter((n) => n !== ".removed")
+    .sort();
+}
+
+/** Removed snapshots' directories not deleted yet. */
+function trashOf(e: Env): string[] {
+  return existsSync(join(e.root, ".removed")) ? readdirSync(join(e.root, ".removed")) : [];
 }
 
 test("chainIds follows the OCI definition", () => {
@@ -603,9 +611,9 @@ describe("remove and gc", () => {
     await e.snap.remove(a);
     assert.deepEqual(e.snap.list(), []);
     // The directories were moved aside at once and are deleted in the background.
-    assert.ok(snapshotDirs(e).every((d) => d.startsWith("removed-")), snapshotDirs(e).join(" "));
-    await e.snap.trashEmptied();
     assert.deepEqual(snapshotDirs(e), []);
+    await e.snap.trashEmptied();
+    assert.deepEqual(trashOf(e), []);
   });
 
   test("remove: a new snapshot that gets the removed one's id keeps its directory; trash left by a crash goes at open", async () => {
@@ -622,12 +630,13 @@ describe("remove and gc", () => {
     await e.snap.trashEmptied();
     assert.equal(readFileSync(join(e.root, String(newId), "fs", "new"), "utf8"), "new", `old id ${id}, new id ${newId}`);
     // A trash entry a crash left behind, with files in it.
-    mkdirSync(join(e.root, "removed-77-deadbeef", "fs", "x"), { recursive: true });
-    writeFileSync(join(e.root, "removed-77-deadbeef", "fs", "x", "y"), "y");
+    mkdirSync(join(e.root, ".removed", "77-deadbeef", "fs", "x"), { recursive: true });
+    writeFileSync(join(e.root, ".removed", "77-deadbeef", "fs", "x", "y"), "y");
     e.snap.close();
     const reopened = await Snapshotter.open({ root: e.root, store: e.store, sync: false });
     try {
       await reopened.trashEmptied();
+      assert.deepEqual(trashOf(e), []);
       assert.deepEqual(snapshotDirs(e), [String(newId)]);
       assert.ok(reopened.has(again));
     } finally {

@@ -1,6 +1,5 @@
 import { existsSync } from "node:fs";
-import { randomBytes } from "node:crypto";
-import { lstat, mkdir, readdir, rename, rm } from "node:fs/promises";
+import { lstat, mkdir, readdir, rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import {
   AlreadyExistsError,
@@ -13,6 +12,7 @@ import {
 import { logger } from "../log/index.js";
 import type { Migration, MetadataStore } from "../store/index.js";
 import { Semaphore } from "../sync/index.js";
+import { Trash } from "../sys/trash.js";
 import { chainIdOf, isSha256Digest } from "./chain-id.js";
 import { layerCompression } from "./media-types.js";
 import { applyDuration, applyTotal } from "./metrics.js";
@@ -138,8 +138,8 @@ function waitWithSignal<T>(p: Promise<T>, signal: AbortSignal | undefined): Prom
  * directory without a row is garbage, and an apply is a row in state
  * "extracting" until one transaction flips it to "committed".
  */
-/** Names under the root of removed snapshots' directories not yet deleted. */
-const TRASH_PREFIX = "removed-";
+/** The directory under the root where removed snapshots' directories wait to be deleted (not a snapshot id: cleanup skips it). */
+const TRASH_DIR = ".removed";
 
 export class Snapshotter {
   readonly #root: string;
@@ -151,14 +151,15 @@ export class Snapshotter {
   readonly #workers: ApplyWorkerPool;
   #closed = false;
 
-  /** Background deletions of removed snapshots' directories (see #removeDir). */
-  readonly #trash = new Set<Promise<void>>();
+  /** Where removed snapshots' directories wait to be deleted (see #removeDir). */
+  readonly #trash: Trash;
 
   private constructor(opts: SnapshotterOptions) {
     if (!opts.root.startsWith("/")) throw new InvalidArgumentError(`snapshot root ${JSON.stringify(opts.root)} must be an absolute path`);
     // overlay mount options separate with "," and ":"
     if (/[,:=\\]/.test(opts.root)) throw new InvalidArgumentError(`snapshot root ${JSON.stringify(opts.root)} must not contain ",", ":", "=" or "\\"`);
     this.#root = opts.root.replace(/\/+$/, "") || "/";
+    this.#trash = new Trash(`${this.#root}/${TRASH_DIR}`, "snapshot directory");
     this.#store = opts.store;
     this.#sync = opts.sync ?? true;
     this.#applies = new Semaphore(opts.maxConcurrentApplies ?? Math.max(1, Math.min(4, availableParallelism())));
@@ -210,11 +211,8 @@ export class Snapshotter {
       }
     }
     const removed: string[] = [];
+    await this.#trash.emptyAll();
     for (const name of await readdir(this.#root)) {
-      if (name.startsWith(TRASH_PREFIX)) {
-        this.#emptyTrash(`${this.#root}/${name}`);
-        continue;
-      }
       if (!/^[0-9]+$/.test(name) || known.has(name)) continue;
       await rm(`${this.#root}/${name}`, { recursive: true, force: true });
       removed.push(name);
@@ -446,39 +444,22 @@ export class Snapshotter {
   }
 
   /**
-   * A removed snapshot's directory is renamed out of the way at once and deleted in the
-   * background: deleting a container's upper dir took 1.6-2.5 ms of each RemoveContainer,
-   * and an image layer's tree far longer. The rename keeps the id's path free for a new
-   * snapshot that gets the same id; a crash leaves a trash entry that open() deletes.
+   * A removed snapshot's directory goes to the trash (renamed at once, deleted in the
+   * background): deleting a container's upper dir took 1.6-2.5 ms of each RemoveContainer,
+   * and an image layer's tree far longer. The rename also keeps the id's path free for a
+   * new snapshot that gets the same id.
    */
   async #removeDir(id: number): Promise<void> {
-    const dir = this.#dir(id);
-    const trash = `${this.#root}/${TRASH_PREFIX}${id}-${randomBytes(4).toString("hex")}`;
     try {
-      await rename(dir, trash);
+      await this.#trash.discard(this.#dir(id));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
-      try {
-        await rm(dir, { recursive: true, force: true });
-      } catch (err2) {
-        logger().warn({ err: err2, snapshotId: id }, "cannot remove snapshot directory; startup cleanup will");
-      }
-      return;
+      logger().warn({ err, snapshotId: id }, "cannot remove snapshot directory; startup cleanup will");
     }
-    this.#emptyTrash(trash);
-  }
-
-  /** Deletes a trash entry in the background; `trashEmptied()` waits for every one started. */
-  #emptyTrash(path: string): void {
-    const done = rm(path, { recursive: true, force: true })
-      .catch((err: unknown) => logger().warn({ err, path }, "cannot delete a removed snapshot's directory; startup cleanup will"))
-      .finally(() => this.#trash.delete(done));
-    this.#trash.add(done);
   }
 
   /** Resolves once the directories of removed snapshots are deleted (tests, shutdown). */
-  async trashEmptied(): Promise<void> {
-    while (this.#trash.size > 0) await Promise.all([...this.#trash]);
+  trashEmptied(): Promise<void> {
+    return this.#trash.emptied();
   }
 
   list(): SnapshotInfo[] {

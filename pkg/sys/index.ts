@@ -16,3 +16,4 @@ export { unshareSyscall, setnsSyscall, sethostnameSyscall, interfaceUp, interfac
 export { lowerOtherThreads, lowerThreadPriority, raiseThreadPriority, schedulingGroup, threadNice, threadSliceUs } from "./sched.js";
 export { reexecNodeWith } from "./reexec.js";
 export { IdleCompactor } from "./idle-compact.js";
+export { Trash } from "./trash.js";
