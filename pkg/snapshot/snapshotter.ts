@@ -12,7 +12,7 @@ import {
 import { logger } from "../log/index.js";
 import type { Migration, MetadataStore } from "../store/index.js";
 import { Semaphore } from "../sync/index.js";
-import { Trash } from "../sys/trash.js";
+import { Trash } from "../sys/index.js";
 import { chainIdOf, isSha256Digest } from "./chain-id.js";
 import { layerCompression } from "./media-types.js";
 import { applyDuration, applyTotal } from "./metrics.js";
