@@ -95,7 +95,7 @@ function scoped<T>(store: Logger, fn: () => T): T {
   return result;
 }
 
-/** Whether request-scoped storage is on (tests). */
+/** How many request scopes are open; the storage is on while this is above 0 (tests). */
 export function logScopesOpen(): number {
   return openScopes;
 }

@@ -801,11 +801,6 @@ export class ContainerManager {
     return { runtimeDelete: runtime, rootfs: rootfsMs, files: Math.round((performance.now() - t1) * 10) / 10 };
   }
 
-  /** Resolves once removed containers' bundles are deleted (tests, shutdown). */
-  bundlesDeleted(): Promise<void> {
-    return this.#trash.emptied();
-  }
-
   /** The runtime state of an exited container is gone when this resolves (a delete in flight is awaited, not repeated). */
   async #deleteRuntimeNow(c: Container): Promise<void> {
     const pending = this.#deleting.get(c.id);

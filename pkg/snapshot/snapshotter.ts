@@ -130,6 +130,9 @@ function waitWithSignal<T>(p: Promise<T>, signal: AbortSignal | undefined): Prom
   });
 }
 
+/** The directory under the root where removed snapshots' directories wait to be deleted (not a snapshot id: cleanup skips it). */
+const TRASH_DIR = ".removed";
+
 /**
  * The overlayfs snapshotter. Committed snapshots are image layers keyed by
  * chain ID, each one a diff directory `<root>/<id>/fs` that overlay stacks
@@ -138,9 +141,6 @@ function waitWithSignal<T>(p: Promise<T>, signal: AbortSignal | undefined): Prom
  * directory without a row is garbage, and an apply is a row in state
  * "extracting" until one transaction flips it to "committed".
  */
-/** The directory under the root where removed snapshots' directories wait to be deleted (not a snapshot id: cleanup skips it). */
-const TRASH_DIR = ".removed";
-
 export class Snapshotter {
   readonly #root: string;
   readonly #store: MetadataStore;
